@@ -1,0 +1,238 @@
+"""A read-only view of any module's parameters: blocks, tied groups, paths, stats and counts."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.parameter import UninitializedParameter
+
+__all__ = ["ParamInfo", "BlockNode", "ParamCounts", "ParamTree", "inspect", "tensor_stats"]
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """One parameter as seen under one name; a tied tensor has one ``ParamInfo`` per alias."""
+
+    name: str                    # qualified, e.g. "0.1.0.bias"
+    local: str                   # "bias"
+    block: str                   # path of the owning block, "0.1.0"
+    shape: tuple[int, ...] | None  # None while lazy
+    dtype: str
+    device: str
+    numel: int
+    requires_grad: bool
+    is_lazy: bool
+    has_grad: bool
+
+    def __repr__(self) -> str:
+        shape = "?" if self.shape is None else tuple(self.shape)
+        return f"ParamInfo({self.name}, {shape}, {self.dtype})"
+
+
+@dataclass
+class BlockNode:
+    """A block of the module tree; a module used twice appears at both paths."""
+
+    path: str                    # "" for the root, "0.1"
+    type: str                    # "Linear"
+    children: list[BlockNode] = field(default_factory=list)
+    params: list[ParamInfo] = field(default_factory=list)
+
+    @property
+    def own_count(self) -> int:
+        return sum(p.numel for p in self.params)
+
+    def walk(self):
+        """Yield this node and every node below it, in pre-order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def __repr__(self) -> str:
+        return f"BlockNode({self.path or '<root>'}: {self.type}, {len(self.children)} children)"
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameter counts three ways, because tying makes them differ."""
+
+    unique_tensors: int          # len(list(module.parameters()))
+    unique_elements: int         # what the model really stores and trains
+    state_dict_entries: int      # parameter names, each alias of a tied tensor counted
+    state_dict_elements: int
+    per_layer_sum: int           # the naive sum of each layer's own parameters
+
+
+class ParamTree:
+    """The result of ``inspect``: the block tree, tied groups, and on-demand stats."""
+
+    def __init__(self, module: nn.Module, root: BlockNode, params: dict[str, ParamInfo],
+                 tied_groups: list[set[str]], root_name: str):
+        self.module = module
+        self.root = root
+        self.params = params
+        self.tied_groups = tied_groups
+        self.root_name = root_name
+        self._blocks = {node.path: node for node in root.walk()}
+
+    def __repr__(self) -> str:
+        return (f"ParamTree({len(self._blocks)} blocks, {len(self.params)} parameter names, "
+                f"{len(self.tied_groups)} tied groups)")
+
+    def block(self, path: str) -> BlockNode:
+        """The block at ``path`` ("" is the root)."""
+        if path not in self._blocks:
+            raise KeyError(f"no block at path {path!r}")
+        return self._blocks[path]
+
+    def select(self, pattern: str) -> list[str]:
+        """Parameter names that fully match a regex, as Gluon's ``collect_params('.*weight')``."""
+        try:
+            regex = re.compile(pattern)
+        except re.error as err:
+            from explorer.errors import SpecError
+            raise SpecError(f"not a valid regular expression: {err}") from None
+        return [name for name in self.params if regex.fullmatch(name)]
+
+    def group_of(self, name: str) -> set[str]:
+        """Every name sharing a tensor with ``name`` (itself included)."""
+        for group in self.tied_groups:
+            if name in group:
+                return group
+        return {name}
+
+    def access_path(self, name: str, root: str | None = None) -> str:
+        """The Python expression reaching a parameter or block, e.g. ``net[0][1][0].bias``."""
+        expr, module = root or self.root_name, self.module
+        for part in name.split(".") if name else []:
+            children = list(module._modules)
+            if isinstance(module, nn.Sequential | nn.ModuleList) and part in children:
+                expr += f"[{children.index(part)}]"
+            elif part.isidentifier():
+                expr += f".{part}"
+            else:
+                expr += f"._modules[{part!r}]"
+            module = module._modules.get(part)
+            if module is None:
+                break
+        return expr
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """The live parameter tensor for a name."""
+        return self.module.get_parameter(name)
+
+    def stats(self, name: str) -> dict[str, float | None]:
+        """Mean, std, min, max, L2 norm and zero fraction of values (and gradient), on its device."""
+        param = self.tensor(name)
+        result = tensor_stats(param)
+        grad = param.grad
+        result.update({f"grad_{k}": v for k, v in tensor_stats(grad).items()} if grad is not None
+                      else {})
+        return result
+
+    def counts(self, path: str = "") -> ParamCounts:
+        """Parameter counts of the block at ``path``, three ways."""
+        module = self.module.get_submodule(path) if path else self.module
+        unique = list(module.parameters())
+        named = list(module.named_parameters(remove_duplicate=False))
+        per_layer = sum(p.numel for node in self.block(path).walk() for p in
+                        node.params if not p.is_lazy)
+        return ParamCounts(
+            unique_tensors=len(unique),
+            unique_elements=sum(_numel(p) for p in unique),
+            state_dict_entries=len(named),
+            state_dict_elements=sum(_numel(p) for _, p in named),
+            per_layer_sum=per_layer,
+        )
+
+
+def inspect(module: nn.Module, root_name: str = "net") -> ParamTree:
+    """Describe any module's blocks and parameters, and find the tensors shared between names.
+
+    Example: for the chapter's tied net, ``inspect(net).tied_groups`` is
+    ``[{"2.bias", "4.bias"}, {"2.weight", "4.weight"}]``.
+    """
+    params: dict[str, ParamInfo] = {}
+    root = _node(module, "", params)
+    named = list(module.named_parameters(remove_duplicate=False))
+    return ParamTree(module, root, params, _tied_groups(named), root_name)
+
+
+def _node(module: nn.Module, path: str, params: dict[str, ParamInfo]) -> BlockNode:
+    node = BlockNode(path, type(module).__name__)
+    for local, param in module._parameters.items():
+        if param is None:
+            continue
+        name = f"{path}.{local}" if path else local
+        info = _info(name, local, path, param)
+        node.params.append(info)
+        params[name] = info
+    for child_name, child in module._modules.items():
+        if child is not None:
+            node.children.append(_node(child, f"{path}.{child_name}" if path else child_name, params))
+    return node
+
+
+def _info(name: str, local: str, block: str, param: torch.Tensor) -> ParamInfo:
+    lazy = isinstance(param, UninitializedParameter)
+    return ParamInfo(
+        name=name, local=local, block=block,
+        shape=None if lazy else tuple(param.shape),
+        dtype=str(param.dtype).removeprefix("torch."),
+        device=str(param.device),
+        numel=0 if lazy else param.numel(),
+        requires_grad=param.requires_grad,
+        is_lazy=lazy,
+        has_grad=param.grad is not None,
+    )
+
+
+def _numel(param: torch.Tensor) -> int:
+    return 0 if isinstance(param, UninitializedParameter) else param.numel()
+
+
+def _storage_key(param: torch.Tensor):
+    """Where a tensor's values live; None when storage says nothing (lazy or meta tensors)."""
+    if isinstance(param, UninitializedParameter) or param.device.type == "meta":
+        return None
+    storage = param.untyped_storage()
+    return (param.device, storage.data_ptr(), param.storage_offset(), tuple(param.shape),
+            tuple(param.stride()))
+
+
+def _tied_groups(named: list[tuple[str, torch.Tensor]]) -> list[set[str]]:
+    """Group names by tensor identity, then merge groups whose storage is the same view."""
+    by_key: dict[object, set[str]] = {}
+    for name, param in named:
+        by_key.setdefault(id(param), set()).add(name)
+        key = _storage_key(param)
+        if key is not None:
+            by_key.setdefault(key, set()).add(name)
+    merged: list[set[str]] = []
+    for group in by_key.values():
+        overlapping = [g for g in merged if g & group]
+        for g in overlapping:
+            merged.remove(g)
+            group = group | g
+        merged.append(group)
+    groups = [g for g in merged if len(g) > 1]
+    return sorted(groups, key=lambda g: sorted(g))
+
+
+@torch.no_grad()
+def tensor_stats(t: torch.Tensor) -> dict[str, float]:
+    """Summary statistics of a tensor, computed on its own device without a full copy."""
+    if isinstance(t, UninitializedParameter) or t.numel() == 0:
+        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan,
+                "norm": math.nan, "zero_fraction": math.nan}
+    x = t.detach()
+    wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    lo, hi = torch.aminmax(wide)
+    values = torch.stack([wide.mean(), wide.std() if x.numel() > 1 else wide.new_zeros(()), lo, hi,
+                          torch.linalg.vector_norm(wide), (x == 0).to(wide.dtype).mean()])
+    mean, std, lo, hi, norm, zeros = values.tolist()
+    return {"mean": mean, "std": std, "min": lo, "max": hi, "norm": norm, "zero_fraction": zeros}

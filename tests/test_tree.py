@@ -1,0 +1,147 @@
+"""ParamTree: structure, tied groups by identity and storage, access paths, stats and counts."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import explorer
+
+
+def tied_net():
+    shared = nn.Linear(8, 8)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(),
+                         nn.Linear(8, 1))
+
+
+def rgnet():
+    def block1():
+        return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU())
+
+    def block2():
+        net = nn.Sequential()
+        for i in range(4):
+            net.add_module(f"block {i}", block1())
+        return net
+
+    return nn.Sequential(block2(), nn.Linear(4, 1))
+
+
+class TiedWeights(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.b = nn.Linear(3, 3)
+        self.b.weight = self.a.weight
+
+
+def test_tree_mirrors_the_module_structure():
+    """Nodes carry paths and types, and parameters are leaves with shape and dtype."""
+    tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
+    assert [(n.path, n.type) for n in tree.root.walk()] == [
+        ("", "Sequential"), ("0", "Linear"), ("1", "ReLU"), ("2", "Linear")]
+    bias = tree.params["2.bias"]
+    assert (bias.shape, bias.dtype, bias.numel, bias.block) == ((1,), "float32", 1, "2")
+
+
+def test_tied_groups_of_the_chapters_shared_layer():
+    """The shared layer's weight and bias each form a group of two names."""
+    assert explorer.inspect(tied_net()).tied_groups == [{"2.bias", "4.bias"},
+                                                        {"2.weight", "4.weight"}]
+
+
+def test_attribute_tie_is_a_group():
+    """Assigning one layer's Parameter to another layer ties them."""
+    assert explorer.inspect(TiedWeights()).tied_groups == [{"a.weight", "b.weight"}]
+
+
+def test_deepcopied_layer_is_not_tied():
+    """A deepcopy has equal values but its own storage, so it is not a tied group."""
+    layer = nn.Linear(3, 3)
+    net = nn.Sequential(layer, copy.deepcopy(layer))
+    assert explorer.inspect(net).tied_groups == []
+
+
+def test_sharing_by_storage_is_detected():
+    """Two Parameters viewing the same storage are tied even though they are different objects."""
+    net = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False))
+    net[1].weight = nn.Parameter(net[0].weight.data)  # new Parameter object, same storage
+    assert net[1].weight is not net[0].weight
+    assert explorer.inspect(net).tied_groups == [{"0.weight", "1.weight"}]
+
+
+def test_editing_one_alias_shows_through_the_other():
+    """net[2].weight.data[0, 0] = 100 is visible at net[4], as the chapter checks."""
+    net = tied_net()
+    net[2].weight.data[0, 0] = 100
+    tree = explorer.inspect(net)
+    assert tree.tensor("4.weight")[0, 0].item() == 100
+
+
+def test_rgnet_access_paths_index_like_the_chapter():
+    """rgnet[0][1][0].bias reaches the first layer's bias of the second block."""
+    tree = explorer.inspect(rgnet(), root_name="rgnet")
+    assert tree.access_path("0.block 1.0.bias") == "rgnet[0][1][0].bias"
+    assert tree.access_path("1.weight") == "rgnet[1].weight"
+
+
+def test_access_path_of_named_submodules_uses_attributes():
+    """A custom module's children are reached by attribute."""
+    assert explorer.inspect(TiedWeights()).access_path("b.weight") == "net.b.weight"
+
+
+def test_select_filters_names_with_a_full_match_regex():
+    """select('.*weight') keeps only weights, like Gluon's collect_params."""
+    tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
+    assert tree.select(".*weight") == ["0.weight", "2.weight"]
+    with pytest.raises(explorer.SpecError, match="not a valid regular expression"):
+        tree.select("(")
+
+
+def test_lazy_parameters_are_uninitialized_before_the_first_forward():
+    """Lazy parameters have no shape before a forward and the chapter's shapes after."""
+    net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
+    before = explorer.inspect(net)
+    assert all(p.is_lazy and p.shape is None for p in before.params.values())
+    net(torch.rand(2, 4))
+    after = explorer.inspect(net)
+    assert [p.shape for p in after.params.values()] == [(8, 4), (8,), (1, 8), (1,)]
+
+
+def test_counts_three_ways_for_the_tied_net():
+    """Unique tensors, state_dict names and the per-layer sum differ when layers are tied."""
+    counts = explorer.inspect(tied_net()).counts()
+    assert (counts.unique_tensors, counts.state_dict_entries) == (6, 8)
+    assert counts.unique_elements == 40 + 72 + 9
+    assert counts.state_dict_elements == counts.per_layer_sum == 40 + 72 + 72 + 9
+    assert len(tied_net().state_dict()) == counts.state_dict_entries
+
+
+def test_stats_match_torch():
+    """Stats of values and gradient equal torch's own reductions."""
+    net = nn.Sequential(nn.Linear(4, 8))
+    net(torch.rand(2, 4)).sum().backward()
+    w = net[0].weight
+    stats = explorer.inspect(net).stats("0.weight")
+    assert stats["mean"] == pytest.approx(w.mean().item())
+    assert stats["std"] == pytest.approx(w.std().item())
+    assert stats["norm"] == pytest.approx(w.norm().item())
+    assert stats["grad_max"] == pytest.approx(w.grad.max().item())
+    assert stats["zero_fraction"] == 0.0
+
+
+def test_no_gradient_before_backward():
+    """Before any backward pass a parameter has no gradient, as net[2].weight.grad == None."""
+    tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8)))
+    assert tree.params["0.weight"].has_grad is False
+    assert "grad_mean" not in tree.stats("0.weight")
+
+
+def test_meta_device_model_is_inspected_without_allocating():
+    """A model on the meta device is described, and its tensors are not grouped by storage."""
+    with torch.device("meta"):
+        net = nn.Sequential(nn.Linear(4096, 4096), nn.Linear(4096, 4096))
+    tree = explorer.inspect(net)
+    assert tree.tied_groups == []
+    assert tree.counts().unique_elements == 2 * (4096 * 4096 + 4096)
