@@ -10,7 +10,8 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedParameter
 
-__all__ = ["ParamInfo", "BlockNode", "ParamCounts", "ParamTree", "inspect", "tensor_stats"]
+__all__ = ["ParamInfo", "BlockNode", "ParamCounts", "ParamTree", "inspect", "tensor_stats",
+           "tensor_preview"]
 
 
 @dataclass(frozen=True)
@@ -236,3 +237,14 @@ def tensor_stats(t: torch.Tensor) -> dict[str, float]:
                           torch.linalg.vector_norm(wide), (x == 0).to(wide.dtype).mean()])
     mean, std, lo, hi, norm, zeros = values.tolist()
     return {"mean": mean, "std": std, "min": lo, "max": hi, "norm": norm, "zero_fraction": zeros}
+
+
+@torch.no_grad()
+def tensor_preview(t: torch.Tensor, limit: int = 200) -> str:
+    """The tensor as PyTorch prints it, cut to its first ``limit`` values when larger."""
+    if isinstance(t, UninitializedParameter):
+        return "<uninitialized: shape unknown until the first forward pass>"
+    if t.numel() <= limit:
+        return str(t.detach().cpu())
+    head = t.detach().flatten()[:limit].cpu()
+    return f"{head}\n… first {limit} of {t.numel():,} values, shape {tuple(t.shape)}"

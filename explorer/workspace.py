@@ -17,7 +17,8 @@ from explorer.build import build
 from explorer.errors import SpecError
 from explorer.init import check_rules, initialize
 from explorer.presets import preset
-from explorer.run import RunResult, make_input, resolve_device, run
+from explorer.devices import resolve_device
+from explorer.run import RunResult, make_input, run
 from explorer.spec import Limits, validate
 from explorer.tree import ParamTree, inspect
 
@@ -58,6 +59,8 @@ class Workspace:
     provenance: dict[str, int | None] = field(default_factory=dict)
     last_run: RunResult | None = None
     init_log: list[str] = field(default_factory=list)
+    applied_rules: list[dict] = field(default_factory=list)
+    edited: set[str] = field(default_factory=set)
     version: int = 0
     undo_stack: list[Setup] = field(default_factory=list)
     redo_stack: list[Setup] = field(default_factory=list)
@@ -130,6 +133,7 @@ class Workspace:
         log: list[str] = []
         provenance = initialize(module, self.setup.rules, self.setup.seed, log)
         self.module, self.provenance, self.init_log = module, provenance, log
+        self.applied_rules, self.edited = check_rules(self.setup.rules), set()
         self.last_run = None
         self.version += 1
         return provenance
@@ -183,6 +187,7 @@ class Workspace:
                 target.add_(value)
             else:
                 target.mul_(value)
+        self.edited |= self.tree().group_of(name)
         self.version += 1
 
     def move(self, device: str | None = None, dtype: str | None = None) -> None:
@@ -204,6 +209,11 @@ class Workspace:
         return make_input(s.input_shape, s.input_kind, seed=s.seed, dtype=dtype,
                           device=resolve_device(self.device), high=s.vocab)
 
+    def rule_of(self, name: str) -> dict | None:
+        """The applied rule that last set a parameter, or None when PyTorch's default did."""
+        index = self.provenance.get(name)
+        return None if index is None else self.applied_rules[index]
+
     def tree(self) -> ParamTree:
         """A fresh ``ParamTree`` of the current module."""
         return inspect(self.module)
@@ -220,6 +230,7 @@ class Workspace:
         log: list[str] = []
         self.provenance = initialize(self.module, self.setup.rules, self.setup.seed, log)
         self.init_log = log
+        self.applied_rules, self.edited = check_rules(self.setup.rules), set()
 
 
 def _working_copy(module: nn.Module) -> nn.Module:

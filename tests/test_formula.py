@@ -1,0 +1,317 @@
+"""The formula language: PyTorch is the reference answer, and nothing escapes the sandbox."""
+
+import math
+import time
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from explorer.errors import SpecError
+from explorer.formula import FUNCTIONS, NAMES, Formula, check_formula, parse_formula
+
+MIXTURE = "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"
+
+
+def run(expr, shape=(3, 3), seed=0, **kwargs):
+    generator = torch.Generator().manual_seed(seed)
+    return parse_formula(expr).evaluate(shape, generator=generator, **kwargs)
+
+
+def test_he_formula_has_kaiming_std():
+    """normal(0, 1) * sqrt(2 / fan_in) has the std torch's kaiming_normal_ aims for."""
+    values = run("normal(0, 1) * sqrt(2 / fan_in)", (256, 512))
+    expected = torch.nn.init.calculate_gain("relu") / math.sqrt(512)
+    assert values.std().item() == pytest.approx(expected, rel=0.05)
+    assert values.mean().item() == pytest.approx(0.0, abs=0.01)
+
+
+def test_chapter_mixture_is_half_zeros_and_half_far_from_zero():
+    """The chapter's U(-10, 10) kept where |u| >= 5 is about half zeros, the rest in 5..10."""
+    values = run(MIXTURE, (100, 100))
+    zeros = (values == 0).float().mean().item()
+    kept = values[values != 0].abs()
+    assert zeros == pytest.approx(0.5, abs=0.05)
+    assert kept.min().item() >= 5 and kept.max().item() <= 10
+
+
+def test_assignment_is_drawn_once():
+    """A name bound with '=' holds one draw, so u - u is exactly zero."""
+    assert torch.equal(run("u = normal(0, 1); u - u"), torch.zeros(3, 3))
+
+
+def test_later_assignment_can_use_earlier_one():
+    """Assignments run in order and may refer to earlier ones."""
+    assert torch.equal(run("a = 2; b = a * 3; b + a"), torch.full((3, 3), 8.0))
+
+
+def test_identity_from_index_grids():
+    """where(i == j, 1, 0) on (3, 3) equals torch.eye(3)."""
+    assert torch.equal(run("where(i == j, 1, 0)"), torch.eye(3))
+
+
+def test_current_values_are_used_and_left_unchanged():
+    """w * 2 + 1 equals current * 2 + 1, and current is not modified."""
+    current = torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
+    before = current.clone()
+    assert torch.equal(run("w * 2 + 1", (4, 5), current=current), current * 2 + 1)
+    assert torch.equal(current, before)
+
+
+def test_clip_matches_torch_clamp():
+    """clip(w, -1, 1) equals torch.clamp(current, -1, 1)."""
+    current = 3 * torch.randn(6, 7, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(run("clip(w, -1, 1)", (6, 7), current=current), current.clamp(-1, 1))
+
+
+def test_constant_broadcasts_to_shape():
+    """A constant fills the whole requested shape."""
+    assert torch.equal(run("0.5", (2, 3, 4)), torch.full((2, 3, 4), 0.5))
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("i < j", torch.ones(3, 3).triu(1)),
+    ("i >= j", torch.ones(3, 3).tril()),
+    ("(i == 0) | (j == 0)", torch.tensor([[1.0, 1, 1], [1, 0, 0], [1, 0, 0]])),
+    ("(i > 0) & (j > 0)", torch.tensor([[0.0, 0, 0], [0, 1, 1], [0, 1, 1]])),
+    ("not(i != j)", torch.eye(3)),
+])
+def test_comparisons_and_logic_give_masks(expr, expected):
+    """Comparisons, & and | give 0/1 masks like torch's boolean ops."""
+    assert torch.equal(run(expr), expected)
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("2 + 3 * 4 ** 2", 2 + 3 * 4**2),
+    ("-2 ** 2", -2**2),
+    ("2 ** 3 ** 2", 2**3**2),
+    ("2 ** -1", 2**-1),
+    ("(2 + 3) * 4", (2 + 3) * 4),
+    ("10 - 4 - 3", 10 - 4 - 3),
+    ("1 + 2 < 4 & 3 > 2", 1.0),
+    ("1.5e1 / .5", 1.5e1 / 0.5),
+])
+def test_operator_precedence_follows_python(expr, expected):
+    """Arithmetic precedence and associativity match Python's."""
+    assert torch.equal(run(expr, ()), torch.tensor(float(expected)))
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 3, 3), (10, 20), (7,), ()])
+def test_fans_match_torch_init(shape):
+    """fan_in and fan_out follow torch.nn.init; 1-D uses shape[0], 0-D uses 1."""
+    if len(shape) >= 2:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+    else:
+        fan_in = fan_out = shape[0] if shape else 1
+    assert run("fan_in", shape).flatten()[0].item() == fan_in
+    assert run("fan_out", shape).flatten()[0].item() == fan_out
+
+
+def test_shape_names():
+    """numel, ndim, rows and cols describe the requested shape."""
+    assert run("numel + 100 * ndim", (2, 3, 4))[0, 0, 0].item() == 24 + 300
+    assert run("rows * 10 + cols", (5,)).tolist() == [51.0] * 5
+
+
+def test_index_grids_on_1d():
+    """On a 1-D tensor, i counts the elements and j is 0."""
+    assert torch.equal(run("i + 10 * j", (4,)), torch.arange(4.0))
+
+
+def test_same_seed_is_bit_identical():
+    """The same formula and seed give bit-identical tensors."""
+    assert torch.equal(run(MIXTURE, (50, 50), seed=7), run(MIXTURE, (50, 50), seed=7))
+
+
+def test_different_seed_differs():
+    """Different seeds give different draws."""
+    assert not torch.equal(run(MIXTURE, (50, 50), seed=7), run(MIXTURE, (50, 50), seed=8))
+
+
+def test_each_call_draws_fresh_values():
+    """Two calls of normal() draw different tensors."""
+    assert not torch.equal(run("normal(0, 1) - normal(0, 1)"), torch.zeros(3, 3))
+
+
+def test_trunc_normal_stays_inside_bounds():
+    """trunc_normal(0, 1, -2, 2) stays in [-2, 2], like torch's trunc_normal_."""
+    values = run("trunc_normal(0, 1, -2, 2)", (200, 200))
+    reference = torch.nn.init.trunc_normal_(torch.empty(200, 200), 0, 1, -2, 2,
+                                            generator=torch.Generator().manual_seed(0))
+    assert values.min().item() >= -2 and values.max().item() <= 2
+    assert values.std().item() == pytest.approx(reference.std().item(), rel=0.05)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4), (6,), ()])
+def test_result_has_requested_shape_and_dtype(dtype, shape):
+    """The result has exactly the requested shape and dtype."""
+    values = run("normal(0, 1) * 0.1 + 1", shape, dtype=dtype)
+    assert values.shape == torch.Size(shape) and values.dtype == dtype
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_runs_with_its_arity(name):
+    """Each listed function evaluates with its arity and gives finite values."""
+    arity = FUNCTIONS[name][0]
+    args = ", ".join(["0.5", "1", "-2", "2"][:arity])
+    assert torch.isfinite(run(f"{name}({args})")).all()
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_every_name_evaluates(name):
+    """Each listed name evaluates to finite values."""
+    assert torch.isfinite(run(name, (3, 4), current=torch.zeros(3, 4))).all()
+
+
+def test_w_without_current_is_refused():
+    """Using w when the parameter has no current values raises SpecError."""
+    with pytest.raises(SpecError, match="no current values"):
+        run("w + 1")
+
+
+def test_huge_shape_is_refused_before_allocating():
+    """A shape over 50,000,000 elements is refused at once."""
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match="limit"):
+        run("1", (100_000, 100_000))
+    assert time.perf_counter() - start < 1.0
+
+
+def test_sixteen_draws_are_allowed():
+    """Up to 16 random draws are allowed."""
+    assert run(" + ".join(["normal(0, 1)"] * 16)).shape == (3, 3)
+
+
+def test_seventeen_draws_are_refused():
+    """A 17th random draw is refused with the limit."""
+    with pytest.raises(SpecError, match="the limit is 16"):
+        parse_formula(" + ".join(["normal(0, 1)"] * 17))
+
+
+ESCAPES = [
+    "().__class__.__bases__",
+    "__import__('os')",
+    "__import__",
+    "os",
+    "open('/etc/passwd')",
+    "9**9**9",
+    "10**10**10",
+    "exp(exp(exp(100)))",
+    "1 / 0",
+    "sqrt(-1)",
+    "1<<10**8",
+    "1 >> 2",
+    "7 // 2",
+    "7 % 2",
+    "w @ w",
+    "~1",
+    "2 ^ 3",
+    '"a"*10**9',
+    "[1]*10**9",
+    "{1: 2}",
+    "x.real",
+    "fan_in.__class__",
+    "(1).real",
+    "lambda: 1",
+    "uniform(a=1, b=2)",
+    "getattr(w, 'data')",
+    "exec('1')",
+    "eval('1')",
+    "compile",
+    "w[0]",
+    "(1,2)",
+    "1 if 1 else 0",
+    "a:=1",
+    "fan_in(1)",
+    "foo(1)",
+    "uniform(1)",
+    "clip(w, 1)",
+    "sqrt",
+    "fan_in = 3; fan_in",
+    "u = 1; u = 2; u",
+    "1; 2",
+    "1 < 2 < 3",
+    "1 +",
+    "()",
+    "1e",
+    "x" * 40,
+    "1+" * 50000 + "1",
+    "(" * 1000 + "1" + ")" * 1000,
+    "(" * 60 + "1" + ")" * 60,
+    "-" * 5000 + "1",
+    "-" * 60 + "1",
+    "2 ** " * 60 + "2",
+    "1+" * 150 + "1",
+    "+".join(["normal(0,1)"] * 100),
+    "",
+    "   ",
+    "\x00",
+    "１",
+    "1\nimport os",
+    "π",
+]
+
+
+@pytest.mark.parametrize("expr", ESCAPES, ids=[repr(e[:30]) for e in ESCAPES])
+def test_escapes_and_bombs_are_refused_quickly(expr):
+    """Sandbox escapes and resource bombs raise a one-line SpecError within a second."""
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        parse_formula(expr).evaluate((2, 2), current=torch.ones(2, 2))
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    assert any(word in message for word in ("allowed", "limit", "inf/nan")), message
+
+
+PIECES = ["1", "2.5", "1e300", "-", "+", "*", "/", "**", "(", ")", ",", ";", "=", "<", "==",
+          "&", "|", "w", "i", "fan_in", "u", "abs", "where", "normal", "clip", ".", "[", "'",
+          " ", "x", "__class__"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30))
+def test_random_token_soup_only_raises_spec_error(pieces):
+    """Any mix of tokens either evaluates to the full shape or raises SpecError."""
+    try:
+        values = parse_formula("".join(pieces)).evaluate((2, 3), current=torch.ones(2, 3))
+    except SpecError as error:
+        assert "\n" not in str(error)
+    else:
+        assert values.shape == (2, 3) and torch.isfinite(values).all()
+
+
+def test_refusal_names_the_position():
+    """A syntax error gives the 1-based position of the offending character."""
+    with pytest.raises(SpecError, match=r"unexpected character '\.' at position 7"):
+        parse_formula("fan_in.__class__")
+
+
+def test_long_expression_names_the_limit():
+    """A 100 kB expression is refused with the length limit."""
+    with pytest.raises(SpecError, match="the limit is 1000"):
+        parse_formula("1+" * 50000 + "1")
+
+
+def test_check_formula_accepts_good_expression():
+    """check_formula returns None for a valid formula."""
+    assert check_formula(MIXTURE) is None
+
+
+def test_check_formula_returns_message_for_bad_expression():
+    """check_formula returns the SpecError message for an invalid formula."""
+    message = check_formula("open('/etc/passwd')")
+    with pytest.raises(SpecError) as info:
+        parse_formula("open('/etc/passwd')")
+    assert message == str(info.value) and "allowed" in message
+
+
+def test_formula_is_a_frozen_record_compared_by_text():
+    """Formulas compare by their text and cannot be changed."""
+    formula = parse_formula("normal(0, 1)")
+    assert formula == Formula("normal(0, 1)")
+    assert repr(formula) == "Formula(expr='normal(0, 1)')"
+    with pytest.raises(AttributeError):
+        formula.expr = "1"
