@@ -21,11 +21,9 @@ def tree_panel(ws: Workspace) -> None:
     rows = tree_rows(tree, selected=selected, pattern=pattern, output_shapes=output_shapes)
     if pattern and len(rows) <= 1:
         st.info(f"No parameter name matches `{pattern}`.")
-    clicked = tree_view(rows, selected=selected, key="param_tree",
-                        height=min(520, 60 + 28 * len(rows)))
-    if clicked is not None and clicked != selected and clicked != st.session_state.get(
-            "tree_last_click"):
-        st.session_state["tree_last_click"] = clicked
+    tree_view(rows, selected=selected, key="param_tree", height=min(520, 60 + 28 * len(rows)))
+    clicked = st.session_state.get("param_tree", {}).get("clicked")
+    if clicked is not None and clicked != selected:
         state.select(clicked)
         st.rerun()
     _tied_groups(tree)
