@@ -1,0 +1,20 @@
+"""The Build tab alone, for AppTest and screenshots: ``streamlit run tests/apps/builder_app.py``.
+
+Open it with ``?preset=rgnet`` to start from another preset.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for explorer and ui
+
+import streamlit as st  # noqa: E402
+
+from explorer.workspace import Workspace  # noqa: E402
+from ui.builder import builder_panel  # noqa: E402
+from ui.state import workspace  # noqa: E402
+
+st.set_page_config(page_title="Builder", layout="wide")
+if "workspace" not in st.session_state and "preset" in st.query_params:
+    st.session_state["workspace"] = Workspace.from_preset(st.query_params["preset"])
+builder_panel(workspace())

@@ -1,0 +1,337 @@
+"""The Build tab: assemble nested blocks without code; every change rebuilds the model.
+
+Each row of the outline is one block with small buttons; one row at a time opens for
+editing. Every change is a new spec handed to ``ws.change`` inside ``state.act``, in a widget
+callback, so the whole page then draws the new model. Widget keys carry ``ws.version``: after
+any change they are new widgets, and old widget state cannot leak into a moved block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import streamlit as st
+
+from explorer import spec_edit as se
+from explorer.errors import SpecError
+from explorer.spec import from_json, to_json
+from explorer.workspace import Workspace
+from ui import state
+
+__all__ = ["builder_panel", "widget_key", "row_key"]
+
+HINT = "Every change rebuilds the model. Reuse a named block to tie its parameters."
+_OPEN = "builder_open"          # path of the row open for editing, or None
+_ATTEMPT = "builder_attempt"    # what the last failed change tried: version, acted path, spec
+_JSON_TRIED = "builder_json_version"
+_WHERE, _WHERE_JSON = "builder", "builder_json"
+
+# Material icons ship with Streamlit, so they render where emoji fonts are missing.
+ICONS = {"sequential": "view_list", "repeat": "repeat", "shared": "link",
+         "linear": "linear_scale", "conv2d": "grid_on", "embedding": "abc",
+         "layernorm": "straighten", "dropout": "grain", "flatten": "vertical_align_bottom"}
+_WEIGHTED = {"linear", "conv2d", "embedding", "layernorm"}
+# Editable fields per type: (field, widget kind, default shown when the field is absent).
+_FIELDS: dict[str, list[tuple[str, str, object]]] = {
+    "linear": [("out_features", "int", None), ("in_features", "lazy", None),
+               ("bias", "bool", True), ("tie", "tie", None)],
+    "conv2d": [("out_channels", "int", None), ("in_channels", "lazy", None),
+               ("kernel_size", "int", 3), ("stride", "int", 1), ("padding", "int0", 0),
+               ("bias", "bool", True), ("tie", "tie", None)],
+    "embedding": [("num_embeddings", "int", None), ("embedding_dim", "int", None),
+                  ("tie", "tie", None)],
+    "layernorm": [("normalized_shape", "int", None), ("eps", "eps", 1e-5), ("tie", "tie", None)],
+    "dropout": [("p", "prob", 0.5)],
+    "repeat": [("times", "int", None)],
+    "shared": [("ref", "ref", None)],
+}
+_NO_TIE = "(none)"
+_INDENT = "&emsp;"  # markdown strips leading spaces but keeps an entity, so rows indent
+
+
+def builder_panel(ws: Workspace) -> None:
+    """Draw the Build tab: undo/redo, the block outline with per-row edits, and the JSON view."""
+    st.caption(HINT)
+    _history(ws)
+    rows = se.outline(ws.setup.spec)
+    error_at, error_text = _error_place(ws)
+    with st.container(border=True, key="builder_outline", gap="xxsmall"):
+        for row in rows:
+            with st.container(key=row_key(row.path), gap="xsmall"):
+                _row(ws, row, rows)
+                is_open = st.session_state.get(_OPEN) == row.path
+                if is_open or row.path == error_at:
+                    _, box = st.columns([0.3 + 0.4 * row.depth, 20])  # indented under the row
+                    if is_open:
+                        _editor(ws, row, box)
+                    if row.path == error_at:
+                        box.error(error_text, icon="⚠️")
+    _json_view(ws)
+
+
+def widget_key(ws: Workspace, path: se.Path, what: str) -> str:
+    """The key of a row's widget; it changes with every action so no stale state survives."""
+    return f"builder_{ws.version}_{se.path_str(path) or 'root'}_{what}"
+
+
+def row_key(path: se.Path) -> str:
+    """The key of a row's container, e.g. ``builder_row_children_2``."""
+    return "builder_row_" + "_".join(map(str, path)) if path else "builder_row_root"
+
+
+# --- the outline ---
+
+def _history(ws: Workspace) -> None:
+    with st.container(horizontal=True, gap="small"):
+        st.button("Undo", icon=":material/undo:", key="builder_undo", disabled=not ws.undo_stack,
+                  on_click=_travel, args=(ws, ws.undo), help="Go back to the previous model")
+        st.button("Redo", icon=":material/redo:", key="builder_redo", disabled=not ws.redo_stack,
+                  on_click=_travel, args=(ws, ws.redo), help="Re-apply what Undo took back")
+
+
+def _row(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
+    spec, path = ws.setup.spec, row.path
+    block = se.get(spec, path)
+    text, up, down, drop, nest, rep, unwrap, add, edit = st.columns(
+        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9, 0.9], gap="xxsmall", vertical_alignment="center")
+    text.markdown(_row_text(row), help=_row_help(row))
+    slot = _sibling_slot(spec, path)
+    k = lambda what: widget_key(ws, path, what)  # noqa: E731
+    if slot is not None:  # a sequential's child: it can move and go
+        index, count = slot
+        up.button("", icon=":material/arrow_upward:", key=k("up"), type="tertiary",
+                  help="Move up", disabled=index == 0, on_click=_move, args=(ws, path, -1))
+        down.button("", icon=":material/arrow_downward:", key=k("down"), type="tertiary",
+                    help="Move down", disabled=index == count - 1, on_click=_move,
+                    args=(ws, path, 1))
+        drop.button("", icon=":material/close:", key=k("remove"), type="tertiary",
+                    help="Remove this block", on_click=_apply,
+                    args=(ws, path, lambda s: se.remove(s, path), None))
+    nest.button("nest", icon=":material/subdirectory_arrow_right:", key=k("nest"),
+                type="tertiary", help="Nest this block in a new sequential", on_click=_apply,
+                args=(ws, path, lambda s: se.wrap(s, path, "sequential"), None))
+    rep.button("× N", icon=":material/repeat:", key=k("repeat"), type="tertiary",
+               help="Repeat this block (2 copies, each with its own parameters)",
+               on_click=_apply, args=(ws, path, lambda s: se.wrap(s, path, "repeat"), path))
+    if row.type == "repeat" or (row.type == "sequential" and len(block["children"]) == 1):
+        unwrap.button("unwrap", icon=":material/unfold_less:", key=k("unwrap"), type="tertiary",
+                      help="Replace this block by the one block inside it", on_click=_apply,
+                      args=(ws, path, lambda s: se.unwrap(s, path), None))
+    if row.type == "sequential":
+        with add.popover("add", icon=":material/add:", type="tertiary",
+                         help="Add a block at the end", key=k("add_menu")):
+            _add_child(ws, row, rows)
+    is_open = st.session_state.get(_OPEN) == path
+    edit.button("done" if is_open else "edit", key=k("edit"),
+                icon=":material/check:" if is_open else ":material/edit:",
+                type="tertiary", help="Close the editor" if is_open else "Edit this block's fields",
+                on_click=_set_open, args=(None if is_open else path,))
+
+
+def _row_text(row: se.Row) -> str:
+    kind, rest = re.match(r"(\w*)(.*)", row.summary).groups()
+    label = f"`{row.label}`" if row.label else "`net`"
+    name = f" :blue-badge[{row.name}]" if row.name else ""
+    icon = ICONS.get(row.type, "show_chart")
+    return f"{_INDENT * 2 * row.depth}:material/{icon}: {label} **{kind}**{rest}{name}"
+
+
+def _row_help(row: se.Row) -> str | None:
+    if row.type == "repeat":
+        return "Its block is copied; each copy has its own parameters, as block2() in the chapter."
+    if row.type == "shared":
+        return "The very same module as the named block: its parameters are tied."
+    return None
+
+
+def _add_child(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
+    reuse = [f"shared:{r.name}" for r in rows if r.name is not None and r.path != row.path]
+    key = widget_key(ws, row.path, "add_kind")
+    st.selectbox("Block", [*se.KINDS, *reuse], key=key, format_func=_kind_label)
+    children = se.get(ws.setup.spec, row.path)["children"]
+    st.button("Add", key=widget_key(ws, row.path, "add"), type="primary",
+              on_click=_add, args=(ws, row.path, key, len(children)))
+
+
+def _kind_label(option: str) -> str:
+    if option.startswith("shared:"):
+        return f"reuse block {option.split(':', 1)[1]} (same module, tied)"
+    return option
+
+
+# --- the editor of the open row ---
+
+def _editor(ws: Workspace, row: se.Row, box) -> None:
+    block = se.get(ws.setup.spec, row.path)
+    fields = _FIELDS.get(row.type, [])
+    if row.type != "shared":  # a shared block is the named block itself: no name of its own
+        fields = [("name", "name", ""), *fields]
+    cols = box.container(border=True).columns(max(5, len(fields)), gap="small",
+                                              vertical_alignment="bottom")
+    for col, (field, kind, default) in zip(cols, fields, strict=False):
+        with col:
+            _field(ws, row, block, field, kind, default)
+
+
+def _field(ws: Workspace, row: se.Row, block: dict, field: str, kind: str,
+           default: object) -> None:
+    path = row.path
+    key = widget_key(ws, path, field)
+    value = block.get(field, default)
+    args = dict(key=key, on_change=_on_field, args=(ws, path, field, kind, key))
+    if kind == "name":
+        st.text_input(
+            "name", value, disabled=row.in_repeat, placeholder="optional",
+            help="Blocks inside a repeat are copied, so they cannot be named." if row.in_repeat
+            else "A named block can be reused elsewhere (its parameters are then tied).", **args)
+    elif kind in ("int", "int0", "lazy") and isinstance(value, list):
+        st.caption(f"{field} {value}: edit it in the JSON view")
+    elif kind in ("int", "int0"):
+        st.number_input(field, min_value=0 if kind == "int0" else 1, step=1, value=value, **args)
+    elif kind == "lazy":
+        st.number_input(field, min_value=1, step=1, value=value, placeholder="? (lazy)",
+                        help="Leave empty to infer it at the first forward pass (a Lazy layer).",
+                        **args)
+    elif kind == "bool":
+        st.checkbox(field, value=bool(value), **args)
+    elif kind == "eps":
+        st.number_input(field, min_value=0.0, max_value=1.0, value=float(value), step=1e-5,
+                        format="%g", **args)
+    elif kind == "prob":
+        st.number_input(field, min_value=0.0, max_value=1.0, value=float(value), step=0.05,
+                        **args)
+    elif kind == "ref":
+        options = se.names(ws.setup.spec)
+        st.selectbox("reuse block", options, key=key, on_change=_on_field,
+                     index=options.index(value) if value in options else None,
+                     args=(ws, path, field, kind, key))
+    elif kind == "tie":
+        options = _tie_options(ws.setup.spec, block)
+        current = (value or {}).get("weight", _NO_TIE)
+        st.selectbox("tie weight to", options, key=key, on_change=_on_field,
+                     index=options.index(current) if current in options else 0,
+                     help="Use another block's weight tensor as this one's (same shape).",
+                     args=(ws, path, field, kind, key))
+
+
+def _tie_options(spec: dict, block: dict) -> list[str]:
+    own = block.get("name")
+    targets = [f"{r.name}.weight" for r in se.outline(spec)
+               if r.name is not None and r.name != own and r.type in _WEIGHTED]
+    current = (block.get("tie") or {}).get("weight")
+    extra = [current] if current and current not in targets else []
+    return [_NO_TIE, *targets, *extra]
+
+
+# --- callbacks: every change goes through state.act ---
+
+def _apply(ws: Workspace, acted: se.Path, edit: Callable[[dict], dict],
+           open_after: se.Path | None | bool = False) -> bool:
+    """Try ``edit`` on the spec; on an error remember what was tried, to place the message."""
+    tried: dict = {}
+
+    def action() -> None:
+        tried["spec"] = edit(ws.setup.spec)
+        ws.change(spec=tried["spec"])
+
+    version = ws.version
+    ok = state.act(_WHERE, action)
+    st.session_state[_ATTEMPT] = {"version": version, "acted": acted, "spec": tried.get("spec")}
+    if ok and open_after is not False:
+        st.session_state[_OPEN] = open_after
+    return ok
+
+
+def _move(ws: Workspace, path: se.Path, delta: int) -> None:
+    index, count = _sibling_slot(ws.setup.spec, path)
+    moved = (*path[:-1], max(0, min(count - 1, index + delta)))
+    was_open = st.session_state.get(_OPEN) == path
+    _apply(ws, path, lambda s: se.move(s, path, delta), moved if was_open else None)
+
+
+def _add(ws: Workspace, parent: se.Path, kind_key: str, index: int) -> None:
+    option = st.session_state.get(kind_key) or "linear"
+    kind, _, ref = option.partition(":")
+    _apply(ws, parent, lambda s: se.insert(s, parent, index, se.new_block(kind, ref or None)),
+           (*parent, "children", index))
+
+
+def _on_field(ws: Workspace, path: se.Path, field: str, kind: str, key: str) -> None:
+    value = st.session_state.get(key)
+    if kind == "name":
+        edit = lambda s: se.rename(s, path, (value or "").strip())  # noqa: E731
+    elif value is None or (kind == "tie" and value == _NO_TIE) or (kind == "bool" and value):
+        edit = lambda s: se.del_field(s, path, field)  # noqa: E731
+    elif kind == "tie":
+        edit = lambda s: se.set_field(s, path, field, {"weight": value})  # noqa: E731
+    else:
+        edit = lambda s: se.set_field(s, path, field, value)  # noqa: E731
+    _apply(ws, path, edit)
+
+
+def _travel(ws: Workspace, step: Callable[[], bool]) -> None:
+    state.act(_WHERE, step)
+
+
+def _set_open(path: se.Path | None) -> None:
+    st.session_state[_OPEN] = path
+
+
+def _sibling_slot(spec: dict, path: se.Path) -> tuple[int, int] | None:
+    """(index, sibling count) of a sequential's child; None for the root or a repeat's block."""
+    if len(path) < 2 or path[-2] != "children":
+        return None
+    return path[-1], len(se.get(spec, path[:-2])["children"])
+
+
+def _error_place(ws: Workspace) -> tuple[se.Path | None, str]:
+    """The row to show the builder's last error under, and the message; (None, "") if none.
+
+    The error names a place in the spec that was tried. If that block is not where it was
+    (a remove or move shifted it), the message goes under the row the user acted on.
+    """
+    err, tried = state.error_for(_WHERE), st.session_state.get(_ATTEMPT)
+    if err is None or tried is None or tried["version"] != ws.version:
+        state.clear_error(_WHERE)
+        return None, ""
+    old = ws.setup.spec
+    new = tried["spec"] if tried["spec"] is not None else old
+    err_path = getattr(err, "path", "")
+    at = se.block_of_error(new, err_path)
+    if at != tried["acted"] and _block_or_none(old, at) != _block_or_none(new, at):
+        at = tried["acted"]
+    where = se.path_str(at)
+    if err_path == where:
+        return at, getattr(err, "reason", str(err))
+    if where and err_path.startswith(where + "."):
+        return at, f"{err_path[len(where) + 1:]}: {getattr(err, 'reason', err)}"
+    return at, str(err)
+
+
+def _block_or_none(spec: dict, path: se.Path) -> object:
+    try:
+        return se.get(spec, path)
+    except SpecError:
+        return None
+
+
+# --- the JSON view ---
+
+def _json_view(ws: Workspace) -> None:
+    if st.session_state.get(_JSON_TRIED) != ws.version:
+        state.clear_error(_WHERE_JSON)
+    with st.expander("Spec as JSON", expanded=False):
+        key = f"builder_json_{ws.version}"  # kept as typed while an apply fails
+        st.text_area("The whole model as a spec", to_json(ws.setup.spec), key=key, height=260,
+                     help="Edit and apply; an invalid spec leaves the model as it is.")
+        st.button("Apply JSON", key="builder_json_apply", type="primary", on_click=_apply_json,
+                  args=(ws, key))
+        state.show_messages(_WHERE_JSON)
+
+
+def _apply_json(ws: Workspace, key: str) -> None:
+    text = st.session_state.get(key, "")
+    st.session_state[_JSON_TRIED] = ws.version
+    if state.act(_WHERE_JSON, lambda: ws.change(spec=from_json(text, ws.limits))):
+        st.session_state[_OPEN] = None
