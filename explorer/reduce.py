@@ -1,0 +1,100 @@
+"""Tensor reductions for figures: shrink on the tensor's own device, copy only the result.
+
+A figure never carries more than it shows: a heatmap gets at most 512×512 block means and
+a histogram gets its bin counts, so an 8192×8192 weight on a GPU never crosses to the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["downsample", "histogram_counts", "matrix_shape"]
+
+_CHUNK = 1 << 24  # values per histc call: float32 bin counts stay exact below 2**24
+
+
+@torch.no_grad()
+def downsample(t: torch.Tensor, max_side: int = 512) -> tuple[torch.Tensor, str]:
+    """The tensor as a 2-D float CPU matrix with both sides <= ``max_side``, and a note.
+
+    Example::
+
+        small, note = downsample(torch.randn(8192, 8192))
+        small.shape  # torch.Size([512, 512])
+        note         # "8192×8192 shown as 512×512, mean of 16×16 blocks"
+    """
+    x, view = _as_matrix(t.detach())
+    rows, cols = x.shape
+    k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
+    if x.numel() == 0 or (k_rows == 1 and k_cols == 1):
+        small = x.to("cpu", _plot_dtype(x.dtype), copy=True)
+        return small, view or (f"{rows}×{cols}, every value shown" if x.numel() else "empty")
+    if not x.is_floating_point():
+        x = x.float()
+    # ceil_mode keeps the ragged last block; with no padding it is averaged over its own size
+    small = F.avg_pool2d(x[None], (k_rows, k_cols), ceil_mode=True)[0]  # (1, R, C) -> (r, c)
+    small = small.to("cpu", _plot_dtype(small.dtype))
+    shown = f"{small.shape[0]}×{small.shape[1]}, mean of {k_rows}×{k_cols} blocks"
+    return small, f"{view}, then {shown}" if view else f"{rows}×{cols} shown as {shown}"
+
+
+def matrix_shape(shape: torch.Size | tuple[int, ...]) -> tuple[int, int]:
+    """The (rows, cols) a shape is drawn as: () -> 1×1, (n,) -> 1×n, (O, ...) -> O×rest."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return 1, shape[0]
+    return shape[0], math.prod(shape[1:])
+
+
+def _as_matrix(x: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """``x`` viewed as (rows, cols), with a note when that changed its shape."""
+    rows, cols = matrix_shape(x.shape)
+    if x.ndim == 2:
+        return x, ""
+    if x.ndim == 0:
+        return x.reshape(1, 1), "scalar shown as 1×1"
+    return x.reshape(rows, cols), f"{tuple(x.shape)} shown as {rows}×{cols}"
+
+
+def _plot_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+@torch.no_grad()
+def histogram_counts(t: torch.Tensor, bins: int = 60) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Bin edges and counts (float64/int64, on CPU) of the finite values, and how many were not.
+
+    Counts come from ``torch.histc`` on the tensor's device between its finite min and max;
+    there are ``len(counts) + 1`` edges. A constant tensor gets one bin around its value
+    (±1%, at least ±0.01); a tensor with no finite values gets ``bins`` empty bins on [0, 1].
+    """
+    flat = t.detach().reshape(-1)
+    chunks = [_wide(c) for c in flat.split(_CHUNK)] if flat.numel() else []
+    finite, lo, hi = 0, math.inf, -math.inf
+    for chunk in chunks:
+        good = chunk[torch.isfinite(chunk)]
+        if good.numel():
+            c_lo, c_hi = torch.aminmax(good)
+            lo, hi = min(lo, c_lo.item()), max(hi, c_hi.item())
+            finite += good.numel()
+    skipped = flat.numel() - finite
+    if finite == 0:
+        empty = torch.zeros(bins, dtype=torch.int64)
+        return torch.linspace(0, 1, bins + 1, dtype=torch.float64), empty, skipped
+    if lo == hi:
+        half = max(abs(lo), 1.0) * 1e-2
+        edges = torch.tensor([lo - half, lo + half], dtype=torch.float64)
+        return edges, torch.tensor([finite]), skipped
+    counts = torch.zeros(bins, dtype=torch.int64)
+    for chunk in chunks:  # histc skips nan and anything outside [lo, hi], so ±inf too
+        counts += torch.histc(chunk, bins, min=lo, max=hi).to("cpu", torch.int64)
+    return torch.linspace(lo, hi, bins + 1, dtype=torch.float64), counts, skipped
+
+
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision and integer chunks as float32; float32/float64 as they are."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()

@@ -1,0 +1,290 @@
+"""Figure builders: reductions match PyTorch, figures carry only what they show."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.figures import (
+    ROOT_ID,
+    downsample,
+    heatmap,
+    histogram,
+    histogram_counts,
+    treemap,
+    treemap_id_to_path,
+)
+from explorer.init import Expected
+
+NAN, INF = float("nan"), float("inf")
+MIXTURE = Expected("mixture", "U[5,10] ¼ · 0 ½ · U[-10,-5] ¼", point_masses=((0.0, 0.5),),
+                   segments=((5.0, 10.0, 0.25), (-10.0, -5.0, 0.25)))
+
+
+def _block_means(t: torch.Tensor, k_rows: int, k_cols: int) -> torch.Tensor:
+    """Reference: the mean of each k_rows×k_cols block, the last ones ragged, by plain loops."""
+    rows, cols = t.shape
+    return torch.tensor([[t[i:i + k_rows, j:j + k_cols].mean().item()
+                          for j in range(0, cols, k_cols)] for i in range(0, rows, k_rows)])
+
+
+def _rows() -> list[dict]:
+    """Treemap rows as ``view.treemap_rows`` gives them: blocks at 0, parameters counted."""
+    return [
+        {"id": "", "parent": None, "label": "net Sequential", "value": 0, "kind": "block"},
+        {"id": "0", "parent": "", "label": "0 Linear", "value": 0, "kind": "block"},
+        {"id": "0/weight", "parent": "0", "label": "0.weight", "value": 32, "kind": "param"},
+        {"id": "0/bias", "parent": "0", "label": "0.bias", "value": 8, "kind": "param"},
+        {"id": "1", "parent": "", "label": "1 ReLU", "value": 0, "kind": "block"},
+        {"id": "2", "parent": "", "label": "2 Linear", "value": 0, "kind": "block"},
+        {"id": "2/weight", "parent": "2", "label": "2.weight", "value": 8, "kind": "param"},
+        {"id": "/scale", "parent": "", "label": "scale", "value": 1, "kind": "param"},
+    ]
+
+
+def test_downsample_large_matrix_to_16x16_block_means():
+    """An 8192×8192 matrix becomes 512×512 means of 16×16 blocks, and the note says so."""
+    t = torch.randn(8192, 8192)
+    small, note = downsample(t)
+    assert small.shape == (512, 512)
+    assert note == "8192×8192 shown as 512×512, mean of 16×16 blocks"
+    torch.testing.assert_close(small[0, 0], t[:16, :16].mean())
+    torch.testing.assert_close(small[-1, -1], t[-16:, -16:].mean())
+
+
+def test_downsample_tall_matrix_reduces_only_the_long_side():
+    """A 1000×3 matrix keeps its 3 columns and averages pairs of rows."""
+    t = torch.randn(1000, 3)
+    small, note = downsample(t)
+    assert note == "1000×3 shown as 500×3, mean of 2×1 blocks"
+    torch.testing.assert_close(small, _block_means(t, 2, 1))
+
+
+def test_downsample_ragged_edge_blocks_average_only_their_own_values():
+    """The last, partial blocks are means over the values they hold, not over padding."""
+    t = torch.randn(1000, 3)
+    small, note = downsample(t, max_side=64)  # 16-row blocks: 62 full and one of 8 rows
+    assert note == "1000×3 shown as 63×3, mean of 16×1 blocks"
+    torch.testing.assert_close(small, _block_means(t, 16, 1))
+    torch.testing.assert_close(small[-1], t[992:].mean(0))
+
+
+def test_downsample_ragged_in_both_directions():
+    """A 1001×700 matrix at max_side 100 matches the loop reference, both edges ragged."""
+    t = torch.randn(1001, 700, dtype=torch.float64)
+    small, _ = downsample(t, max_side=100)
+    assert small.shape == (91, 100)
+    torch.testing.assert_close(small, _block_means(t, 11, 7).double())
+
+
+def test_downsample_small_matrix_is_an_exact_copy():
+    """A matrix within the limit comes back value for value, as a copy, not a view."""
+    t = torch.randn(8, 4)
+    small, note = downsample(t)
+    assert note == "8×4, every value shown"
+    assert torch.equal(small, t)
+    small[0, 0] = 99.0
+    assert t[0, 0] != 99.0
+
+
+def test_downsample_vector_is_one_row():
+    """A 1-D tensor of n values is shown as a 1×n row."""
+    small, note = downsample(torch.arange(10.0))
+    assert torch.equal(small, torch.arange(10.0)[None])
+    assert note == "(10,) shown as 1×10"
+
+
+def test_downsample_conv_weight_flattens_the_kernel():
+    """A (16, 3, 3, 3) conv weight is shown as 16×27, one row per output channel."""
+    t = torch.randn(16, 3, 3, 3)
+    small, note = downsample(t)
+    assert note == "(16, 3, 3, 3) shown as 16×27"
+    assert torch.equal(small, t.reshape(16, 27))
+
+
+def test_downsample_bfloat16_gives_float32_means():
+    """A bfloat16 matrix is reduced and returned as float32 for plotting."""
+    t = torch.randn(1024, 1024).bfloat16()
+    small, _ = downsample(t)
+    assert small.dtype == torch.float32 and small.shape == (512, 512)
+    torch.testing.assert_close(small[0, 0], t[:2, :2].float().mean(), atol=1e-2, rtol=1e-2)
+
+
+def test_downsample_scalar_is_one_cell():
+    """A 0-D tensor is a 1×1 matrix."""
+    small, note = downsample(torch.tensor(3.5))
+    assert small.tolist() == [[3.5]]
+    assert note == "scalar shown as 1×1"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_reductions_run_on_the_device_and_return_cpu_results():
+    """A CUDA tensor is reduced on the GPU; only the small results come back, to the CPU."""
+    t = torch.randn(2048, 2048, device="cuda")
+    small, _ = downsample(t)
+    edges, counts, _ = histogram_counts(t)
+    assert small.device.type == edges.device.type == counts.device.type == "cpu"
+    torch.testing.assert_close(small, downsample(t.cpu())[0])
+    assert t.device.type == "cuda"
+
+
+def test_histogram_counts_add_up_to_numel():
+    """Every value of a finite tensor lands in exactly one bin."""
+    t = torch.randn(10_000)
+    edges, counts, skipped = histogram_counts(t, bins=60)
+    assert edges.shape == (61,) and counts.shape == (60,)
+    assert int(counts.sum()) == t.numel() and skipped == 0
+
+
+def test_histogram_counts_equal_torch_histc():
+    """Counts and edges are torch.histc's over [min, max]."""
+    t = torch.randn(50, 40)
+    edges, counts, _ = histogram_counts(t, bins=30)
+    lo, hi = t.min().item(), t.max().item()
+    assert counts.tolist() == torch.histc(t, 30, min=lo, max=hi).long().tolist()
+    torch.testing.assert_close(edges, torch.linspace(lo, hi, 31, dtype=torch.float64))
+
+
+def test_histogram_counts_skip_and_count_non_finite_values():
+    """nan and ±inf are left out of the bins and counted as skipped."""
+    t = torch.tensor([1.0, 2.0, NAN, INF, -INF, 3.0])
+    edges, counts, skipped = histogram_counts(t, bins=4)
+    assert skipped == 3
+    assert counts.tolist() == [1, 0, 1, 1]
+    assert (edges[0].item(), edges[-1].item()) == (1.0, 3.0)
+
+
+def test_histogram_counts_constant_tensor_is_one_narrow_bin():
+    """A constant tensor gives one bin around its value holding every element."""
+    edges, counts, _ = histogram_counts(torch.full((7,), 2.0))
+    assert counts.tolist() == [7]
+    assert edges.tolist() == pytest.approx([1.98, 2.02])
+
+
+def test_histogram_has_density_bars():
+    """The bars are densities: their areas add up to 1."""
+    fig = histogram(torch.randn(5000), "w")
+    bars = fig.data[0]
+    assert bars.type == "bar"
+    assert np.sum(np.asarray(bars.y) * np.asarray(bars.width)) == pytest.approx(1.0)
+
+
+def test_histogram_title_says_non_finite_values_were_left_out():
+    """nan/inf values are named in the title, not drawn."""
+    fig = histogram(torch.tensor([0.0, 1.0, NAN, INF]), "w")
+    assert "2 nan/inf left out" in fig.layout.title.text
+    assert int(np.sum(fig.data[0].customdata)) == 2
+
+
+def test_histogram_uniform_draws_bounds_and_flat_density():
+    """A uniform expectation draws dashed lines at exactly ±a and the density 1/(2a)."""
+    a = math.sqrt(6 / (4 + 8))
+    fig = histogram(torch.empty(1000).uniform_(-a, a), "w",
+                    expected=Expected("uniform", "Xavier U", bounds=(-a, a)))
+    assert sorted((s.x0, s.x1) for s in fig.layout.shapes) == [(-a, -a), (a, a)]
+    assert [ann.text for ann in fig.layout.annotations] == ["±0.707"]
+    line = fig.data[1]
+    assert line.name == "Xavier U" and max(line.y) == pytest.approx(1 / (2 * a))
+
+
+def test_histogram_normal_overlay_peaks_at_the_pdf_maximum():
+    """A normal expectation is its pdf, peaking at 1/(std·√(2π))."""
+    std = 0.05
+    fig = histogram(torch.randn(1000) * std, "w",
+                    expected=Expected("normal", "N(0, 0.05²)", mean=0.0, std=std))
+    assert max(fig.data[1].y) == pytest.approx(1 / (std * math.sqrt(2 * math.pi)))
+
+
+def test_histogram_mixture_draws_segments_and_point_mass():
+    """The chapter's mixture: densities 0.05 on [-10, -5] and [5, 10] and "50% at 0"."""
+    fig = histogram(torch.randn(1000), "w", expected=MIXTURE)
+    line = fig.data[1]
+    assert list(line.x) == [-10.0, -10.0, -5.0, -5.0, None, 5.0, 5.0, 10.0, 10.0]
+    assert list(line.y) == [0.0, 0.05, 0.05, 0.0, None, 0.0, 0.05, 0.05, 0.0]
+    assert [ann.text for ann in fig.layout.annotations] == ["50% at 0"]
+
+
+def test_histogram_legend_has_one_entry_named_by_the_label():
+    """Only the expectation appears in the legend, under its label."""
+    fig = histogram(torch.randn(1000), "w", expected=MIXTURE)
+    assert [t.name for t in fig.data if t.showlegend is not False] == [MIXTURE.label]
+
+
+def test_heatmap_z_is_the_downsampled_matrix():
+    """z holds downsample's values and the title carries its note."""
+    t = torch.randn(1030, 20)
+    small, note = downsample(t)
+    fig = heatmap(t, "0.weight")
+    assert np.asarray(fig.data[0].z).shape == (344, 20)
+    np.testing.assert_array_equal(fig.data[0].z, small.numpy())
+    assert note in fig.layout.title.text
+
+
+def test_heatmap_diverging_centred_when_values_have_both_signs():
+    """Mixed signs get the reversed RdBu scale centred at 0; positive values a sequential one."""
+    mixed = heatmap(torch.tensor([[-1.0, 2.0]]), "w").data[0]
+    positive = heatmap(torch.tensor([[1.0, 2.0]]), "w").data[0]
+    assert (mixed.zmid, mixed.reversescale) == (0.0, True)
+    assert positive.zmid is None and positive.colorscale != mixed.colorscale
+
+
+def test_heatmap_matrix_layout_and_highlight_box():
+    """Row 0 is on top, axes are named for a weight, and the highlight boxes one cell."""
+    fig = heatmap(torch.randn(8, 4), "w", highlight=(2, 3))
+    assert fig.layout.yaxis.autorange == "reversed"
+    assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == (
+        "column (input)", "row (output)")
+    box = fig.layout.shapes[0]
+    assert (box.x0, box.x1, box.y0, box.y1) == (2.5, 3.5, 1.5, 2.5)
+
+
+def test_heatmap_of_a_huge_matrix_carries_at_most_512x512_values():
+    """The figure's payload is bounded by what it shows, not by the tensor."""
+    fig = heatmap(torch.randn(4096, 4096), "w")
+    arrays = [np.asarray(trace[key]) for trace in fig.data
+              for key in ("x", "y", "z", "customdata", "text") if trace[key] is not None]
+    assert sum(a.size for a in arrays) == 512 * 512
+
+
+def test_treemap_parents_total_their_children():
+    """With branchvalues="total", each parent's value is exactly the sum of its children's."""
+    trace = treemap(_rows()).data[0]
+    assert trace.branchvalues == "total"
+    value = dict(zip(trace.ids, trace.values, strict=True))
+    for node, parent in zip(trace.ids, trace.parents, strict=True):
+        kids = [k for k, p in zip(trace.ids, trace.parents, strict=True) if p == node]
+        if kids:
+            assert value[node] == sum(value[k] for k in kids)
+        if parent:
+            assert parent in value
+
+
+def test_treemap_shows_true_counts_and_a_sliver_for_empty_blocks():
+    """customdata holds the real counts; the 0-parameter ReLU still gets a visible size."""
+    trace = treemap(_rows()).data[0]
+    count = dict(zip(trace.ids, trace.customdata, strict=True))
+    size = dict(zip(trace.ids, trace.values, strict=True))
+    assert count == {ROOT_ID: 49, "0": 40, "0/weight": 32, "0/bias": 8, "1": 0, "2": 8,
+                     "2/weight": 8, "/scale": 1}
+    assert size["1"] >= 1
+
+
+def test_treemap_ids_map_back_to_row_ids():
+    """Every plotly id maps back to its row id; the root "" is drawn as "(model)"."""
+    trace = treemap(_rows()).data[0]
+    assert trace.ids[0] == "(model)"
+    assert [treemap_id_to_path(i) for i in trace.ids] == [r["id"] for r in _rows()]
+
+
+def test_treemap_highlighted_and_selected_nodes_stand_out():
+    """Highlighted ids share a colour no other node has; the selected one has a thick border."""
+    trace = treemap(_rows(), highlighted={"0/weight", "2/weight"}, selected="0").data[0]
+    color = dict(zip(trace.ids, trace.marker.colors, strict=True))
+    width = dict(zip(trace.ids, trace.marker.line.width, strict=True))
+    assert color["0/weight"] == color["2/weight"]
+    assert color["0/weight"] not in {c for i, c in color.items() if i not in {"0/weight",
+                                                                             "2/weight"}}
+    assert width["0"] > max(w for i, w in width.items() if i != "0")
