@@ -53,12 +53,12 @@ def _parameter(ws: Workspace, tree, name: str) -> None:
     ]
     if group:
         letter = group_labels(tree)[name]
-        facts.append(f"🔗 **tied {letter}**: the same tensor as {', '.join(f'`{g}`' for g in group)}"
+        facts.append(f":material/link: **tied {letter}**: the same tensor as {', '.join(f'`{g}`' for g in group)}"
                      " — editing one edits all")
     st.markdown("  \n".join(facts))
     if info.is_lazy:
         st.info("Shape unknown (`?`): this lazy parameter is created by the first forward pass. "
-                "Press **▶ Forward + backward** in the sidebar.")
+                "Press **Forward + backward** in the sidebar.")
         return
     _values(ws, tree, name)
     _gradient(ws, tree, name)
@@ -100,7 +100,7 @@ def _gradient(ws: Workspace, tree, name: str) -> None:
     param = tree.tensor(name)
     if param.grad is None or ws.last_run is None:
         st.info(f"No gradient yet: run forward + backward. (`{tree.access_path(name)}.grad` is "
-                "`None`)", icon="∅")
+                "`None`)", icon=":material/block:")
         return
     uses = ws.last_run.grad_by_use.get(name, [])
     labels = ws.last_run.use_labels.get(name, [])

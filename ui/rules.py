@@ -43,9 +43,10 @@ def rules_panel(ws: Workspace) -> None:
     for i, rule in enumerate(rules):
         _rule_row(ws, rules, i, rule, names, blocks)
     cols = st.columns([1, 1, 2])
-    if cols[0].button("＋ Add rule", key="add_rule"):
+    if cols[0].button("Add rule", key="add_rule", icon=":material/add:"):
         _commit(ws, [*rules, {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01}])
-    if cols[1].button("🎲 Re-initialize", type="primary", key="reinit"):
+    if cols[1].button("Re-initialize", type="primary", key="reinit",
+                      icon=":material/casino:"):
         with st.spinner("Initializing…"):
             state.act("rules", ws.reinitialize)
     cols[2].caption(f"seed {ws.setup.seed} (change it in the sidebar) · same rules + seed = "
@@ -152,7 +153,7 @@ def _formula_box(expr: str, key: str) -> str:
                               "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)")
     problem = check_formula(text)
     if problem:
-        st.error(problem, icon="⚠️")
+        st.error(problem, icon=":material/error:")
     else:
         st.caption("✓ formula is valid")
     with st.popover("What can a formula use?"):

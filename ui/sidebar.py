@@ -14,7 +14,7 @@ from ui import state
 def render(ws: Workspace) -> None:
     """Draw the whole sidebar."""
     with st.sidebar:
-        st.title("🔍 Parameter Explorer")
+        st.title(":material/account_tree: Parameter Explorer")
         st.caption("See inside a PyTorch model's parameters, as in D2L's *Parameter Management*.")
         _model_picker(ws)
         st.divider()
@@ -28,7 +28,7 @@ def status_line(ws: Workspace) -> None:
     s = ws.setup
     shape = "×".join(map(str, s.input_shape))
     ran = "forward + backward done" if ws.last_run else "not run yet"
-    lazy = " · ⏳ lazy shapes unknown until the first forward" if ws.has_lazy() else ""
+    lazy = " · :material/hourglass_empty: lazy shapes unknown until the first forward" if ws.has_lazy() else ""
     title = PRESETS[s.preset].title if s.preset in PRESETS else "Custom model"
     if s.preset in PRESETS and s.spec != PRESETS[s.preset].spec:
         title += " (modified)"
@@ -63,7 +63,7 @@ def _execution(ws: Workspace) -> None:
     device = st.selectbox("Device", usable, index=index, key="device_choice")
     for d in options:
         if not d.available:
-            st.caption(f"🚫 ~~{d.name}~~ — {d.reason}")
+            st.caption(f":material/block: ~~{d.name}~~ — {d.reason}")
     dtypes = list(DTYPES)
     dtype = st.selectbox("dtype", dtypes, index=dtypes.index(ws.dtype), key="dtype_choice")
     if device != ws.device or dtype != ws.dtype:
@@ -86,7 +86,7 @@ def _input_controls(ws: Workspace) -> None:
                               "for embedding models.")
     shape = _parse_shape(text)
     if shape is None:
-        st.error("Input shape: whole numbers separated by commas, e.g. 2, 4", icon="⚠️")
+        st.error("Input shape: whole numbers separated by commas, e.g. 2, 4", icon=":material/error:")
     elif shape != tuple(s.input_shape):
         if state.act("execution", lambda: ws.change(input_shape=shape)):
             st.rerun()
@@ -105,7 +105,7 @@ def _parse_shape(text: str) -> tuple[int, ...] | None:
 
 
 def _run_button(ws: Workspace) -> None:
-    if st.button("▶ Forward + backward", type="primary", key="run_button",
+    if st.button("Forward + backward", type="primary", key="run_button", icon=":material/play_arrow:",
                  use_container_width=True):
         with st.spinner("Running forward and backward…"):
             state.act("run", ws.forward_backward)

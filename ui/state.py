@@ -57,7 +57,7 @@ def show_messages(where: str) -> None:
     """Show the panel's last error as ``st.error``, never as a traceback."""
     err = error_for(where)
     if err is not None:
-        st.error(str(err), icon="⚠️")
+        st.error(str(err), icon=":material/error:")
 
 
 def clear_error(where: str) -> None:

@@ -31,7 +31,7 @@ def all_parameters_panel(ws: Workspace) -> None:
     try:
         pattern = compile_filter(text.strip())
     except SpecError as err:
-        st.error(str(err), icon="⚠️")
+        st.error(str(err), icon=":material/error:")
         pattern = None
     counts = tree.counts()
     a, b, c = st.columns(3)

@@ -36,7 +36,7 @@ def _filter_box() -> str | None:
     try:
         return compile_filter(text.strip())
     except SpecError as err:
-        st.error(str(err), icon="⚠️")
+        st.error(str(err), icon=":material/error:")
         return None
 
 
@@ -49,7 +49,7 @@ def _tied_groups(tree) -> None:
              for i, g in enumerate(groups)]
     lines += [f"- module reused at {' and '.join(f'`{p}`' for p in sorted(b))}" for b in blocks]
     with st.container(border=True, key="tied_groups_box"):
-        st.markdown("**🔗 Tied groups** — one tensor, several names\n" + "\n".join(lines))
+        st.markdown("**:material/link: Tied groups** — one tensor, several names\n" + "\n".join(lines))
 
 
 def _overview(tree, selected: str) -> None:
