@@ -33,12 +33,13 @@ def _layout(fig: go.Figure, title: str, note: str, height: int) -> go.Figure:
 
 
 def heatmap(t: torch.Tensor, title: str, *, max_side: int = 512, zmid: float | None = 0.0,
-            highlight: tuple[int, int] | None = None) -> go.Figure:
+            highlight: tuple[int, int] | None = None, zmax: float | None = None) -> go.Figure:
     """A matrix picture of ``t`` (row 0 on top), as block means when a side exceeds ``max_side``.
 
     Axes count the rows and columns of the 2-D view (see ``downsample``), so a downsampled
     cell sits at its block's first row and column. ``highlight=(row, col)`` in those
-    coordinates boxes the cell, or the block holding it.
+    coordinates boxes the cell, or the block holding it. ``zmax`` fixes a symmetric colour
+    range ±zmax, so several heatmaps (the uses of a tied tensor) can be compared.
     """
     small, note = downsample(t, max_side)
     rows, cols = matrix_shape(t.shape)
@@ -48,6 +49,8 @@ def heatmap(t: torch.Tensor, title: str, *, max_side: int = 512, zmid: float | N
                   and finite.min().item() < zmid < finite.max().item())
     colors = dict(colorscale="RdBu", reversescale=True, zmid=zmid) if both_signs else dict(
         colorscale="Viridis")
+    if zmax is not None:
+        colors = dict(colorscale="RdBu", reversescale=True, zmin=-zmax, zmax=zmax)
     if k_rows == k_cols == 1:
         hover = "row %{y}, col %{x}<br>%{z:.4g}<extra></extra>"
     else:
@@ -94,9 +97,9 @@ def histogram(t: torch.Tensor, title: str, *, bins: int = 60,
     _layout(fig, title, note, 320)
     if expected is not None:
         _overlay(fig, expected, edges[0].item(), edges[-1].item())
-        # the legend sits above the plot, right of the title, clear of the bars and labels
-        fig.update_layout(showlegend=True, margin_t=72, legend=dict(
-            orientation="h", x=1, xanchor="right", y=1.12, yanchor="bottom"))
+        # the legend sits under the axis title, so a long label never runs into the title
+        fig.update_layout(showlegend=True, height=370, margin_b=70, legend=dict(
+            orientation="h", x=0, xanchor="left", y=-0.28, yanchor="top"))
     return fig
 
 

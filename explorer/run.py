@@ -12,7 +12,7 @@ from torch import nn
 from explorer.devices import module_device, resolve_device
 from explorer.errors import DeviceError, ExplorerError, SpecError
 
-__all__ = ["RunResult", "run", "make_input"]
+__all__ = ["RunResult", "run", "make_input", "uses_sum_error", "use_scale"]
 
 LOSSES = ("sum", "mse", "cross_entropy")
 INPUT_KINDS = ("uniform", "tokens")
@@ -349,3 +349,15 @@ def _refresh_rnn_weights(module: nn.Module) -> None:
     """RNN modules cache their weights in ``_flat_weights``; make them re-read the swap."""
     if isinstance(module, nn.RNNBase):
         module._update_flat_weights()
+
+
+@torch.no_grad()
+def uses_sum_error(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
+    """Largest absolute difference between the sum of a tensor's uses and its ``.grad``."""
+    return float((torch.stack(list(uses)).sum(0) - grad).abs().max())
+
+
+@torch.no_grad()
+def use_scale(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
+    """One colour range for comparing uses and their total: the largest magnitude among them."""
+    return max(float(t.abs().max()) for t in [*uses, grad]) or 1.0

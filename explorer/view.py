@@ -85,13 +85,15 @@ def tree_rows(tree: ParamTree, *, selected: str = "", pattern: str | None = None
     reused = {p: paths for paths in shared_blocks(tree) for p in paths}
     subtotal = {node.path: sum(p.numel for n in node.walk() for p in n.params)
                 for node in tree.root.walk()}
+    lazy = {node.path for node in tree.root.walk()
+            if any(p.is_lazy for n in node.walk() for p in n.params)}
     rows: list[dict] = []
     big = len(tree.params) + len(subtotal) > AUTO_COLLAPSE
     for node in tree.root.walk():
         if keep is not None and node.path not in keep:
             continue
         depth = node.path.count(".") + 1 if node.path else 0
-        detail = f"{subtotal[node.path]:,} params"
+        detail = "? params" if node.path in lazy else f"{subtotal[node.path]:,} params"
         if output_shapes and node.path in output_shapes:
             detail += f" · out {tuple(output_shapes[node.path])}"
         others = sorted(reused.get(node.path, set()) - {node.path})
@@ -152,9 +154,15 @@ def parameter_rows(tree: ParamTree, provenance: dict[str, int | None] | None = N
             "requires_grad": info.requires_grad,
             "tied": f"{labels[name]}: {', '.join(sorted(tree.group_of(name) - {name}))}"
                     if name in labels else "",
-            "rule": "default (no rule)" if rule is None else f"rule {rule + 1}",
+            "rule": _rule_text(rule, info.is_lazy),
             "access": tree.access_path(name)})
     return rows
+
+
+def _rule_text(rule: int | None, lazy: bool) -> str:
+    if lazy:
+        return "pending: set at the first forward"
+    return "PyTorch default" if rule is None else f"rule {rule + 1}"
 
 
 def compile_filter(pattern: str) -> str | None:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer.figures import heatmap, histogram
 from explorer.init import expected
+from explorer.run import use_scale, uses_sum_error
 from explorer.tree import tensor_preview
 from explorer.view import group_labels, name_of, parameter_rows
 from explorer.workspace import EDIT_OPS, Workspace
@@ -87,12 +88,13 @@ def _values(ws: Workspace, tree, name: str) -> None:
         st.code(tensor_preview(param), language=None)
 
 
-def _stats_row(stats: dict) -> None:
-    cols = st.columns(6)
-    for col, key in zip(cols, ["mean", "std", "min", "max", "norm", "zero_fraction"], strict=True):
-        label = "zeros" if key == "zero_fraction" else ("L2 norm" if key == "norm" else key)
-        value = f"{stats[key]:.1%}" if key == "zero_fraction" else f"{stats[key]:.4g}"
-        col.metric(label, value)
+def _stats_row(stats: dict, prefix: str = "") -> None:
+    keys = ["mean", "std", "min", "max", "norm", "zero_fraction"]
+    heads = ["mean", "std", "min", "max", "L2 norm", "zeros"]
+    cells = [f"{stats[prefix + k]:.1%}" if k == "zero_fraction" else f"{stats[prefix + k]:.4g}"
+             for k in keys]
+    st.markdown("| " + " | ".join(heads) + " |\n|" + "---|" * len(keys) + "\n| "
+                + " | ".join(f"`{c}`" for c in cells) + " |")
 
 
 def _gradient(ws: Workspace, tree, name: str) -> None:
@@ -105,39 +107,41 @@ def _gradient(ws: Workspace, tree, name: str) -> None:
     uses = ws.last_run.grad_by_use.get(name, [])
     labels = ws.last_run.use_labels.get(name, [])
     grad = param.grad
-    norm = tree.stats(name)["grad_norm"]
-    st.caption(f"‖grad‖ = {norm:.4g} · loss = {ws.setup.loss} · {len(uses)} use(s) in the forward")
+    stats = state.cached("stats", name, lambda: tree.stats(name))
+    st.caption(f"‖grad‖ = {stats['grad_norm']:.4g} · loss = {ws.setup.loss} · {len(uses)} use(s) "
+               "in the forward pass")
+    _stats_row(stats, "grad_")
     if len(uses) > 1:
-        cols = st.columns(len(uses) + 1)
-        for i, (use, label) in enumerate(zip(uses, labels, strict=False)):
-            with cols[i]:
-                fig = state.cached(f"use{i}", name, lambda u=use, i=i: heatmap(u, f"use {i + 1}"))
-                st.plotly_chart(fig, key=f"use_{name}_{i}", config={"displayModeBar": False})
-                st.caption(label)
-        with cols[-1]:
-            fig = state.cached("grad", name, lambda: heatmap(grad, "total .grad"))
-            st.plotly_chart(fig, key=f"grad_{name}", config={"displayModeBar": False})
-        diff = state.cached("use_check", name, lambda: _sum_check(uses, grad))
-        terms = " + ".join(f"use {i + 1}" for i in range(len(uses)))
-        ok = diff <= 1e-5 * max(1.0, float(grad.abs().max()))
-        (st.success if ok else st.warning)(
-            f"{terms} = total {'✓' if ok else '✗'} (largest difference {diff:.2g}): the gradients "
-            "of every use of a tied tensor are added together.")
+        _uses_row(name, uses, labels, grad)
     left, right = st.columns(2)
-    with left:
-        if len(uses) <= 1:
+    if len(uses) <= 1:
+        with left:
             fig = state.cached("grad", name, lambda: heatmap(grad, f"{name}.grad"))
             st.plotly_chart(fig, key=f"grad_only_{name}", config={"displayModeBar": False})
-    with right:
+    with right if len(uses) <= 1 else left:
         fig = state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
         st.plotly_chart(fig, key=f"grad_hist_{name}", config={"displayModeBar": False})
 
 
-def _sum_check(uses, grad) -> float:
-    import torch
-
-    with torch.no_grad():
-        return float((torch.stack(list(uses)).sum(0) - grad).abs().max())
+def _uses_row(name: str, uses, labels, grad) -> None:
+    """One heatmap per use and the total, on one colour scale, and the sum check."""
+    scale = state.cached("use_scale", name, lambda: use_scale(uses, grad))
+    cols = st.columns(len(uses) + 1)
+    for i, (use, label) in enumerate(zip(uses, labels, strict=False)):
+        with cols[i]:
+            fig = state.cached(f"use{i}", name,
+                               lambda u=use, i=i: heatmap(u, f"use {i + 1}", zmax=scale))
+            st.plotly_chart(fig, key=f"use_{name}_{i}", config={"displayModeBar": False})
+            st.caption(label)
+    with cols[-1]:
+        fig = state.cached("grad", name, lambda: heatmap(grad, "total .grad", zmax=scale))
+        st.plotly_chart(fig, key=f"grad_{name}", config={"displayModeBar": False})
+    diff = state.cached("use_check", name, lambda: uses_sum_error(uses, grad))
+    terms = " + ".join(f"use {i + 1}" for i in range(len(uses)))
+    ok = diff <= 1e-5 * max(1.0, scale)
+    (st.success if ok else st.warning)(
+        f"{terms} = total {'✓' if ok else '✗'} (largest difference {diff:.2g}): the gradients "
+        "of every use of a tied tensor are added together.")
 
 
 def _edit_form(ws: Workspace, name: str, shape) -> None:
@@ -176,9 +180,9 @@ def _block(ws: Workspace, tree, path: str) -> None:
     st.code(tree.access_path(path) if path else tree.root_name, language="python")
     counts = tree.counts(path)
     a, b, c = st.columns(3)
-    a.metric("Unique tensors · parameters()", f"{counts.unique_elements:,}",
+    a.metric("Unique: parameters()", f"{counts.unique_elements:,}",
              help=f"{counts.unique_tensors} tensors: what the model stores and trains.")
-    b.metric("All names · state_dict()", f"{counts.state_dict_elements:,}",
+    b.metric("All names: state_dict()", f"{counts.state_dict_elements:,}",
              help=f"{counts.state_dict_entries} entries: each alias of a tied tensor counted.")
     c.metric("Per-layer sum", f"{counts.per_layer_sum:,}",
              help="Adding up each layer's own parameters, as a naive count does.")

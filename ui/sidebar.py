@@ -17,10 +17,9 @@ def render(ws: Workspace) -> None:
         st.title(":material/account_tree: Parameter Explorer")
         st.caption("See inside a PyTorch model's parameters, as in D2L's *Parameter Management*.")
         _model_picker(ws)
+        _run_button(ws)
         st.divider()
         _execution(ws)
-        st.divider()
-        _run_button(ws)
 
 
 def status_line(ws: Workspace) -> None:

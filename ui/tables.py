@@ -35,11 +35,11 @@ def all_parameters_panel(ws: Workspace) -> None:
         pattern = None
     counts = tree.counts()
     a, b, c = st.columns(3)
-    a.metric("Unique tensors · parameters()", f"{counts.unique_tensors}",
+    a.metric("Unique: parameters()", f"{counts.unique_tensors}",
              help=f"{counts.unique_elements:,} elements")
-    b.metric("Names · state_dict()", f"{counts.state_dict_entries}",
+    b.metric("All names: state_dict()", f"{counts.state_dict_entries}",
              help=f"{counts.state_dict_elements:,} elements")
-    c.metric("Elements: unique vs per-layer sum",
+    c.metric("Unique vs per-layer sum",
              f"{counts.unique_elements:,} vs {counts.per_layer_sum:,}")
     rows = parameter_rows(tree, ws.provenance, pattern=pattern)
     if not rows:
