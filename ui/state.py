@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ _ERRORS = "errors"
 _CACHE = "figure_cache"
 _SELECTED = "selected"
 _CACHE_SIZE = 64
+_log = logging.getLogger(__name__)
 
 
 def workspace() -> Workspace:
@@ -43,6 +45,11 @@ def act(where: str, action: Callable[[], object]) -> bool:
         action()
     except ExplorerError as err:
         errors[where] = err
+        return False
+    except Exception as err:  # a bug: keep the session alive and say so, without a traceback
+        _log.exception("unexpected error in %s", where)
+        errors[where] = ExplorerError(f"Unexpected error ({type(err).__name__}: {err}). "
+                                      "The previous model is kept; please report this.")
         return False
     errors.pop(where, None)
     return True

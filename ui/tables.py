@@ -24,6 +24,7 @@ FRAMEWORK_NOTES = """
 """
 
 
+@st.fragment
 def all_parameters_panel(ws: Workspace) -> None:
     """Every parameter name with its shape, as ``[(name, p.shape) for name, p in named_parameters()]``."""
     tree = ws.tree()

@@ -12,8 +12,13 @@ from ui import state
 from ui.tree_view import tree_view
 
 
+@st.fragment
 def tree_panel(ws: Workspace) -> None:
-    """The tree with its filter, then tied groups and the overview."""
+    """The tree with its filter, then tied groups and the overview.
+
+    A fragment: typing a filter reruns only this panel; a click reruns the whole app so
+    the detail panel follows the selection.
+    """
     tree = ws.tree()
     pattern = _filter_box()
     selected = state.selection()
@@ -25,7 +30,7 @@ def tree_panel(ws: Workspace) -> None:
     clicked = st.session_state.get("param_tree", {}).get("clicked")
     if clicked is not None and clicked != selected:
         state.select(clicked)
-        st.rerun()
+        st.rerun(scope="app")
     _tied_groups(tree)
     _overview(tree, selected)
 
@@ -64,4 +69,4 @@ def _overview(tree, selected: str) -> None:
             if clicked != selected and clicked != st.session_state.get("treemap_last_click"):
                 st.session_state["treemap_last_click"] = clicked
                 state.select(clicked)
-                st.rerun()
+                st.rerun(scope="app")
