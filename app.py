@@ -13,16 +13,24 @@ from ui.state import workspace
 from ui.tables import all_parameters_panel, code_panel
 from ui.tree_panel import tree_panel
 
-st.set_page_config(page_title="Parameter Explorer", page_icon=":material/account_tree:", layout="wide")
+st.set_page_config(
+    page_title="Parameter Explorer", page_icon=":material/account_tree:", layout="wide"
+)
 
 ws = workspace()
 sidebar.render(ws)
 sidebar.status_line(ws)
 
 explore, build, init, table, code = st.tabs(
-    [":material/account_tree: Explore", ":material/construction: Build",
-     ":material/casino: Initialize", ":material/table_rows: All parameters",
-     ":material/code: Code"], key="tabs")
+    [
+        ":material/account_tree: Explore",
+        ":material/construction: Build",
+        ":material/casino: Initialize",
+        ":material/table_rows: All parameters",
+        ":material/code: Code",
+    ],
+    key="tabs",
+)
 with explore:
     left, right = st.columns([2, 3], gap="medium")
     with left:

@@ -17,5 +17,15 @@ from explorer.presets import PRESETS
 from explorer.run import RunResult, run
 from explorer.tree import ParamTree, inspect
 
-__all__ = ["build", "initialize", "inspect", "run", "ParamTree", "RunResult", "SpecError",
-           "ExplorerError", "DeviceError", "PRESETS"]
+__all__ = [
+    "build",
+    "initialize",
+    "inspect",
+    "run",
+    "ParamTree",
+    "RunResult",
+    "SpecError",
+    "ExplorerError",
+    "DeviceError",
+    "PRESETS",
+]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from torch import nn
 
-from explorer.spec import Limits, SpecInfo, pair, validate
+from explorer.spec import DEFAULT_LIMITS, Limits, SpecInfo, pair, validate
 
 __all__ = ["build"]
 
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-                "flatten": nn.Flatten}
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "flatten": nn.Flatten,
+}
 
 
-def build(spec: dict, limits: Limits = Limits()) -> nn.Module:
+def build(spec: dict, limits: Limits = DEFAULT_LIMITS) -> nn.Module:
     """Build a module from a spec; every check runs before any tensor is allocated.
 
     Example::
@@ -62,8 +67,12 @@ class _Builder:
     def _make(self, spec: dict, path: str) -> nn.Module:
         kind = spec["type"]
         if kind == "sequential":
-            return nn.Sequential(*(self.block(c, f"{path}.children[{i}]".lstrip("."))
-                                   for i, c in enumerate(spec["children"])))
+            return nn.Sequential(
+                *(
+                    self.block(c, f"{path}.children[{i}]".lstrip("."))
+                    for i, c in enumerate(spec["children"])
+                )
+            )
         if kind == "repeat":
             inner = f"{path}.block".lstrip(".")
             return nn.Sequential(*(self.block(spec["block"], inner) for _ in range(spec["times"])))
@@ -88,9 +97,12 @@ class _Builder:
             return nn.Embedding(spec["num_embeddings"], spec["embedding_dim"])
         if kind == "layernorm":
             return nn.LayerNorm(spec["normalized_shape"], eps=spec.get("eps", 1e-5))
-        conv = {"kernel_size": pair(spec, "kernel_size", path, 1, 31, 3),
-                "stride": pair(spec, "stride", path, 1, 16, 1),
-                "padding": pair(spec, "padding", path, 0, 16, 0), "bias": bias}
+        conv = {
+            "kernel_size": pair(spec, "kernel_size", path, 1, 31, 3),
+            "stride": pair(spec, "stride", path, 1, 16, 1),
+            "padding": pair(spec, "padding", path, 0, 16, 0),
+            "bias": bias,
+        }
         if spec.get("in_channels") is None:
             return nn.LazyConv2d(spec["out_channels"], **conv)
         return nn.Conv2d(spec["in_channels"], spec["out_channels"], **conv)

@@ -15,8 +15,15 @@ import torch
 from explorer.init import Expected
 from explorer.reduce import downsample, histogram_counts, matrix_shape
 
-__all__ = ["downsample", "heatmap", "histogram_counts", "histogram", "treemap",
-           "treemap_id_to_path", "ROOT_ID"]
+__all__ = [
+    "downsample",
+    "heatmap",
+    "histogram_counts",
+    "histogram",
+    "treemap",
+    "treemap_id_to_path",
+    "ROOT_ID",
+]
 
 ROOT_ID = "(model)"  # plotly's id for the root row, whose path is ""
 _BAR, _EXPECTED, _HIGHLIGHT = "#8fa8c8", "#d1495b", "#f58518"
@@ -27,13 +34,25 @@ _MARGIN = dict(l=10, r=10, t=40, b=10)
 def _layout(fig: go.Figure, title: str, note: str, height: int) -> go.Figure:
     text = f"{title}<br><sup>{note}</sup>" if note else title
     margin = {**_MARGIN, "t": 58 if note else 40}
-    fig.update_layout(template="plotly_white", height=height, margin=margin, showlegend=False,
-                      title=dict(text=text, x=0.01, xanchor="left", font=dict(size=14)))
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin=margin,
+        showlegend=False,
+        title=dict(text=text, x=0.01, xanchor="left", font=dict(size=14)),
+    )
     return fig
 
 
-def heatmap(t: torch.Tensor, title: str, *, max_side: int = 512, zmid: float | None = 0.0,
-            highlight: tuple[int, int] | None = None, zmax: float | None = None) -> go.Figure:
+def heatmap(
+    t: torch.Tensor,
+    title: str,
+    *,
+    max_side: int = 512,
+    zmid: float | None = 0.0,
+    highlight: tuple[int, int] | None = None,
+    zmax: float | None = None,
+) -> go.Figure:
     """A matrix picture of ``t`` (row 0 on top), as block means when a side exceeds ``max_side``.
 
     Axes count the rows and columns of the 2-D view (see ``downsample``), so a downsampled
@@ -45,29 +64,55 @@ def heatmap(t: torch.Tensor, title: str, *, max_side: int = 512, zmid: float | N
     rows, cols = matrix_shape(t.shape)
     k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
     finite = small[torch.isfinite(small)]
-    both_signs = (zmid is not None and finite.numel() > 0
-                  and finite.min().item() < zmid < finite.max().item())
-    colors = dict(colorscale="RdBu", reversescale=True, zmid=zmid) if both_signs else dict(
-        colorscale="Viridis")
+    both_signs = (
+        zmid is not None and finite.numel() > 0 and finite.min().item() < zmid < finite.max().item()
+    )
+    colors = (
+        dict(colorscale="RdBu", reversescale=True, zmid=zmid)
+        if both_signs
+        else dict(colorscale="Viridis")
+    )
     if zmax is not None:
         colors = dict(colorscale="RdBu", reversescale=True, zmin=-zmax, zmax=zmax)
     if k_rows == k_cols == 1:
         hover = "row %{y}, col %{x}<br>%{z:.4g}<extra></extra>"
     else:
-        hover = (f"{k_rows}×{k_cols} block from row %{{y}}, col %{{x}}<br>mean %{{z:.4g}}"
-                 "<extra></extra>")
-    fig = go.Figure(go.Heatmap(z=small.numpy(), x0=0, dx=k_cols, y0=0, dy=k_rows,
-                               hovertemplate=hover, colorbar=dict(thickness=12), **colors))
+        hover = (
+            f"{k_rows}×{k_cols} block from row %{{y}}, col %{{x}}<br>mean %{{z:.4g}}<extra></extra>"
+        )
+    fig = go.Figure(
+        go.Heatmap(
+            z=small.numpy(),
+            x0=0,
+            dx=k_cols,
+            y0=0,
+            dy=k_rows,
+            hovertemplate=hover,
+            colorbar=dict(thickness=12),
+            **colors,
+        )
+    )
     x_title, y_title = _axis_titles(t.ndim)
     fig.update_xaxes(title=x_title, showgrid=False, zeroline=False)
-    fig.update_yaxes(title=y_title, autorange="reversed", showgrid=False, zeroline=False,
-                     showticklabels=t.ndim >= 2)
+    fig.update_yaxes(
+        title=y_title,
+        autorange="reversed",
+        showgrid=False,
+        zeroline=False,
+        showticklabels=t.ndim >= 2,
+    )
     if highlight is not None:
         row, col = (highlight[0] // k_rows) * k_rows, (highlight[1] // k_cols) * k_cols
         # at least ~1% of the axis, so one block of a huge matrix is still visible
         half_w, half_h = max(k_cols / 2, cols / 100), max(k_rows / 2, rows / 100)
-        fig.add_shape(type="rect", x0=col - half_w, x1=col + half_w, y0=row - half_h,
-                      y1=row + half_h, line=dict(color="#111111", width=2))
+        fig.add_shape(
+            type="rect",
+            x0=col - half_w,
+            x1=col + half_w,
+            y0=row - half_h,
+            y1=row + half_h,
+            line=dict(color="#111111", width=2),
+        )
     return _layout(fig, title, note, 200 if small.shape[0] == 1 else 340)
 
 
@@ -77,17 +122,25 @@ def _axis_titles(ndim: int) -> tuple[str, str]:
     return ("column (input)" if ndim == 2 else "column (input × kernel, flattened)"), "row (output)"
 
 
-def histogram(t: torch.Tensor, title: str, *, bins: int = 60,
-              expected: Expected | None = None) -> go.Figure:
+def histogram(
+    t: torch.Tensor, title: str, *, bins: int = 60, expected: Expected | None = None
+) -> go.Figure:
     """Bars of the finite values' density, so ``expected``'s density can be drawn over them."""
     edges, counts, skipped = histogram_counts(t, bins)
     n = int(counts.sum())
     widths = edges.diff()
     density = counts / (n * widths) if n else torch.zeros_like(widths)
-    fig = go.Figure(go.Bar(
-        x=((edges[:-1] + edges[1:]) / 2).numpy(), y=density.numpy(), width=widths.numpy(),
-        customdata=counts.numpy(), marker=dict(color=_BAR, line=dict(width=0)), showlegend=False,
-        hovertemplate="around %{x:.4g}: %{customdata:,} values<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=((edges[:-1] + edges[1:]) / 2).numpy(),
+            y=density.numpy(),
+            width=widths.numpy(),
+            customdata=counts.numpy(),
+            marker=dict(color=_BAR, line=dict(width=0)),
+            showlegend=False,
+            hovertemplate="around %{x:.4g}: %{customdata:,} values<extra></extra>",
+        )
+    )
     note = f"{n:,} values" if n else "no finite values"
     if len(counts) == 1:
         note = f"every value is {(edges[0] + edges[1]).item() / 2:.4g} ({n:,} values)"
@@ -98,8 +151,12 @@ def histogram(t: torch.Tensor, title: str, *, bins: int = 60,
     if expected is not None:
         _overlay(fig, expected, edges[0].item(), edges[-1].item())
         # the legend sits under the axis title, so a long label never runs into the title
-        fig.update_layout(showlegend=True, height=370, margin_b=70, legend=dict(
-            orientation="h", x=0, xanchor="left", y=-0.28, yanchor="top"))
+        fig.update_layout(
+            showlegend=True,
+            height=370,
+            margin_b=70,
+            legend=dict(orientation="h", x=0, xanchor="left", y=-0.28, yanchor="top"),
+        )
     return fig
 
 
@@ -123,15 +180,32 @@ def _overlay(fig: go.Figure, e: Expected, lo: float, hi: float) -> None:
     if lines:
         xs = [x for line, _ in lines for x in [*line, None]][:-1]
         ys = [y for _, line in lines for y in [*line, None]][:-1]
-        fig.add_scatter(x=xs, y=ys, mode="lines", name=e.label, legendgroup="expected",
-                        line=dict(color=_EXPECTED, width=2), hoverinfo="skip")
+        fig.add_scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name=e.label,
+            legendgroup="expected",
+            line=dict(color=_EXPECTED, width=2),
+            hoverinfo="skip",
+        )
     for value, prob in masses:
-        fig.add_vline(x=value, line=dict(color=_EXPECTED, width=2, dash="dot"),
-                      annotation_text=f"{prob:.0%} at {value:g}", annotation_position="top")
-        fig.add_scatter(x=[value], y=[0], mode="markers", name=e.label, legendgroup="expected",
-                        showlegend=not lines and (value, prob) == masses[0],
-                        marker=dict(color=_EXPECTED, symbol="triangle-up", size=12),
-                        hovertemplate=f"{prob:.0%} of values expected at {value:g}<extra></extra>")
+        fig.add_vline(
+            x=value,
+            line=dict(color=_EXPECTED, width=2, dash="dot"),
+            annotation_text=f"{prob:.0%} at {value:g}",
+            annotation_position="top",
+        )
+        fig.add_scatter(
+            x=[value],
+            y=[0],
+            mode="markers",
+            name=e.label,
+            legendgroup="expected",
+            showlegend=not lines and (value, prob) == masses[0],
+            marker=dict(color=_EXPECTED, symbol="triangle-up", size=12),
+            hovertemplate=f"{prob:.0%} of values expected at {value:g}<extra></extra>",
+        )
     if e.bounds is not None:
         b_lo, b_hi = e.bounds
         symmetric = math.isclose(b_lo, -b_hi)
@@ -182,8 +256,9 @@ def _plotly_id(path: str | None) -> str:
     return ROOT_ID if path == "" else (path or "")
 
 
-def treemap(rows: list[dict], *, highlighted: set[str] = frozenset(),
-            selected: str | None = None) -> go.Figure:
+def treemap(
+    rows: list[dict], *, highlighted: set[str] = frozenset(), selected: str | None = None
+) -> go.Figure:
     """Blocks holding their parameters, sized by element count; parents total their children.
 
     A row's ``value`` counts only when it has no children (a block's own value is replaced by
@@ -207,25 +282,37 @@ def treemap(rows: list[dict], *, highlighted: set[str] = frozenset(),
     sliver = max(1, round(min(0.01 * total, 0.05 * total / max(n_empty, 1))))
     counts = _totals(ids, children, own)
     sizes = _totals(ids, children, {i: own[i] or sliver for i in ids})
-    colors = [_HIGHLIGHT if r["id"] in highlighted else _PARAM if r["kind"] == "param"
-              else _BLOCK for r in rows]
+    colors = [
+        _HIGHLIGHT if r["id"] in highlighted else _PARAM if r["kind"] == "param" else _BLOCK
+        for r in rows
+    ]
     is_selected = [r["id"] == selected for r in rows]
-    fig = go.Figure(go.Treemap(
-        ids=[_plotly_id(i) for i in ids], labels=[r["label"] for r in rows],
-        parents=[_plotly_id(r["parent"]) for r in rows], values=[sizes[i] for i in ids],
-        customdata=[counts[i] for i in ids], branchvalues="total", sort=False,
-        marker=dict(colors=colors, line=dict(width=[4 if s else 1 for s in is_selected],
-                                             color=["#111111" if s else "#ffffff"
-                                                    for s in is_selected])),
-        texttemplate="%{label}<br>%{customdata:,}",
-        hovertemplate="%{label}<br>%{customdata:,} parameters<extra></extra>",
-        tiling=dict(pad=2)))
+    fig = go.Figure(
+        go.Treemap(
+            ids=[_plotly_id(i) for i in ids],
+            labels=[r["label"] for r in rows],
+            parents=[_plotly_id(r["parent"]) for r in rows],
+            values=[sizes[i] for i in ids],
+            customdata=[counts[i] for i in ids],
+            branchvalues="total",
+            sort=False,
+            marker=dict(
+                colors=colors,
+                line=dict(
+                    width=[4 if s else 1 for s in is_selected],
+                    color=["#111111" if s else "#ffffff" for s in is_selected],
+                ),
+            ),
+            texttemplate="%{label}<br>%{customdata:,}",
+            hovertemplate="%{label}<br>%{customdata:,} parameters<extra></extra>",
+            tiling=dict(pad=2),
+        )
+    )
     fig.update_layout(template="plotly_white", height=360, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
 
-def _totals(ids: list[str], children: dict[str, list[str]],
-            leaf: dict[str, int]) -> dict[str, int]:
+def _totals(ids: list[str], children: dict[str, list[str]], leaf: dict[str, int]) -> dict[str, int]:
     """Each id's value: ``leaf[id]`` for a leaf, the sum of its children's totals otherwise."""
     totals: dict[str, int] = {}
 

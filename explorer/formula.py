@@ -25,40 +25,44 @@ MAX_DRAWS = 16  # calls to uniform / normal / trunc_normal
 MAX_NAME = 32  # characters in one identifier
 MAX_NUMEL = 50_000_000
 
-FUNCTIONS = MappingProxyType({
-    "uniform": (2, "uniform(a, b): a fresh uniform draw in [a, b) for every element"),
-    "normal": (2, "normal(mean, std): a fresh normal draw for every element"),
-    "trunc_normal": (4, "trunc_normal(mean, std, a, b): a normal draw kept inside [a, b]"),
-    "abs": (1, "abs(x): absolute value"),
-    "sqrt": (1, "sqrt(x): square root"),
-    "exp": (1, "exp(x): e to the power x"),
-    "log": (1, "log(x): natural logarithm"),
-    "sign": (1, "sign(x): -1, 0 or 1"),
-    "tanh": (1, "tanh(x): hyperbolic tangent"),
-    "sin": (1, "sin(x): sine"),
-    "cos": (1, "cos(x): cosine"),
-    "floor": (1, "floor(x): round down"),
-    "round": (1, "round(x): round to the nearest whole number (halves to even)"),
-    "clip": (3, "clip(x, lo, hi): x limited to [lo, hi]"),
-    "where": (3, "where(cond, a, b): a where cond is non-zero, else b"),
-    "min": (2, "min(a, b): the smaller of a and b, element by element"),
-    "max": (2, "max(a, b): the larger of a and b, element by element"),
-    "not": (1, "not(x): 1 where x is 0, else 0"),
-})
+FUNCTIONS = MappingProxyType(
+    {
+        "uniform": (2, "uniform(a, b): a fresh uniform draw in [a, b) for every element"),
+        "normal": (2, "normal(mean, std): a fresh normal draw for every element"),
+        "trunc_normal": (4, "trunc_normal(mean, std, a, b): a normal draw kept inside [a, b]"),
+        "abs": (1, "abs(x): absolute value"),
+        "sqrt": (1, "sqrt(x): square root"),
+        "exp": (1, "exp(x): e to the power x"),
+        "log": (1, "log(x): natural logarithm"),
+        "sign": (1, "sign(x): -1, 0 or 1"),
+        "tanh": (1, "tanh(x): hyperbolic tangent"),
+        "sin": (1, "sin(x): sine"),
+        "cos": (1, "cos(x): cosine"),
+        "floor": (1, "floor(x): round down"),
+        "round": (1, "round(x): round to the nearest whole number (halves to even)"),
+        "clip": (3, "clip(x, lo, hi): x limited to [lo, hi]"),
+        "where": (3, "where(cond, a, b): a where cond is non-zero, else b"),
+        "min": (2, "min(a, b): the smaller of a and b, element by element"),
+        "max": (2, "max(a, b): the larger of a and b, element by element"),
+        "not": (1, "not(x): 1 where x is 0, else 0"),
+    }
+)
 
-NAMES = MappingProxyType({
-    "fan_in": "inputs per unit as torch.nn.init counts them (shape[0] for 1-D, 1 for 0-D)",
-    "fan_out": "outputs per unit as torch.nn.init counts them (shape[0] for 1-D, 1 for 0-D)",
-    "numel": "number of elements",
-    "ndim": "number of dimensions",
-    "rows": "shape[0] (1 for a 0-D tensor)",
-    "cols": "shape[1] (1 below 2-D)",
-    "i": "each element's row index (0 for a 0-D tensor)",
-    "j": "each element's column index (0 below 2-D)",
-    "w": "the parameter's current values",
-    "pi": "3.14159...",
-    "e": "2.71828...",
-})
+NAMES = MappingProxyType(
+    {
+        "fan_in": "inputs per unit as torch.nn.init counts them (shape[0] for 1-D, 1 for 0-D)",
+        "fan_out": "outputs per unit as torch.nn.init counts them (shape[0] for 1-D, 1 for 0-D)",
+        "numel": "number of elements",
+        "ndim": "number of dimensions",
+        "rows": "shape[0] (1 for a 0-D tensor)",
+        "cols": "shape[1] (1 below 2-D)",
+        "i": "each element's row index (0 for a 0-D tensor)",
+        "j": "each element's column index (0 below 2-D)",
+        "w": "the parameter's current values",
+        "pi": "3.14159...",
+        "e": "2.71828...",
+    }
+)
 
 _DRAWS = frozenset({"uniform", "normal", "trunc_normal"})
 _COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
@@ -82,17 +86,20 @@ _HINTS = {
     "~": "bitwise operators are not allowed; use not(x)",
     "^": "bitwise operators are not allowed; use ** for powers",
     "=": "'=' only names a value at the start, as in 'u = uniform(-1, 1); u * 2'; "
-         "use == to compare",
+    "use == to compare",
     ";": "';' only ends a leading assignment such as 'u = uniform(-1, 1);'",
     ",": "',' only separates a function's arguments",
 }
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>[ \t\r\n]+)
   | (?P<num>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<bad><<|>>|//)
   | (?P<op>\*\*|<=|>=|==|!=|[-+*/<>&|(),;=])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +171,9 @@ def _tokenize(expr: str) -> list[_Token]:
         if kind != "space":
             tokens.append(_Token(kind, text, pos))
         if len(tokens) > MAX_TOKENS:
-            raise SpecError(f"has more than {MAX_TOKENS} tokens; the limit is {MAX_TOKENS}",
-                            path="formula")
+            raise SpecError(
+                f"has more than {MAX_TOKENS} tokens; the limit is {MAX_TOKENS}", path="formula"
+            )
         pos = match.end()
     return tokens + [_Token("end", "", len(expr))]
 
@@ -192,8 +200,9 @@ class _Parser:
         while self.peek().kind == "name" and self.peek(1).text == "=":
             name = self.take()
             if name.text in NAMES or name.text in FUNCTIONS or name.text in self.bound:
-                raise _error(f"assignment to existing name {name.text!r}", name.pos,
-                             "choose a new name")
+                raise _error(
+                    f"assignment to existing name {name.text!r}", name.pos, "choose a new name"
+                )
             self.take("=")
             bindings.append((name.text, self.either()))
             self.take(";")
@@ -220,8 +229,7 @@ class _Parser:
         if self.peek().text in _COMPARE:
             node = _Binary(self.take().text, node, self.sum())
             if self.peek().text in _COMPARE:
-                raise _error("chained comparison", self.peek().pos,
-                             "write (a < b) & (b < c)")
+                raise _error("chained comparison", self.peek().pos, "write (a < b) & (b < c)")
         return node
 
     def sum(self):
@@ -259,8 +267,11 @@ class _Parser:
         if token.text in NAMES or token.text in self.bound:
             return _Name(token.text)
         if token.text in FUNCTIONS:
-            raise _error(f"function {token.text!r} without arguments", token.pos,
-                         f"call it as {token.text}(...)")
+            raise _error(
+                f"function {token.text!r} without arguments",
+                token.pos,
+                f"call it as {token.text}(...)",
+            )
         raise _error(f"unknown name {token.text!r}", token.pos)
 
     def call(self, name: _Token) -> _Call:
@@ -274,14 +285,20 @@ class _Parser:
             if args:
                 self.take(",")
             if self.peek().kind == "name" and self.peek(1).text == "=":
-                raise _error("keyword argument", self.peek().pos,
-                             "keyword arguments are not allowed; pass values in order")
+                raise _error(
+                    "keyword argument",
+                    self.peek().pos,
+                    "keyword arguments are not allowed; pass values in order",
+                )
             args.append(self.either())
         self.take(")")
         arity = FUNCTIONS[name.text][0]
         if len(args) != arity:
-            raise _error(f"wrong number of arguments to {name.text}()", name.pos,
-                         f"it takes {arity}, got {len(args)}")
+            raise _error(
+                f"wrong number of arguments to {name.text}()",
+                name.pos,
+                f"it takes {arity}, got {len(args)}",
+            )
         if name.text in _DRAWS:
             self.draws += 1
             if self.draws > MAX_DRAWS:
@@ -294,15 +311,33 @@ def _mask(test):
 
 
 _BINARY = {
-    "+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div, "**": torch.pow,
-    "<": _mask(torch.lt), "<=": _mask(torch.le), ">": _mask(torch.gt),
-    ">=": _mask(torch.ge), "==": _mask(torch.eq), "!=": _mask(torch.ne),
-    "&": _mask(torch.logical_and), "|": _mask(torch.logical_or),
+    "+": torch.add,
+    "-": torch.sub,
+    "*": torch.mul,
+    "/": torch.div,
+    "**": torch.pow,
+    "<": _mask(torch.lt),
+    "<=": _mask(torch.le),
+    ">": _mask(torch.gt),
+    ">=": _mask(torch.ge),
+    "==": _mask(torch.eq),
+    "!=": _mask(torch.ne),
+    "&": _mask(torch.logical_and),
+    "|": _mask(torch.logical_or),
 }
 _PURE = {
-    "abs": torch.abs, "sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log,
-    "sign": torch.sign, "tanh": torch.tanh, "sin": torch.sin, "cos": torch.cos,
-    "floor": torch.floor, "round": torch.round, "min": torch.minimum, "max": torch.maximum,
+    "abs": torch.abs,
+    "sqrt": torch.sqrt,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sign": torch.sign,
+    "tanh": torch.tanh,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "floor": torch.floor,
+    "round": torch.round,
+    "min": torch.minimum,
+    "max": torch.maximum,
     "clip": lambda x, lo, hi: torch.minimum(torch.maximum(x, lo), hi),
     "where": lambda cond, a, b: torch.where(cond != 0, a, b),
     "not": lambda x: (x == 0).to(x.dtype),
@@ -346,14 +381,22 @@ class _Evaluator:
         fan_in, fan_out = _fans(self.shape)
         rows = self.shape[0] if self.shape else 1
         cols = self.shape[1] if len(self.shape) > 1 else 1
-        values = {"fan_in": fan_in, "fan_out": fan_out, "numel": math.prod(self.shape),
-                  "ndim": len(self.shape), "rows": rows, "cols": cols, "pi": math.pi, "e": math.e}
+        values = {
+            "fan_in": fan_in,
+            "fan_out": fan_out,
+            "numel": math.prod(self.shape),
+            "ndim": len(self.shape),
+            "rows": rows,
+            "cols": cols,
+            "pi": math.pi,
+            "e": math.e,
+        }
         return self.scalar(values[name])
 
     def draw(self, name: str, args: list[torch.Tensor]) -> torch.Tensor:
         def fresh(sample):
-            return sample(self.shape, generator=self.generator, dtype=self.work,
-                          device=self.device)
+            return sample(self.shape, generator=self.generator, dtype=self.work, device=self.device)
+
         if name == "uniform":
             low, high = args
             return low + (high - low) * fresh(torch.rand)
@@ -385,8 +428,9 @@ def _parse(expr: str) -> _Program:
     if not isinstance(expr, str):
         raise SpecError(f"must be text, got {type(expr).__name__}", path="formula")
     if len(expr) > MAX_LENGTH:
-        raise SpecError(f"is {len(expr)} characters long; the limit is {MAX_LENGTH}",
-                        path="formula")
+        raise SpecError(
+            f"is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="formula"
+        )
     tokens = _tokenize(expr)
     if len(tokens) == 1:
         raise SpecError(f"is empty; {_ALLOWED}", path="formula")
@@ -398,8 +442,10 @@ def _check_shape(shape, dtype: torch.dtype, current: torch.Tensor | None) -> tup
     if any(size < 0 for size in shape):
         raise SpecError(f"shape {shape} has a negative size", path="formula")
     if math.prod(shape) > MAX_NUMEL:
-        raise SpecError(f"shape {shape} has {math.prod(shape):,} elements; "
-                        f"the limit is {MAX_NUMEL:,}", path="formula")
+        raise SpecError(
+            f"shape {shape} has {math.prod(shape):,} elements; the limit is {MAX_NUMEL:,}",
+            path="formula",
+        )
     if not dtype.is_floating_point:
         raise SpecError(f"dtype must be a floating type, got {dtype}", path="formula")
     if current is not None and tuple(current.shape) != shape:
@@ -417,9 +463,15 @@ class Formula:
     def __post_init__(self):
         object.__setattr__(self, "_program", _parse(self.expr))
 
-    def evaluate(self, shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str = "cpu", generator: torch.Generator | None = None,
-                 current: torch.Tensor | None = None) -> torch.Tensor:
+    def evaluate(
+        self,
+        shape: tuple[int, ...],
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+        current: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Return a new tensor of exactly ``shape`` and ``dtype`` holding the formula's values.
 
         Example: ``parse_formula("normal(0, 1) * sqrt(2 / fan_in)").evaluate((256, 512))``.
@@ -433,9 +485,11 @@ class Formula:
         out = torch.empty(shape, dtype=dtype, device=device)
         out.copy_(result)  # broadcasts scalars and index grids to the full shape
         if not torch.isfinite(out).all():
-            raise SpecError(f"produced inf/nan values in {dtype}; "
-                            "check divisions/powers, sqrt/log of negatives and huge numbers",
-                            path="formula")
+            raise SpecError(
+                f"produced inf/nan values in {dtype}; "
+                "check divisions/powers, sqrt/log of negatives and huge numbers",
+                path="formula",
+            )
         return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fnmatch import fnmatchcase
 
 import torch
@@ -15,15 +15,15 @@ from torch.nn.parameter import UninitializedParameter
 from explorer.errors import SpecError
 from explorer.formula import parse_formula
 
-__all__ = ["Expected", "Initializer", "OPTIONS", "check_rules", "matches", "initialize",
-           "expected"]
+__all__ = ["Expected", "Initializer", "OPTIONS", "check_rules", "matches", "initialize", "expected"]
 
 
 @dataclass(frozen=True)
 class Expected:
     """What an initializer's values should look like, for overlaying on a histogram.
 
-    ``kind`` is one of ``"normal"``, ``"uniform"``, ``"constant"``, ``"mixture"``, ``"truncated_normal"``.
+    ``kind`` is one of ``"normal"``, ``"uniform"``, ``"constant"``, ``"mixture"``,
+    ``"truncated_normal"``.
     ``bounds`` are drawn as vertical lines (e.g. Xavier's ±sqrt(6/(fan_in+fan_out))),
     ``mean``/``std`` describe a normal density, ``point_masses`` are values that hold
     a share of the elements (the 0 of the chapter's mixture, a constant), each as
@@ -39,7 +39,7 @@ class Expected:
     segments: tuple[tuple[float, float, float], ...] = field(default=())
 
 
-class Initializer(str, Enum):
+class Initializer(StrEnum):
     """Initializer names a rule may use; plain strings such as ``"xavier_uniform"`` work too."""
 
     DEFAULT = "default"
@@ -62,7 +62,10 @@ _NONLINEARITIES = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu")
 
 # Each initializer's options with their defaults; None means required.
 OPTIONS: dict[str, dict[str, object]] = {
-    "default": {}, "zeros": {}, "ones": {}, "d2l_mixture": {},
+    "default": {},
+    "zeros": {},
+    "ones": {},
+    "d2l_mixture": {},
     "normal": {"mean": 0.0, "std": 0.01},
     "uniform": {"a": -0.07, "b": 0.07},
     "constant": {"value": None},
@@ -91,22 +94,28 @@ def _check_rule(rule: object, path: str) -> dict:
         raise SpecError(f"must be a rule object, got {type(rule).__name__}", path)
     name = rule.get("init")
     if name not in OPTIONS:
-        raise SpecError(f"unknown initializer {name!r}; use one of {', '.join(OPTIONS)}",
-                        f"{path}.init")
+        raise SpecError(
+            f"unknown initializer {name!r}; use one of {', '.join(OPTIONS)}", f"{path}.init"
+        )
     if "target" in rule and "regex" in rule:
         raise SpecError('give either "target" (a glob) or "regex", not both', path)
     allowed = {"init", "target", "regex", *OPTIONS[name]}
     for key in rule:
         if key not in allowed:
-            raise SpecError(f"unknown option for {name}; allowed: {', '.join(sorted(allowed))}",
-                            f"{path}.{key}")
+            raise SpecError(
+                f"unknown option for {name}; allowed: {', '.join(sorted(allowed))}", f"{path}.{key}"
+            )
     checked = {"init": name, **{k: rule.get(k, v) for k, v in OPTIONS[name].items()}}
     for key, value in checked.items():
         if value is None:
             raise SpecError(f"{name} needs the option {key!r}", path)
         if key in ("mode", "nonlinearity", "expr", "init"):
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise SpecError(f"must be a finite number, got {value!r}", f"{path}.{key}")
     _check_ranges(checked, path)
     if "regex" in rule:
@@ -114,8 +123,9 @@ def _check_rule(rule: object, path: str) -> dict:
     else:
         target = rule.get("target", "*")
         if not isinstance(target, str) or not target or len(target) > 500:
-            raise SpecError("must be a glob over parameter names, e.g. \"*.weight\"",
-                            f"{path}.target")
+            raise SpecError(
+                'must be a glob over parameter names, e.g. "*.weight"', f"{path}.target"
+            )
         checked["target"] = target
     return checked
 
@@ -129,8 +139,10 @@ def _check_ranges(rule: dict, path: str) -> None:
     if "mode" in rule and rule["mode"] not in ("fan_in", "fan_out"):
         raise SpecError(f"must be fan_in or fan_out, got {rule['mode']!r}", f"{path}.mode")
     if "nonlinearity" in rule and rule["nonlinearity"] not in _NONLINEARITIES:
-        raise SpecError(f"must be one of {', '.join(_NONLINEARITIES)}, got {rule['nonlinearity']!r}",
-                        f"{path}.nonlinearity")
+        raise SpecError(
+            f"must be one of {', '.join(_NONLINEARITIES)}, got {rule['nonlinearity']!r}",
+            f"{path}.nonlinearity",
+        )
     if name == "formula":
         if not isinstance(rule["expr"], str):
             raise SpecError("must be a formula as text", f"{path}.expr")
@@ -156,8 +168,9 @@ def matches(rule: dict, name: str) -> bool:
     return fnmatchcase(name, rule.get("target", "*"))
 
 
-def initialize(module: nn.Module, rules: list[dict], seed: int | None = None,
-               log: list[str] | None = None) -> dict[str, int | None]:
+def initialize(
+    module: nn.Module, rules: list[dict], seed: int | None = None, log: list[str] | None = None
+) -> dict[str, int | None]:
     """Apply rules in order (a later match overrides an earlier one); return each name's rule index.
 
     Every alias of a tied tensor is in the result. With a seed the values are
@@ -172,19 +185,26 @@ def initialize(module: nn.Module, rules: list[dict], seed: int | None = None,
     rules = check_rules(rules)
     tensors = _tensors_with_aliases(module)
     provenance: dict[str, int | None] = {n: None for names in tensors.values() for n in names[1]}
-    plan = [[key for key, (_, names) in tensors.items() if any(matches(rule, n) for n in names)]
-            for rule in rules]
+    plan = [
+        [key for key, (_, names) in tensors.items() if any(matches(rule, n) for n in names)]
+        for rule in rules
+    ]
     for i, keys in enumerate(plan):
         for key in keys:
             param, names = tensors[key]
             if isinstance(param, UninitializedParameter):
-                raise SpecError(f"{names[0]} is not materialized yet (a lazy layer gets its shape "
-                                "from its first input): run a forward pass first",
-                                f"rules[{i}]")
+                raise SpecError(
+                    f"{names[0]} is not materialized yet (a lazy layer gets its shape "
+                    "from its first input): run a forward pass first",
+                    f"rules[{i}]",
+                )
             if rules[i]["init"] in _NEEDS_2D and param.dim() < 2:
-                raise SpecError(f"{rules[i]['init']} needs a tensor of 2 or more dimensions, but "
-                                f"{names[0]} has shape {tuple(param.shape)}; target weights only, "
-                                "e.g. \"*.weight\"", f"rules[{i}]")
+                raise SpecError(
+                    f"{rules[i]['init']} needs a tensor of 2 or more dimensions, but "
+                    f"{names[0]} has shape {tuple(param.shape)}; target weights only, "
+                    'e.g. "*.weight"',
+                    f"rules[{i}]",
+                )
     devices = sorted({p.device.index or 0 for p, _ in tensors.values() if p.device.type == "cuda"})
     with torch.random.fork_rng(devices=devices, enabled=seed is not None), torch.no_grad():
         if seed is not None:
@@ -226,18 +246,23 @@ def _values(rule: dict, param: torch.Tensor) -> torch.Tensor:
     if name in ("xavier_uniform", "xavier_normal", "orthogonal"):
         return getattr(init, name + "_")(out, gain=rule["gain"])
     if name in ("kaiming_uniform", "kaiming_normal"):
-        return getattr(init, name + "_")(out, a=rule["a"], mode=rule["mode"],
-                                         nonlinearity=rule["nonlinearity"])
+        return getattr(init, name + "_")(
+            out, a=rule["a"], mode=rule["mode"], nonlinearity=rule["nonlinearity"]
+        )
     if name == "trunc_normal":
         return init.trunc_normal_(out, rule["mean"], rule["std"], rule["a"], rule["b"])
     if name == "d2l_mixture":
         init.uniform_(out, -10, 10)
         return out * (out.abs() >= 5)
-    generator = torch.Generator(param.device).manual_seed(
-        int(torch.randint(0, 2**62, (1,)).item()))
+    generator = torch.Generator(param.device).manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
     formula = parse_formula(rule["expr"])
-    return formula.evaluate(tuple(param.shape), dtype=param.dtype, device=param.device,
-                            generator=generator, current=param.detach())
+    return formula.evaluate(
+        tuple(param.shape),
+        dtype=param.dtype,
+        device=param.device,
+        generator=generator,
+        current=param.detach(),
+    )
 
 
 def _reset_to_default(module: nn.Module, targets: list) -> None:
@@ -258,25 +283,30 @@ def _reset_to_default(module: nn.Module, targets: list) -> None:
                 p.copy_(keep[id(p)])
 
 
-def expected(rule: dict | None, param: torch.Tensor, owner: nn.Module | None = None,
-             local: str = "weight") -> Expected | None:
+def expected(
+    rule: dict | None, param: torch.Tensor, owner: nn.Module | None = None, local: str = "weight"
+) -> Expected | None:
     """The distribution a rule should produce for ``param``, or None when there is no simple one."""
     if rule is None or isinstance(param, UninitializedParameter):
         return None
     name = rule["init"]
     fan_in, fan_out = _fans(param)
     if name == "normal":
-        return Expected("normal", f"N({rule['mean']:g}, {rule['std']:g}²)", mean=rule["mean"],
-                        std=rule["std"])
+        return Expected(
+            "normal", f"N({rule['mean']:g}, {rule['std']:g}²)", mean=rule["mean"], std=rule["std"]
+        )
     if name == "uniform":
-        return Expected("uniform", f"U({rule['a']:g}, {rule['b']:g})", bounds=(rule["a"], rule["b"]))
+        return Expected(
+            "uniform", f"U({rule['a']:g}, {rule['b']:g})", bounds=(rule["a"], rule["b"])
+        )
     if name in ("constant", "zeros", "ones"):
         value = {"zeros": 0.0, "ones": 1.0}.get(name, rule.get("value"))
         return Expected("constant", f"constant {value:g}", point_masses=((value, 1.0),))
     if name == "xavier_uniform":
         bound = rule["gain"] * math.sqrt(6 / (fan_in + fan_out))
-        return Expected("uniform", f"Xavier U(±{bound:.3g}) = ±√(6/(fan_in+fan_out))",
-                        bounds=(-bound, bound))
+        return Expected(
+            "uniform", f"Xavier U(±{bound:.3g}) = ±√(6/(fan_in+fan_out))", bounds=(-bound, bound)
+        )
     if name == "xavier_normal":
         std = rule["gain"] * math.sqrt(2 / (fan_in + fan_out))
         return Expected("normal", f"Xavier N(0, {std:.3g}²)", mean=0.0, std=std)
@@ -284,17 +314,29 @@ def expected(rule: dict | None, param: torch.Tensor, owner: nn.Module | None = N
         fan = fan_in if rule["mode"] == "fan_in" else fan_out
         gain = nn.init.calculate_gain(rule["nonlinearity"], rule["a"])
         if name == "kaiming_normal":
-            return Expected("normal", f"He N(0, {gain / math.sqrt(fan):.3g}²)", mean=0.0,
-                            std=gain / math.sqrt(fan))
+            return Expected(
+                "normal",
+                f"He N(0, {gain / math.sqrt(fan):.3g}²)",
+                mean=0.0,
+                std=gain / math.sqrt(fan),
+            )
         bound = gain * math.sqrt(3 / fan)
         return Expected("uniform", f"He U(±{bound:.3g})", bounds=(-bound, bound))
     if name == "trunc_normal":
-        return Expected("truncated_normal", f"N({rule['mean']:g}, {rule['std']:g}²) cut to "
-                        f"[{rule['a']:g}, {rule['b']:g}]", bounds=(rule["a"], rule["b"]),
-                        mean=rule["mean"], std=rule["std"])
+        return Expected(
+            "truncated_normal",
+            f"N({rule['mean']:g}, {rule['std']:g}²) cut to [{rule['a']:g}, {rule['b']:g}]",
+            bounds=(rule["a"], rule["b"]),
+            mean=rule["mean"],
+            std=rule["std"],
+        )
     if name == "d2l_mixture":
-        return Expected("mixture", "U[5,10] ¼ · 0 ½ · U[-10,-5] ¼", point_masses=((0.0, 0.5),),
-                        segments=((5.0, 10.0, 0.25), (-10.0, -5.0, 0.25)))
+        return Expected(
+            "mixture",
+            "U[5,10] ¼ · 0 ½ · U[-10,-5] ¼",
+            point_masses=((0.0, 0.5),),
+            segments=((5.0, 10.0, 0.25), (-10.0, -5.0, 0.25)),
+        )
     if name == "default":
         return _default_expected(owner, local)
     return None
@@ -302,11 +344,13 @@ def expected(rule: dict | None, param: torch.Tensor, owner: nn.Module | None = N
 
 def _default_expected(owner: nn.Module | None, local: str) -> Expected | None:
     """PyTorch's own ``reset_parameters`` for the common layers."""
-    if isinstance(owner, nn.Linear | nn.Conv2d) and not isinstance(owner.weight,
-                                                                   UninitializedParameter):
+    if isinstance(owner, nn.Linear | nn.Conv2d) and not isinstance(
+        owner.weight, UninitializedParameter
+    ):
         bound = 1 / math.sqrt(_fans(owner.weight)[0])
-        return Expected("uniform", f"PyTorch default U(±{bound:.3g}) = ±1/√fan_in",
-                        bounds=(-bound, bound))
+        return Expected(
+            "uniform", f"PyTorch default U(±{bound:.3g}) = ±1/√fan_in", bounds=(-bound, bound)
+        )
     if isinstance(owner, nn.Embedding):
         return Expected("normal", "PyTorch default N(0, 1)", mean=0.0, std=1.0)
     if isinstance(owner, nn.LayerNorm):

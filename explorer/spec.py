@@ -18,17 +18,17 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from explorer.errors import SpecError
 
-__all__ = ["BlockType", "Limits", "SpecInfo", "validate", "to_json", "from_json"]
+__all__ = ["BlockType", "Limits", "DEFAULT_LIMITS", "SpecInfo", "validate", "to_json", "from_json"]
 
 MAX_UNITS = 65536
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
-class BlockType(str, Enum):
+class BlockType(StrEnum):
     """Block types a spec may use; plain strings such as ``"linear"`` work too."""
 
     SEQUENTIAL = "sequential"
@@ -54,7 +54,10 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sequential": (("children",), ()),
     "linear": (("out_features",), ("in_features", "bias", "tie")),
     "embedding": (("num_embeddings", "embedding_dim"), ("tie",)),
-    "conv2d": (("out_channels",), ("in_channels", "kernel_size", "stride", "padding", "bias", "tie")),
+    "conv2d": (
+        ("out_channels",),
+        ("in_channels", "kernel_size", "stride", "padding", "bias", "tie"),
+    ),
     "layernorm": (("normalized_shape",), ("eps", "tie")),
     "dropout": ((), ("p",)),
     "repeat": (("times", "block"), ()),
@@ -74,6 +77,9 @@ class Limits:
     max_embeddings: int = 1_000_000
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass
 class SpecInfo:
     """What validation learned: named blocks, inferred shapes and the parameter count."""
@@ -85,8 +91,8 @@ class SpecInfo:
     blocks: int = 0
 
 
-def validate(spec: object, limits: Limits = Limits(), input_shape=None) -> SpecInfo:
-    """Check a whole spec and return what the builder needs; raise ``SpecError`` on the first problem.
+def validate(spec: object, limits: Limits = DEFAULT_LIMITS, input_shape=None) -> SpecInfo:
+    """Check a whole spec, return what the builder needs, and raise ``SpecError`` at a problem.
 
     Example: ``validate({"type": "linear", "out_features": 8}).param_count`` is 0
     until ``in_features`` is known, 40 with ``"in_features": 4``.
@@ -105,14 +111,16 @@ def to_json(spec: dict) -> str:
     return json.dumps(spec, indent=2)
 
 
-def from_json(text: str, limits: Limits = Limits()) -> dict:
+def from_json(text: str, limits: Limits = DEFAULT_LIMITS) -> dict:
     """Parse and validate a spec from JSON text."""
     if len(text) > 1_000_000:
         raise SpecError("spec JSON is larger than 1 MB")
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SpecError(f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+        raise SpecError(
+            f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+        ) from None
     validate(spec, limits)
     return spec
 
@@ -127,7 +135,9 @@ def whole(block: dict, key: str, path: str, lo: int, hi: int, default=None) -> i
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise SpecError(f"must be a whole number from {lo} to {hi}, got {value!r}", _where(path, key))
+        raise SpecError(
+            f"must be a whole number from {lo} to {hi}, got {value!r}", _where(path, key)
+        )
     return value
 
 
@@ -137,7 +147,9 @@ def pair(block: dict, key: str, path: str, lo: int, hi: int, default: int) -> tu
     if isinstance(value, list) and len(value) == 2:
         return tuple(whole({key: v}, key, path, lo, hi) for v in value)
     if isinstance(value, list):
-        raise SpecError(f"must be a whole number or a list of two, got {value!r}", _where(path, key))
+        raise SpecError(
+            f"must be a whole number or a list of two, got {value!r}", _where(path, key)
+        )
     v = whole({key: value}, key, path, lo, hi)
     return (v, v)
 
@@ -163,37 +175,52 @@ class _Checker:
             if not isinstance(name, str) or not _NAME.fullmatch(name):
                 raise SpecError(
                     f"must be letters, digits or _ (not starting with a digit), got {name!r}",
-                    _where(path, "name"))
+                    _where(path, "name"),
+                )
             if inside_repeat:
-                raise SpecError("a block inside a repeat is copied, so it cannot be named; "
-                                "name the repeat instead", _where(path, "name"))
+                raise SpecError(
+                    "a block inside a repeat is copied, so it cannot be named; "
+                    "name the repeat instead",
+                    _where(path, "name"),
+                )
             if name in self.info.named:
-                raise SpecError(f"duplicate name {name!r}: it is already used at "
-                                f"{self.info.name_paths[name] or 'the root'}", _where(path, "name"))
+                raise SpecError(
+                    f"duplicate name {name!r}: it is already used at "
+                    f"{self.info.name_paths[name] or 'the root'}",
+                    _where(path, "name"),
+                )
             self.info.named[name] = block
             self.info.name_paths[name] = path
         if kind == "sequential":
             children = block["children"]
             if not isinstance(children, list):
-                raise SpecError(f"must be a list of blocks, got {type(children).__name__}",
-                                _where(path, "children"))
+                raise SpecError(
+                    f"must be a list of blocks, got {type(children).__name__}",
+                    _where(path, "children"),
+                )
             for i, child in enumerate(children):
-                self.collect_names(child, f"{_where(path, 'children')}[{i}]", inside_repeat, depth + 1)
+                self.collect_names(
+                    child, f"{_where(path, 'children')}[{i}]", inside_repeat, depth + 1
+                )
         elif kind == "repeat":
             whole(block, "times", path, 1, self.limits.max_repeat)
             self.collect_names(block["block"], _where(path, "block"), True, depth + 1)
         elif kind == "shared" and not isinstance(block["ref"], str):
-            raise SpecError(f"must be the name of a block, got {block['ref']!r}", _where(path, "ref"))
+            raise SpecError(
+                f"must be the name of a block, got {block['ref']!r}", _where(path, "ref")
+            )
         self._check_values(block, kind, path)
 
     def _check_fields(self, block: object, path: str) -> str:
         if not isinstance(block, dict):
-            raise SpecError(f"must be a block object with a \"type\", got {type(block).__name__}",
-                            path)
+            raise SpecError(
+                f'must be a block object with a "type", got {type(block).__name__}', path
+            )
         kind = block.get("type")
         if kind not in FIELDS:
-            raise SpecError(f"unknown block type {kind!r}; use one of {', '.join(FIELDS)}",
-                            _where(path, "type"))
+            raise SpecError(
+                f"unknown block type {kind!r}; use one of {', '.join(FIELDS)}", _where(path, "type")
+            )
         required, optional = FIELDS[kind]
         for key in required:
             if key not in block:
@@ -201,8 +228,10 @@ class _Checker:
         allowed = {"type", "name", *required, *optional}
         for key in block:
             if key not in allowed:
-                raise SpecError(f"unknown field for {kind}; allowed: {', '.join(sorted(allowed))}",
-                                _where(path, key))
+                raise SpecError(
+                    f"unknown field for {kind}; allowed: {', '.join(sorted(allowed))}",
+                    _where(path, key),
+                )
         return kind
 
     def _check_values(self, block: dict, kind: str, path: str) -> None:
@@ -222,12 +251,15 @@ class _Checker:
             whole(block, "normalized_shape", path, 1, MAX_UNITS)
             eps = block.get("eps", 1e-5)
             if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
-                raise SpecError(f"must be a number between 0 and 1, got {eps!r}", _where(path, "eps"))
+                raise SpecError(
+                    f"must be a number between 0 and 1, got {eps!r}", _where(path, "eps")
+                )
         elif kind == "dropout":
             p = block.get("p", 0.5)
             if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
-                raise SpecError(f"must be a probability from 0 to below 1, got {p!r}",
-                                _where(path, "p"))
+                raise SpecError(
+                    f"must be a probability from 0 to below 1, got {p!r}", _where(path, "p")
+                )
         if "bias" in block and not isinstance(block["bias"], bool):
             raise SpecError(f"must be true or false, got {block['bias']!r}", _where(path, "bias"))
         if "tie" in block:
@@ -235,14 +267,16 @@ class _Checker:
 
     def _collect_tie(self, tie: object, where: str, path: str) -> None:
         if not isinstance(tie, dict) or not tie:
-            raise SpecError('must map a parameter to "NAME.param", e.g. {"weight": "embed.weight"}',
-                            where)
+            raise SpecError(
+                'must map a parameter to "NAME.param", e.g. {"weight": "embed.weight"}', where
+            )
         for own, target in tie.items():
             if own not in ("weight", "bias"):
                 raise SpecError("only weight or bias can be tied", f"{where}.{own}")
             if not isinstance(target, str) or target.count(".") != 1:
-                raise SpecError(f'must be "NAME.weight" or "NAME.bias", got {target!r}',
-                                f"{where}.{own}")
+                raise SpecError(
+                    f'must be "NAME.weight" or "NAME.bias", got {target!r}', f"{where}.{own}"
+                )
             name, param = target.split(".")
             self.ties.append((path, own, name, param))
 
@@ -255,13 +289,16 @@ class _Checker:
         if kind == "shared":
             ref = block["ref"]
             if ref not in self.info.named:
-                known = ", ".join(sorted(self.info.named)) or "none yet: give a block a \"name\""
-                raise SpecError(f"no block is named {ref!r}; named blocks: {known}",
-                                _where(path, "ref"))
+                known = ", ".join(sorted(self.info.named)) or 'none yet: give a block a "name"'
+                raise SpecError(
+                    f"no block is named {ref!r}; named blocks: {known}", _where(path, "ref")
+                )
             if ref in stack:
-                cycle = " -> ".join((*stack[stack.index(ref):], ref))
-                raise SpecError(f"reusing {ref!r} here would put a block inside itself ({cycle})",
-                                _where(path, "ref"))
+                cycle = " -> ".join((*stack[stack.index(ref) :], ref))
+                raise SpecError(
+                    f"reusing {ref!r} here would put a block inside itself ({cycle})",
+                    _where(path, "ref"),
+                )
             self.check_refs(self.info.named[ref], self.info.name_paths[ref], stack)
         for child_path, child in _children(block, path):
             self.check_refs(child, child_path, stack)
@@ -283,8 +320,9 @@ class _Checker:
             return features
         if kind == "shared":
             target = block["ref"]
-            return self.infer(self.info.named[target], self.info.name_paths[target], features,
-                              count=False)
+            return self.infer(
+                self.info.named[target], self.info.name_paths[target], features, count=False
+            )
         shapes, out = _layer_shapes(block, features)
         if path not in self.info.shapes or count:
             self.info.shapes[path] = shapes
@@ -295,8 +333,11 @@ class _Checker:
     def _count(self, shapes: dict, path: str) -> None:
         self.info.param_count += sum(math.prod(s) for s in shapes.values() if s is not None)
         if self.info.param_count > self.limits.max_params:
-            raise SpecError(f"the model would have more than {self.limits.max_params:,} "
-                            "parameters; make the layers smaller", path)
+            raise SpecError(
+                f"the model would have more than {self.limits.max_params:,} "
+                "parameters; make the layers smaller",
+                path,
+            )
 
     def check_ties(self) -> None:
         """A tie must point at an existing parameter of the same, known shape."""
@@ -312,11 +353,17 @@ class _Checker:
             if own not in self.info.shapes[path]:
                 raise SpecError(f"this block has no {own} to tie (is bias false?)", where)
             if mine is None or theirs is None:
-                raise SpecError("a tie needs both shapes known before building: set in_features "
-                                "(or in_channels) on both layers", where)
+                raise SpecError(
+                    "a tie needs both shapes known before building: set in_features "
+                    "(or in_channels) on both layers",
+                    where,
+                )
             if mine != theirs:
-                raise SpecError(f"shapes differ: {own} is {mine} but {name}.{param} is {theirs}; "
-                                "tied parameters must have the same shape", where)
+                raise SpecError(
+                    f"shapes differ: {own} is {mine} but {name}.{param} is {theirs}; "
+                    "tied parameters must have the same shape",
+                    where,
+                )
 
 
 def _children(block: dict, path: str):

@@ -18,15 +18,45 @@ from dataclasses import dataclass
 from explorer.errors import SpecError
 from explorer.spec import ACTIVATIONS
 
-__all__ = ["Path", "Row", "KINDS", "get", "replace", "insert", "remove", "move", "wrap", "unwrap",
-           "set_field", "del_field", "rename", "names", "path_str", "parse_path",
-           "block_of_error", "outline", "new_block"]
+__all__ = [
+    "Path",
+    "Row",
+    "KINDS",
+    "get",
+    "replace",
+    "insert",
+    "remove",
+    "move",
+    "wrap",
+    "unwrap",
+    "set_field",
+    "del_field",
+    "rename",
+    "names",
+    "path_str",
+    "parse_path",
+    "block_of_error",
+    "outline",
+    "new_block",
+]
 
 Path = tuple[str | int, ...]
 
 # Block kinds a user can add, in menu order; "shared" needs a ref, so it is offered per name.
-KINDS = ("linear", "relu", "gelu", "tanh", "sigmoid", "dropout", "layernorm", "embedding",
-         "conv2d", "flatten", "sequential", "repeat")
+KINDS = (
+    "linear",
+    "relu",
+    "gelu",
+    "tanh",
+    "sigmoid",
+    "dropout",
+    "layernorm",
+    "embedding",
+    "conv2d",
+    "flatten",
+    "sequential",
+    "repeat",
+)
 
 _DEFAULTS: dict[str, dict] = {
     "linear": {"out_features": 8},
@@ -49,8 +79,8 @@ class Row:
     type: str
     name: str | None
     summary: str
-    label: str          # its index as PyTorch prints it: "2", or "0–3" for a repeat's copies
-    in_repeat: bool     # inside a repeat, so it cannot be named
+    label: str  # its index as PyTorch prints it: "2", or "0–3" for a repeat's copies
+    in_repeat: bool  # inside a repeat, so it cannot be named
 
     def __repr__(self) -> str:
         return f"Row({path_str(self.path) or 'root'}, {self.summary!r})"
@@ -94,10 +124,13 @@ def remove(spec: dict, path: Path) -> dict:
     """
     parent, i = _sibling_slot(spec, path, "remove")
     for row in outline(get(spec, path)):
-        outside = [u for u in _uses(spec, row.name) if u[:len(path)] != path]
+        outside = [u for u in _uses(spec, row.name) if u[: len(path)] != path]
         if row.name is not None and outside:
-            raise SpecError(f"block {row.name!r} is reused at {path_str(outside[0]) or 'the root'}"
-                            "; remove that reuse first", path_str(path + row.path + ("name",)))
+            raise SpecError(
+                f"block {row.name!r} is reused at {path_str(outside[0]) or 'the root'}"
+                "; remove that reuse first",
+                path_str(path + row.path + ("name",)),
+            )
     new = copy.deepcopy(spec)
     del _children_of(new, parent)[i]
     return new
@@ -128,8 +161,11 @@ def wrap(spec: dict, path: Path, kind: str) -> dict:
         inner = get(block, row.path)
         if row.name is not None and _uses(spec, row.name):
             where = path_str(path + row.path + ("name",))
-            raise SpecError(f"block {inner['name']!r} is reused elsewhere, and blocks inside a "
-                            "repeat cannot be named; remove the reuse first", where)
+            raise SpecError(
+                f"block {inner['name']!r} is reused elsewhere, and blocks inside a "
+                "repeat cannot be named; remove the reuse first",
+                where,
+            )
         inner.pop("name", None)
     return replace(spec, path, {"type": "repeat", "times": 2, "block": block})
 
@@ -145,8 +181,9 @@ def unwrap(spec: dict, path: Path) -> dict:
     elif block.get("type") == "sequential" and len(block.get("children", [])) == 1:
         inner = block["children"][0]
     else:
-        raise SpecError("only a sequential with one child, or a repeat, can be unwrapped",
-                        path_str(path))
+        raise SpecError(
+            "only a sequential with one child, or a repeat, can be unwrapped", path_str(path)
+        )
     inner = copy.deepcopy(inner)
     if "name" in block and "name" not in inner:
         inner["name"] = block["name"]
@@ -222,7 +259,7 @@ def block_of_error(spec: dict, err_path: str) -> Path:
     except SpecError:
         return ()
     node, found = spec, ()
-    while (child := _child_step(node, steps[len(found):])) is not None:
+    while (child := _child_step(node, steps[len(found) :])) is not None:
         node, found = child[0], found + child[1]
     return found
 
@@ -234,8 +271,17 @@ def outline(spec: dict) -> list[Row]:
     def walk(block: dict, path: Path, depth: int, label: str, in_repeat: bool) -> None:
         if not isinstance(block, dict):
             return
-        rows.append(Row(path, depth, str(block.get("type")), block.get("name"), _summary(block),
-                        label, in_repeat))
+        rows.append(
+            Row(
+                path,
+                depth,
+                str(block.get("type")),
+                block.get("name"),
+                _summary(block),
+                label,
+                in_repeat,
+            )
+        )
         if block.get("type") == "sequential" and isinstance(block.get("children"), list):
             for i, child in enumerate(block["children"]):
                 walk(child, (*path, "children", i), depth + 1, str(i), in_repeat)
@@ -269,8 +315,10 @@ def _block(spec: dict, path: Path) -> dict:
 def _children_of(spec: dict, parent_path: Path) -> list:
     parent = _block(spec, parent_path)
     if parent.get("type") == "repeat":
-        raise SpecError("a repeat holds exactly one block; nest its block in a sequential "
-                        "to add more", path_str(parent_path))
+        raise SpecError(
+            "a repeat holds exactly one block; nest its block in a sequential to add more",
+            path_str(parent_path),
+        )
     if parent.get("type") != "sequential" or not isinstance(parent.get("children"), list):
         raise SpecError("only a sequential has children", path_str(parent_path))
     return parent["children"]
@@ -281,8 +329,9 @@ def _sibling_slot(spec: dict, path: Path, verb: str) -> tuple[Path, int]:
     if not path:
         raise SpecError(f"cannot {verb} the root block")
     if len(path) < 2 or path[-2] != "children" or not isinstance(path[-1], int):
-        raise SpecError(f"cannot {verb} a repeat's block; {verb} the repeat instead",
-                        path_str(path))
+        raise SpecError(
+            f"cannot {verb} a repeat's block; {verb} the repeat instead", path_str(path)
+        )
     get(spec, path)
     return path[:-2], path[-1]
 
@@ -308,7 +357,8 @@ def _uses(spec: dict, name: str | None) -> list[Path]:
         tie = block.get("tie")
         targets = [t for t in tie.values() if isinstance(t, str)] if isinstance(tie, dict) else []
         if (block.get("type") == "shared" and block.get("ref") == name) or any(
-                t.split(".")[0] == name for t in targets):
+            t.split(".")[0] == name for t in targets
+        ):
             found.append(row.path)
     return found
 
@@ -322,8 +372,10 @@ def _summary(block: dict) -> str:
         return f"linear {get_('in_features', '?')} → {get_('out_features')}, {bias}{tied}"
     if kind == "conv2d":
         extra = "".join(f", {f} {_num(get_(f))}" for f in ("stride", "padding") if get_(f))
-        return (f"conv2d {get_('in_channels', '?')} → {get_('out_channels')}, "
-                f"kernel {_num(get_('kernel_size', 3))}{extra}, {bias}{tied}")
+        return (
+            f"conv2d {get_('in_channels', '?')} → {get_('out_channels')}, "
+            f"kernel {_num(get_('kernel_size', 3))}{extra}, {bias}{tied}"
+        )
     if kind == "embedding":
         return f"embedding {get_('num_embeddings')} × {get_('embedding_dim')}{tied}"
     if kind == "layernorm":

@@ -10,17 +10,24 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedParameter
 
-__all__ = ["ParamInfo", "BlockNode", "ParamCounts", "ParamTree", "inspect", "tensor_stats",
-           "tensor_preview"]
+__all__ = [
+    "ParamInfo",
+    "BlockNode",
+    "ParamCounts",
+    "ParamTree",
+    "inspect",
+    "tensor_stats",
+    "tensor_preview",
+]
 
 
 @dataclass(frozen=True)
 class ParamInfo:
     """One parameter as seen under one name; a tied tensor has one ``ParamInfo`` per alias."""
 
-    name: str                    # qualified, e.g. "0.1.0.bias"
-    local: str                   # "bias"
-    block: str                   # path of the owning block, "0.1.0"
+    name: str  # qualified, e.g. "0.1.0.bias"
+    local: str  # "bias"
+    block: str  # path of the owning block, "0.1.0"
     shape: tuple[int, ...] | None  # None while lazy
     dtype: str
     device: str
@@ -38,8 +45,8 @@ class ParamInfo:
 class BlockNode:
     """A block of the module tree; a module used twice appears at both paths."""
 
-    path: str                    # "" for the root, "0.1"
-    type: str                    # "Linear"
+    path: str  # "" for the root, "0.1"
+    type: str  # "Linear"
     children: list[BlockNode] = field(default_factory=list)
     params: list[ParamInfo] = field(default_factory=list)
 
@@ -61,18 +68,24 @@ class BlockNode:
 class ParamCounts:
     """Parameter counts three ways, because tying makes them differ."""
 
-    unique_tensors: int          # len(list(module.parameters()))
-    unique_elements: int         # what the model really stores and trains
-    state_dict_entries: int      # parameter names, each alias of a tied tensor counted
+    unique_tensors: int  # len(list(module.parameters()))
+    unique_elements: int  # what the model really stores and trains
+    state_dict_entries: int  # parameter names, each alias of a tied tensor counted
     state_dict_elements: int
-    per_layer_sum: int           # the naive sum of each layer's own parameters
+    per_layer_sum: int  # the naive sum of each layer's own parameters
 
 
 class ParamTree:
     """The result of ``inspect``: the block tree, tied groups, and on-demand stats."""
 
-    def __init__(self, module: nn.Module, root: BlockNode, params: dict[str, ParamInfo],
-                 tied_groups: list[set[str]], root_name: str):
+    def __init__(
+        self,
+        module: nn.Module,
+        root: BlockNode,
+        params: dict[str, ParamInfo],
+        tied_groups: list[set[str]],
+        root_name: str,
+    ):
         self.module = module
         self.root = root
         self.params = params
@@ -81,8 +94,10 @@ class ParamTree:
         self._blocks = {node.path: node for node in root.walk()}
 
     def __repr__(self) -> str:
-        return (f"ParamTree({len(self._blocks)} blocks, {len(self.params)} parameter names, "
-                f"{len(self.tied_groups)} tied groups)")
+        return (
+            f"ParamTree({len(self._blocks)} blocks, {len(self.params)} parameter names, "
+            f"{len(self.tied_groups)} tied groups)"
+        )
 
     def block(self, path: str) -> BlockNode:
         """The block at ``path`` ("" is the root)."""
@@ -96,6 +111,7 @@ class ParamTree:
             regex = re.compile(pattern)
         except re.error as err:
             from explorer.errors import SpecError
+
             raise SpecError(f"not a valid regular expression: {err}") from None
         return [name for name in self.params if regex.fullmatch(name)]
 
@@ -127,12 +143,13 @@ class ParamTree:
         return self.module.get_parameter(name)
 
     def stats(self, name: str) -> dict[str, float | None]:
-        """Mean, std, min, max, L2 norm and zero fraction of values (and gradient), on its device."""
+        """Mean, std, min, max, L2 norm and zero fraction of values and gradient, on its device."""
         param = self.tensor(name)
         result = tensor_stats(param)
         grad = param.grad
-        result.update({f"grad_{k}": v for k, v in tensor_stats(grad).items()} if grad is not None
-                      else {})
+        result.update(
+            {f"grad_{k}": v for k, v in tensor_stats(grad).items()} if grad is not None else {}
+        )
         return result
 
     def counts(self, path: str = "") -> ParamCounts:
@@ -140,8 +157,9 @@ class ParamTree:
         module = self.module.get_submodule(path) if path else self.module
         unique = list(module.parameters())
         named = list(module.named_parameters(remove_duplicate=False))
-        per_layer = sum(p.numel for node in self.block(path).walk() for p in
-                        node.params if not p.is_lazy)
+        per_layer = sum(
+            p.numel for node in self.block(path).walk() for p in node.params if not p.is_lazy
+        )
         return ParamCounts(
             unique_tensors=len(unique),
             unique_elements=sum(_numel(p) for p in unique),
@@ -174,14 +192,18 @@ def _node(module: nn.Module, path: str, params: dict[str, ParamInfo]) -> BlockNo
         params[name] = info
     for child_name, child in module._modules.items():
         if child is not None:
-            node.children.append(_node(child, f"{path}.{child_name}" if path else child_name, params))
+            node.children.append(
+                _node(child, f"{path}.{child_name}" if path else child_name, params)
+            )
     return node
 
 
 def _info(name: str, local: str, block: str, param: torch.Tensor) -> ParamInfo:
     lazy = isinstance(param, UninitializedParameter)
     return ParamInfo(
-        name=name, local=local, block=block,
+        name=name,
+        local=local,
+        block=block,
         shape=None if lazy else tuple(param.shape),
         dtype=str(param.dtype).removeprefix("torch."),
         device=str(param.device),
@@ -201,8 +223,13 @@ def _storage_key(param: torch.Tensor):
     if isinstance(param, UninitializedParameter) or param.device.type == "meta":
         return None
     storage = param.untyped_storage()
-    return (param.device, storage.data_ptr(), param.storage_offset(), tuple(param.shape),
-            tuple(param.stride()))
+    return (
+        param.device,
+        storage.data_ptr(),
+        param.storage_offset(),
+        tuple(param.shape),
+        tuple(param.stride()),
+    )
 
 
 def _tied_groups(named: list[tuple[str, torch.Tensor]]) -> list[set[str]]:
@@ -228,13 +255,27 @@ def _tied_groups(named: list[tuple[str, torch.Tensor]]) -> list[set[str]]:
 def tensor_stats(t: torch.Tensor) -> dict[str, float]:
     """Summary statistics of a tensor, computed on its own device without a full copy."""
     if isinstance(t, UninitializedParameter) or t.numel() == 0:
-        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan,
-                "norm": math.nan, "zero_fraction": math.nan}
+        return {
+            "mean": math.nan,
+            "std": math.nan,
+            "min": math.nan,
+            "max": math.nan,
+            "norm": math.nan,
+            "zero_fraction": math.nan,
+        }
     x = t.detach()
     wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
     lo, hi = torch.aminmax(wide)
-    values = torch.stack([wide.mean(), wide.std() if x.numel() > 1 else wide.new_zeros(()), lo, hi,
-                          torch.linalg.vector_norm(wide), (x == 0).to(wide.dtype).mean()])
+    values = torch.stack(
+        [
+            wide.mean(),
+            wide.std() if x.numel() > 1 else wide.new_zeros(()),
+            lo,
+            hi,
+            torch.linalg.vector_norm(wide),
+            (x == 0).to(wide.dtype).mean(),
+        ]
+    )
     mean, std, lo, hi, norm, zeros = values.tolist()
     return {"mean": mean, "std": std, "min": lo, "max": hi, "norm": norm, "zero_fraction": zeros}
 

@@ -12,8 +12,16 @@ import string
 from explorer.errors import SpecError
 from explorer.tree import ParamTree
 
-__all__ = ["param_id", "name_of", "group_labels", "shared_blocks", "related_ids", "tree_rows",
-           "treemap_rows", "parameter_rows"]
+__all__ = [
+    "param_id",
+    "name_of",
+    "group_labels",
+    "shared_blocks",
+    "related_ids",
+    "tree_rows",
+    "treemap_rows",
+    "parameter_rows",
+]
 
 AUTO_COLLAPSE = 200  # rows; bigger trees open collapsed below the first level
 
@@ -35,8 +43,11 @@ def name_of(node_id: str) -> str | None:
 def group_labels(tree: ParamTree) -> dict[str, str]:
     """Each tied parameter name -> a group letter ("A", "B", ...) shared by its aliases."""
     letters = string.ascii_uppercase
-    return {name: letters[i % 26] + ("" if i < 26 else str(i // 26))
-            for i, group in enumerate(tree.tied_groups) for name in group}
+    return {
+        name: letters[i % 26] + ("" if i < 26 else str(i // 26))
+        for i, group in enumerate(tree.tied_groups)
+        for name in group
+    }
 
 
 def shared_blocks(tree: ParamTree) -> list[set[str]]:
@@ -76,17 +87,26 @@ def _filter(tree: ParamTree, pattern: str | None) -> set[str] | None:
     return keep
 
 
-def tree_rows(tree: ParamTree, *, selected: str = "", pattern: str | None = None,
-              output_shapes: dict[str, tuple] | None = None) -> list[dict]:
+def tree_rows(
+    tree: ParamTree,
+    *,
+    selected: str = "",
+    pattern: str | None = None,
+    output_shapes: dict[str, tuple] | None = None,
+) -> list[dict]:
     """Pre-order rows for the tree widget, filtered by a regex over parameter names."""
     keep = _filter(tree, pattern)
     related = related_ids(tree, selected)
     labels = group_labels(tree)
     reused = {p: paths for paths in shared_blocks(tree) for p in paths}
-    subtotal = {node.path: sum(p.numel for n in node.walk() for p in n.params)
-                for node in tree.root.walk()}
-    lazy = {node.path for node in tree.root.walk()
-            if any(p.is_lazy for n in node.walk() for p in n.params)}
+    subtotal = {
+        node.path: sum(p.numel for n in node.walk() for p in n.params) for node in tree.root.walk()
+    }
+    lazy = {
+        node.path
+        for node in tree.root.walk()
+        if any(p.is_lazy for n in node.walk() for p in n.params)
+    }
     rows: list[dict] = []
     big = len(tree.params) + len(subtotal) > AUTO_COLLAPSE
     for node in tree.root.walk():
@@ -97,22 +117,42 @@ def tree_rows(tree: ParamTree, *, selected: str = "", pattern: str | None = None
         if output_shapes and node.path in output_shapes:
             detail += f" · out {tuple(output_shapes[node.path])}"
         others = sorted(reused.get(node.path, set()) - {node.path})
-        rows.append({
-            "id": node.path, "parent": _parent(node.path), "depth": depth, "kind": "block",
-            "label": f"{node.path.rsplit('.', 1)[-1] if node.path else tree.root_name} · {node.type}",
-            "detail": detail, "badge": f"same as {', '.join(others)}" if others else "",
-            "highlight": node.path in related, "expanded": not big or depth < 1})
+        rows.append(
+            {
+                "id": node.path,
+                "parent": _parent(node.path),
+                "depth": depth,
+                "kind": "block",
+                "label": f"{_last(node.path) or tree.root_name} · {node.type}",
+                "detail": detail,
+                "badge": f"same as {', '.join(others)}" if others else "",
+                "highlight": node.path in related,
+                "expanded": not big or depth < 1,
+            }
+        )
         for info in node.params:
             pid = param_id(info.name)
             if keep is not None and pid not in keep:
                 continue
             shape = "?" if info.shape is None else str(tuple(info.shape))
-            rows.append({
-                "id": pid, "parent": node.path, "depth": depth + 1, "kind": "param",
-                "label": info.local, "detail": f"{shape} {info.dtype}",
-                "badge": f"tied {labels[info.name]}" if info.name in labels else "",
-                "highlight": pid in related, "expanded": False})
+            rows.append(
+                {
+                    "id": pid,
+                    "parent": node.path,
+                    "depth": depth + 1,
+                    "kind": "param",
+                    "label": info.local,
+                    "detail": f"{shape} {info.dtype}",
+                    "badge": f"tied {labels[info.name]}" if info.name in labels else "",
+                    "highlight": pid in related,
+                    "expanded": False,
+                }
+            )
     return rows
+
+
+def _last(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
 
 
 def _parent(path: str) -> str | None:
@@ -125,15 +165,34 @@ def treemap_rows(tree: ParamTree) -> list[dict]:
     """Rows for the overview treemap, sized by each parameter's element count."""
     rows = []
     for node in tree.root.walk():
-        rows.append({"id": node.path, "parent": _parent(node.path), "kind": "block",
-                     "label": f"{node.path or tree.root_name} {node.type}", "value": 0})
-        rows += [{"id": param_id(p.name), "parent": node.path, "kind": "param",
-                  "label": p.name, "value": p.numel} for p in node.params]
+        rows.append(
+            {
+                "id": node.path,
+                "parent": _parent(node.path),
+                "kind": "block",
+                "label": f"{node.path or tree.root_name} {node.type}",
+                "value": 0,
+            }
+        )
+        rows += [
+            {
+                "id": param_id(p.name),
+                "parent": node.path,
+                "kind": "param",
+                "label": p.name,
+                "value": p.numel,
+            }
+            for p in node.params
+        ]
     return rows
 
 
-def parameter_rows(tree: ParamTree, provenance: dict[str, int | None] | None = None,
-                   pattern: str | None = None, block: str = "") -> list[dict]:
+def parameter_rows(
+    tree: ParamTree,
+    provenance: dict[str, int | None] | None = None,
+    pattern: str | None = None,
+    block: str = "",
+) -> list[dict]:
     """One row per parameter name under ``block``, as the chapter's named_parameters() listing."""
     try:
         names = tree.select(pattern) if pattern else list(tree.params)
@@ -147,15 +206,22 @@ def parameter_rows(tree: ParamTree, provenance: dict[str, int | None] | None = N
             continue
         info = tree.params[name]
         rule = (provenance or {}).get(name)
-        rows.append({
-            "name": name, "local key": name.removeprefix(prefix),
-            "shape": "?" if info.shape is None else str(tuple(info.shape)),
-            "dtype": info.dtype, "device": info.device, "numel": info.numel,
-            "requires_grad": info.requires_grad,
-            "tied": f"{labels[name]}: {', '.join(sorted(tree.group_of(name) - {name}))}"
-                    if name in labels else "",
-            "rule": _rule_text(rule, info.is_lazy),
-            "access": tree.access_path(name)})
+        rows.append(
+            {
+                "name": name,
+                "local key": name.removeprefix(prefix),
+                "shape": "?" if info.shape is None else str(tuple(info.shape)),
+                "dtype": info.dtype,
+                "device": info.device,
+                "numel": info.numel,
+                "requires_grad": info.requires_grad,
+                "tied": f"{labels[name]}: {', '.join(sorted(tree.group_of(name) - {name}))}"
+                if name in labels
+                else "",
+                "rule": _rule_text(rule, info.is_lazy),
+                "access": tree.access_path(name),
+            }
+        )
     return rows
 
 

@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from explorer.build import build
+from explorer.devices import resolve_device
 from explorer.errors import SpecError
 from explorer.init import check_rules, initialize
 from explorer.presets import preset
-from explorer.devices import resolve_device
 from explorer.run import RunResult, make_input, run
-from explorer.spec import Limits, validate
+from explorer.spec import DEFAULT_LIMITS, Limits, validate
 from explorer.tree import ParamTree, inspect
 
 __all__ = ["Setup", "Workspace", "DTYPES", "LOSSES", "EDIT_OPS"]
@@ -64,10 +64,10 @@ class Workspace:
     version: int = 0
     undo_stack: list[Setup] = field(default_factory=list)
     redo_stack: list[Setup] = field(default_factory=list)
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
 
     @classmethod
-    def from_preset(cls, key: str, limits: Limits = Limits()) -> Workspace:
+    def from_preset(cls, key: str, limits: Limits = DEFAULT_LIMITS) -> Workspace:
         """A workspace holding one of the chapter's presets, built and initialized."""
         p = preset(key)
         setup = Setup(p.spec, p.rules, p.input_shape, p.input_kind, p.vocab, 0, p.loss, key)
@@ -85,7 +85,8 @@ class Workspace:
         new = replace(self.setup, **fields)
         _check_setup(new, self.limits)
         rebuild = any(k in fields for k in ("spec",)) or (
-            "input_shape" in fields and self.has_lazy())
+            "input_shape" in fields and self.has_lazy()
+        )
         if rebuild:
             module = self._fresh_module(new)
             self._commit(new)
@@ -157,8 +158,11 @@ class Workspace:
             with torch.no_grad():
                 module(self.input())
         except RuntimeError as err:
-            raise SpecError(f"the input {tuple(self.setup.input_shape)} does not fit the model: "
-                            f"{str(err).splitlines()[0]}", "input_shape") from None
+            raise SpecError(
+                f"the input {tuple(self.setup.input_shape)} does not fit the model: "
+                f"{str(err).splitlines()[0]}",
+                "input_shape",
+            ) from None
         self.module = module
         self.version += 1
         return True
@@ -173,10 +177,12 @@ class Workspace:
             raise SpecError(f"unknown edit {op!r}; use one of {', '.join(EDIT_OPS)}")
         param = self.tree().tensor(name)
         if index is not None:
-            if len(index) != param.dim() or any(not 0 <= i < n for i, n in zip(index, param.shape,
-                                                                              strict=False)):
-                raise SpecError(f"index {list(index)} is outside {name}'s shape "
-                                f"{tuple(param.shape)}")
+            if len(index) != param.dim() or any(
+                not 0 <= i < n for i, n in zip(index, param.shape, strict=False)
+            ):
+                raise SpecError(
+                    f"index {list(index)} is outside {name}'s shape {tuple(param.shape)}"
+                )
             target = param.data[tuple(index)]
         else:
             target = param.data
@@ -206,8 +212,14 @@ class Workspace:
         """The batch the model runs on, the same for the same seed."""
         s = self.setup
         dtype = torch.int64 if s.input_kind == "tokens" else DTYPES[self.dtype]
-        return make_input(s.input_shape, s.input_kind, seed=s.seed, dtype=dtype,
-                          device=resolve_device(self.device), high=s.vocab)
+        return make_input(
+            s.input_shape,
+            s.input_kind,
+            seed=s.seed,
+            dtype=dtype,
+            device=resolve_device(self.device),
+            high=s.vocab,
+        )
 
     def rule_of(self, name: str) -> dict | None:
         """The applied rule that last set a parameter, or None when PyTorch's default did."""
@@ -219,8 +231,9 @@ class Workspace:
         return inspect(self.module)
 
     def has_lazy(self) -> bool:
-        return any(isinstance(p, nn.parameter.UninitializedParameter)
-                   for p in self.module.parameters())
+        return any(
+            isinstance(p, nn.parameter.UninitializedParameter) for p in self.module.parameters()
+        )
 
     def _initialize_if_ready(self) -> None:
         """Apply the rules now unless layers are lazy; then they apply at the first forward."""
@@ -235,8 +248,14 @@ class Workspace:
 
 def _working_copy(module: nn.Module) -> nn.Module:
     """A copy to change, so a failure leaves the original untouched; big models change in place."""
-    if sum(p.numel() for p in module.parameters()
-           if not isinstance(p, nn.parameter.UninitializedParameter)) > COPY_LIMIT:
+    if (
+        sum(
+            p.numel()
+            for p in module.parameters()
+            if not isinstance(p, nn.parameter.UninitializedParameter)
+        )
+        > COPY_LIMIT
+    ):
         return module
     return copy.deepcopy(module)
 
@@ -245,18 +264,27 @@ def _check_setup(setup: Setup, limits: Limits) -> None:
     validate(setup.spec, limits)
     check_rules(setup.rules)
     shape = setup.input_shape
-    if (not isinstance(shape, tuple | list) or not 1 <= len(shape) <= 5
-            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
+    if (
+        not isinstance(shape, tuple | list)
+        or not 1 <= len(shape) <= 5
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)
+    ):
         raise SpecError(f"must be 1 to 5 positive whole numbers, got {shape!r}", "input_shape")
     elements = 1
     for n in shape:
         elements *= n
     if elements > MAX_INPUT_ELEMENTS:
-        raise SpecError(f"the input would have {elements:,} elements; the limit is "
-                        f"{MAX_INPUT_ELEMENTS:,}", "input_shape")
+        raise SpecError(
+            f"the input would have {elements:,} elements; the limit is {MAX_INPUT_ELEMENTS:,}",
+            "input_shape",
+        )
     if setup.input_kind not in ("uniform", "tokens"):
         raise SpecError("must be uniform or tokens", "input_kind")
     if setup.loss not in LOSSES:
         raise SpecError(f"must be one of {', '.join(LOSSES)}", "loss")
-    if isinstance(setup.seed, bool) or not isinstance(setup.seed, int) or not 0 <= setup.seed < 2**32:
+    if (
+        isinstance(setup.seed, bool)
+        or not isinstance(setup.seed, int)
+        or not 0 <= setup.seed < 2**32
+    ):
         raise SpecError(f"must be a whole number from 0 to {2**32 - 1}", "seed")

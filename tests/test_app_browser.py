@@ -41,15 +41,17 @@ def test_lazy_shapes_then_shapes_after_forward(page, streamlit_server):
     expect()(row(page, "0/weight")).to_contain_text("(8, 4)", timeout=20_000)
 
 
-def test_clicking_a_tied_weight_highlights_its_alias_and_shows_uses(page, streamlit_server,
-                                                                   tmp_path):
+def test_clicking_a_tied_weight_highlights_its_alias_and_shows_uses(
+    page, streamlit_server, tmp_path
+):
     """Steps 13-15: click 2.weight; 4.weight lights up; use 1 + use 2 = total is shown."""
     open_app(page, streamlit_server)
     pick_preset(page, "Tied layers (shared used twice)")
     run_forward(page)
     row(page, "2/weight").click()
     expect()(page.get_by_role("heading", name=re.compile("Parameter 2.weight"))).to_be_visible(
-        timeout=20_000)
+        timeout=20_000
+    )
     expect()(row(page, "4/weight")).to_have_class(re.compile(r"\bhl\b"))
     expect()(page.get_by_text(re.compile(r"use 1 \+ use 2 = total ✓"))).to_be_visible()
     page.screenshot(path=str(tmp_path / "tied_uses.png"), full_page=True)
@@ -60,8 +62,7 @@ def test_block_click_shows_its_state_dict_table(page, streamlit_server):
     open_app(page, streamlit_server)
     run_forward(page)
     row(page, "2").click()
-    expect()(page.get_by_role("heading", name=re.compile("Block 2"))).to_be_visible(
-        timeout=20_000)
+    expect()(page.get_by_role("heading", name=re.compile("Block 2"))).to_be_visible(timeout=20_000)
     expect()(page.get_by_text("Per-layer sum", exact=True)).to_be_visible()
 
 
@@ -74,6 +75,5 @@ def test_no_traceback_for_a_bad_input_shape(page, streamlit_server):
     shape.press("Enter")
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Forward + backward").click()
-    expect()(page.get_by_text(re.compile(r"input of shape \(2, 5\)"))).to_be_visible(
-        timeout=20_000)
+    expect()(page.get_by_text(re.compile(r"input of shape \(2, 5\)"))).to_be_visible(timeout=20_000)
     assert page.get_by_text("Traceback").count() == 0

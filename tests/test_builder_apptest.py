@@ -50,7 +50,8 @@ def test_panel_shows_the_hint_and_one_row_per_block():
     assert [m.value for m in at.markdown][-3:] == [
         "&emsp;&emsp;:material/linear_scale: `0` **linear** ? → 8, bias",
         "&emsp;&emsp;:material/show_chart: `1` **relu**",
-        "&emsp;&emsp;:material/linear_scale: `2` **linear** ? → 1, bias"]
+        "&emsp;&emsp;:material/linear_scale: `2` **linear** ? → 1, bias",
+    ]
     assert not at.exception
 
 
@@ -66,7 +67,7 @@ def test_add_a_linear_child_grows_the_spec():
 
 
 def test_add_reuse_block_ties_the_named_block():
-    """"reuse block shared" appends a shared ref to it, as in the chapter's tied net."""
+    """ "reuse block shared" appends a shared ref to it, as in the chapter's tied net."""
     at = start("tied")
     at.selectbox(key=key(at, (), "add_kind")).select("shared:shared")
     at = click(at, (), "add")
@@ -129,7 +130,8 @@ def test_too_large_a_number_shows_the_error_under_its_row():
     at.number_input(key=key(at, LAST, "out_features")).set_value(70000).run(timeout=30)
     assert spec(at) == MLP
     assert [e.value for e in row(at, LAST).error] == [
-        "out_features: must be a whole number from 1 to 65536, got 70000"]
+        "out_features: must be a whole number from 1 to 65536, got 70000"
+    ]
     assert len(at.error) == 1
     assert not at.exception
 
@@ -144,7 +146,8 @@ def test_zero_eps_shows_the_error_under_the_layernorm_row():
     at.number_input(key=key(at, new, "eps")).set_value(0.0).run(timeout=30)
     assert spec(at) == before
     assert [e.value for e in row(at, new).error] == [
-        "eps: must be a number between 0 and 1, got 0.0"]
+        "eps: must be a number between 0 and 1, got 0.0"
+    ]
     assert not at.exception
 
 
@@ -154,7 +157,8 @@ def test_removing_a_reused_block_is_refused_under_its_row():
     at = click(at, LAST, "remove")
     assert spec(at) == PRESETS["tied"].spec
     assert [e.value for e in row(at, LAST).error] == [
-        "name: block 'shared' is reused at children[4]; remove that reuse first"]
+        "name: block 'shared' is reused at children[4]; remove that reuse first"
+    ]
     assert not at.exception
 
 
@@ -162,15 +166,18 @@ def test_repeat_wraps_the_block_and_opens_it():
     """× N makes the last layer the block of a repeat of 2 and opens the repeat's editor."""
     at = start()
     at = click(at, LAST, "repeat")
-    assert spec(at)["children"][2] == {"type": "repeat", "times": 2,
-                                       "block": {"type": "linear", "out_features": 1}}
+    assert spec(at)["children"][2] == {
+        "type": "repeat",
+        "times": 2,
+        "block": {"type": "linear", "out_features": 1},
+    }
     at.number_input(key=key(at, LAST, "times")).set_value(4).run(timeout=30)
     assert spec(at)["children"][2]["times"] == 4
     assert not at.exception
 
 
 def test_nest_then_unwrap_gives_the_spec_back():
-    """"nest" puts the ReLU in a new sequential; "unwrap" on that sequential undoes it."""
+    """ "nest" puts the ReLU in a new sequential; "unwrap" on that sequential undoes it."""
     at = start()
     at = click(at, ("children", 1), "nest")
     assert spec(at)["children"][1] == {"type": "sequential", "children": [{"type": "relu"}]}
@@ -184,8 +191,7 @@ def test_rename_keeps_the_reuse_working():
     at = start("tied")
     at = click(at, LAST, "edit")
     at.text_input(key=key(at, LAST, "name")).input("hidden").run(timeout=30)
-    assert (spec(at)["children"][2]["name"], spec(at)["children"][4]["ref"]) == ("hidden",
-                                                                                 "hidden")
+    assert (spec(at)["children"][2]["name"], spec(at)["children"][4]["ref"]) == ("hidden", "hidden")
     assert not at.exception
 
 
@@ -205,12 +211,14 @@ def test_apply_json_of_rgnet_builds_it():
     """Pasting rgnet's spec and applying it builds the nested net: eight outline rows."""
     at = start()
     at.text_area(key=f"builder_json_{at.session_state['workspace'].version}").input(
-        to_json(PRESETS["rgnet"].spec))
+        to_json(PRESETS["rgnet"].spec)
+    )
     at.button(key="builder_json_apply").click().run(timeout=30)
     assert spec(at) == PRESETS["rgnet"].spec
     assert len(at.session_state["workspace"].module[0]) == 4
-    assert sum(1 for node in at.main if str(getattr(node, "key", "")).startswith(
-        "builder_row_")) == 8
+    assert (
+        sum(1 for node in at.main if str(getattr(node, "key", "")).startswith("builder_row_")) == 8
+    )
     assert not at.exception
 
 

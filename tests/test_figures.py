@@ -20,15 +20,23 @@ from explorer.figures import (
 from explorer.init import Expected
 
 NAN, INF = float("nan"), float("inf")
-MIXTURE = Expected("mixture", "U[5,10] ¼ · 0 ½ · U[-10,-5] ¼", point_masses=((0.0, 0.5),),
-                   segments=((5.0, 10.0, 0.25), (-10.0, -5.0, 0.25)))
+MIXTURE = Expected(
+    "mixture",
+    "U[5,10] ¼ · 0 ½ · U[-10,-5] ¼",
+    point_masses=((0.0, 0.5),),
+    segments=((5.0, 10.0, 0.25), (-10.0, -5.0, 0.25)),
+)
 
 
 def _block_means(t: torch.Tensor, k_rows: int, k_cols: int) -> torch.Tensor:
     """Reference: the mean of each k_rows×k_cols block, the last ones ragged, by plain loops."""
     rows, cols = t.shape
-    return torch.tensor([[t[i:i + k_rows, j:j + k_cols].mean().item()
-                          for j in range(0, cols, k_cols)] for i in range(0, rows, k_rows)])
+    return torch.tensor(
+        [
+            [t[i : i + k_rows, j : j + k_cols].mean().item() for j in range(0, cols, k_cols)]
+            for i in range(0, rows, k_rows)
+        ]
+    )
 
 
 def _rows() -> list[dict]:
@@ -182,8 +190,11 @@ def test_histogram_title_says_non_finite_values_were_left_out():
 def test_histogram_uniform_draws_bounds_and_flat_density():
     """A uniform expectation draws dashed lines at exactly ±a and the density 1/(2a)."""
     a = math.sqrt(6 / (4 + 8))
-    fig = histogram(torch.empty(1000).uniform_(-a, a), "w",
-                    expected=Expected("uniform", "Xavier U", bounds=(-a, a)))
+    fig = histogram(
+        torch.empty(1000).uniform_(-a, a),
+        "w",
+        expected=Expected("uniform", "Xavier U", bounds=(-a, a)),
+    )
     assert sorted((s.x0, s.x1) for s in fig.layout.shapes) == [(-a, -a), (a, a)]
     assert [ann.text for ann in fig.layout.annotations] == ["±0.707"]
     line = fig.data[1]
@@ -193,8 +204,9 @@ def test_histogram_uniform_draws_bounds_and_flat_density():
 def test_histogram_normal_overlay_peaks_at_the_pdf_maximum():
     """A normal expectation is its pdf, peaking at 1/(std·√(2π))."""
     std = 0.05
-    fig = histogram(torch.randn(1000) * std, "w",
-                    expected=Expected("normal", "N(0, 0.05²)", mean=0.0, std=std))
+    fig = histogram(
+        torch.randn(1000) * std, "w", expected=Expected("normal", "N(0, 0.05²)", mean=0.0, std=std)
+    )
     assert max(fig.data[1].y) == pytest.approx(1 / (std * math.sqrt(2 * math.pi)))
 
 
@@ -236,7 +248,9 @@ def test_heatmap_matrix_layout_and_highlight_box():
     fig = heatmap(torch.randn(8, 4), "w", highlight=(2, 3))
     assert fig.layout.yaxis.autorange == "reversed"
     assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == (
-        "column (input)", "row (output)")
+        "column (input)",
+        "row (output)",
+    )
     box = fig.layout.shapes[0]
     assert (box.x0, box.x1, box.y0, box.y1) == (2.5, 3.5, 1.5, 2.5)
 
@@ -244,8 +258,12 @@ def test_heatmap_matrix_layout_and_highlight_box():
 def test_heatmap_of_a_huge_matrix_carries_at_most_512x512_values():
     """The figure's payload is bounded by what it shows, not by the tensor."""
     fig = heatmap(torch.randn(4096, 4096), "w")
-    arrays = [np.asarray(trace[key]) for trace in fig.data
-              for key in ("x", "y", "z", "customdata", "text") if trace[key] is not None]
+    arrays = [
+        np.asarray(trace[key])
+        for trace in fig.data
+        for key in ("x", "y", "z", "customdata", "text")
+        if trace[key] is not None
+    ]
     assert sum(a.size for a in arrays) == 512 * 512
 
 
@@ -267,8 +285,16 @@ def test_treemap_shows_true_counts_and_a_sliver_for_empty_blocks():
     trace = treemap(_rows()).data[0]
     count = dict(zip(trace.ids, trace.customdata, strict=True))
     size = dict(zip(trace.ids, trace.values, strict=True))
-    assert count == {ROOT_ID: 49, "0": 40, "0/weight": 32, "0/bias": 8, "1": 0, "2": 8,
-                     "2/weight": 8, "/scale": 1}
+    assert count == {
+        ROOT_ID: 49,
+        "0": 40,
+        "0/weight": 32,
+        "0/bias": 8,
+        "1": 0,
+        "2": 8,
+        "2/weight": 8,
+        "/scale": 1,
+    }
     assert size["1"] >= 1
 
 
@@ -285,6 +311,7 @@ def test_treemap_highlighted_and_selected_nodes_stand_out():
     color = dict(zip(trace.ids, trace.marker.colors, strict=True))
     width = dict(zip(trace.ids, trace.marker.line.width, strict=True))
     assert color["0/weight"] == color["2/weight"]
-    assert color["0/weight"] not in {c for i, c in color.items() if i not in {"0/weight",
-                                                                             "2/weight"}}
+    assert color["0/weight"] not in {
+        c for i, c in color.items() if i not in {"0/weight", "2/weight"}
+    }
     assert width["0"] > max(w for i, w in width.items() if i != "0")

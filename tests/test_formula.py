@@ -70,28 +70,34 @@ def test_constant_broadcasts_to_shape():
     assert torch.equal(run("0.5", (2, 3, 4)), torch.full((2, 3, 4), 0.5))
 
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    ("i < j", torch.ones(3, 3).triu(1)),
-    ("i >= j", torch.ones(3, 3).tril()),
-    ("(i == 0) | (j == 0)", torch.tensor([[1.0, 1, 1], [1, 0, 0], [1, 0, 0]])),
-    ("(i > 0) & (j > 0)", torch.tensor([[0.0, 0, 0], [0, 1, 1], [0, 1, 1]])),
-    ("not(i != j)", torch.eye(3)),
-])
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("i < j", torch.ones(3, 3).triu(1)),
+        ("i >= j", torch.ones(3, 3).tril()),
+        ("(i == 0) | (j == 0)", torch.tensor([[1.0, 1, 1], [1, 0, 0], [1, 0, 0]])),
+        ("(i > 0) & (j > 0)", torch.tensor([[0.0, 0, 0], [0, 1, 1], [0, 1, 1]])),
+        ("not(i != j)", torch.eye(3)),
+    ],
+)
 def test_comparisons_and_logic_give_masks(expr, expected):
     """Comparisons, & and | give 0/1 masks like torch's boolean ops."""
     assert torch.equal(run(expr), expected)
 
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    ("2 + 3 * 4 ** 2", 2 + 3 * 4**2),
-    ("-2 ** 2", -2**2),
-    ("2 ** 3 ** 2", 2**3**2),
-    ("2 ** -1", 2**-1),
-    ("(2 + 3) * 4", (2 + 3) * 4),
-    ("10 - 4 - 3", 10 - 4 - 3),
-    ("1 + 2 < 4 & 3 > 2", 1.0),
-    ("1.5e1 / .5", 1.5e1 / 0.5),
-])
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("2 + 3 * 4 ** 2", 2 + 3 * 4**2),
+        ("-2 ** 2", -(2**2)),
+        ("2 ** 3 ** 2", 2**3**2),
+        ("2 ** -1", 2**-1),
+        ("(2 + 3) * 4", (2 + 3) * 4),
+        ("10 - 4 - 3", 10 - 4 - 3),
+        ("1 + 2 < 4 & 3 > 2", 1.0),
+        ("1.5e1 / .5", 1.5e1 / 0.5),
+    ],
+)
 def test_operator_precedence_follows_python(expr, expected):
     """Arithmetic precedence and associativity match Python's."""
     assert torch.equal(run(expr, ()), torch.tensor(float(expected)))
@@ -137,8 +143,9 @@ def test_each_call_draws_fresh_values():
 def test_trunc_normal_stays_inside_bounds():
     """trunc_normal(0, 1, -2, 2) stays in [-2, 2], like torch's trunc_normal_."""
     values = run("trunc_normal(0, 1, -2, 2)", (200, 200))
-    reference = torch.nn.init.trunc_normal_(torch.empty(200, 200), 0, 1, -2, 2,
-                                            generator=torch.Generator().manual_seed(0))
+    reference = torch.nn.init.trunc_normal_(
+        torch.empty(200, 200), 0, 1, -2, 2, generator=torch.Generator().manual_seed(0)
+    )
     assert values.min().item() >= -2 and values.max().item() <= 2
     assert values.std().item() == pytest.approx(reference.std().item(), rel=0.05)
 
@@ -266,9 +273,39 @@ def test_escapes_and_bombs_are_refused_quickly(expr):
     assert any(word in message for word in ("allowed", "limit", "inf/nan")), message
 
 
-PIECES = ["1", "2.5", "1e300", "-", "+", "*", "/", "**", "(", ")", ",", ";", "=", "<", "==",
-          "&", "|", "w", "i", "fan_in", "u", "abs", "where", "normal", "clip", ".", "[", "'",
-          " ", "x", "__class__"]
+PIECES = [
+    "1",
+    "2.5",
+    "1e300",
+    "-",
+    "+",
+    "*",
+    "/",
+    "**",
+    "(",
+    ")",
+    ",",
+    ";",
+    "=",
+    "<",
+    "==",
+    "&",
+    "|",
+    "w",
+    "i",
+    "fan_in",
+    "u",
+    "abs",
+    "where",
+    "normal",
+    "clip",
+    ".",
+    "[",
+    "'",
+    " ",
+    "x",
+    "__class__",
+]
 
 
 @settings(max_examples=300, deadline=None)

@@ -28,7 +28,7 @@ def test_mlp_spec_builds_the_chapters_lazy_net():
 
 
 def test_bias_false_drops_the_bias():
-    """"bias": false builds a layer without a bias parameter."""
+    """ "bias": false builds a layer without a bias parameter."""
     net = explorer.build(linear(3, in_features=2, bias=False))
     assert net.bias is None and [n for n, _ in net.named_parameters()] == ["weight"]
 
@@ -47,7 +47,7 @@ def test_shared_is_the_same_module_object():
 
 
 def test_tie_shares_one_parameter_between_two_layers():
-    """"tie" makes the output layer's weight the embedding's weight tensor."""
+    """ "tie" makes the output layer's weight the embedding's weight tensor."""
     net = explorer.build(PRESETS["tied_lm"].spec)
     assert net[3].weight is net[0].weight
 
@@ -56,8 +56,11 @@ def test_every_preset_builds_and_runs_on_its_input():
     """Each preset builds, and a forward pass on its input gives an output."""
     for p in PRESETS.values():
         net = explorer.build(p.spec)
-        x = (torch.randint(0, p.vocab, p.input_shape) if p.input_kind == "tokens"
-             else torch.rand(p.input_shape))
+        x = (
+            torch.randint(0, p.vocab, p.input_shape)
+            if p.input_kind == "tokens"
+            else torch.rand(p.input_shape)
+        )
         assert net(x).shape[0] == p.input_shape[0], p.key
 
 
@@ -74,43 +77,86 @@ def test_param_count_is_known_before_building():
 
 
 BAD_SPECS = [
-    ("unknown type", seq(linear(8), {"type": "dense"}),
-     "children[1].type: unknown block type 'dense'"),
-    ("negative units", seq(linear(8), {"type": "relu"}, linear(-3)),
-     "children[2].out_features: must be a whole number from 1 to 65536, got -3"),
+    (
+        "unknown type",
+        seq(linear(8), {"type": "dense"}),
+        "children[1].type: unknown block type 'dense'",
+    ),
+    (
+        "negative units",
+        seq(linear(8), {"type": "relu"}, linear(-3)),
+        "children[2].out_features: must be a whole number from 1 to 65536, got -3",
+    ),
     ("wrong type", linear("8"), "out_features: must be a whole number from 1 to 65536, got '8'"),
     ("bool is not a number", linear(True), "out_features: must be a whole number"),
     ("missing field", {"type": "linear"}, "linear needs the field 'out_features'"),
     ("unknown field", linear(8, units=3), "units: unknown field for linear"),
-    ("children not a list", {"type": "sequential", "children": {}},
-     "children: must be a list of blocks"),
+    (
+        "children not a list",
+        {"type": "sequential", "children": {}},
+        "children: must be a list of blocks",
+    ),
     ("block not an object", seq(3), "children[0]: must be a block object"),
     ("missing ref", seq({"type": "shared"}), "children[0]: shared needs the field 'ref'"),
-    ("dangling ref", seq(linear(8, name="a"), {"type": "shared", "ref": "b"}),
-     "children[1].ref: no block is named 'b'; named blocks: a"),
-    ("cycle", seq(linear(8), {"type": "shared", "ref": "top"}, name="top"),
-     "children[1].ref: reusing 'top' here would put a block inside itself (top -> top)"),
-    ("indirect cycle", seq(seq({"type": "shared", "ref": "b"}, name="a"),
-                           seq({"type": "shared", "ref": "a"}, name="b")),
-     "would put a block inside itself"),
-    ("duplicate name", seq(linear(8, name="x"), linear(8, name="x")),
-     "children[1].name: duplicate name 'x': it is already used at children[0]"),
+    (
+        "dangling ref",
+        seq(linear(8, name="a"), {"type": "shared", "ref": "b"}),
+        "children[1].ref: no block is named 'b'; named blocks: a",
+    ),
+    (
+        "cycle",
+        seq(linear(8), {"type": "shared", "ref": "top"}, name="top"),
+        "children[1].ref: reusing 'top' here would put a block inside itself (top -> top)",
+    ),
+    (
+        "indirect cycle",
+        seq(
+            seq({"type": "shared", "ref": "b"}, name="a"),
+            seq({"type": "shared", "ref": "a"}, name="b"),
+        ),
+        "would put a block inside itself",
+    ),
+    (
+        "duplicate name",
+        seq(linear(8, name="x"), linear(8, name="x")),
+        "children[1].name: duplicate name 'x': it is already used at children[0]",
+    ),
     ("bad name", linear(8, name="1st"), "name: must be letters, digits or _"),
-    ("name inside repeat", {"type": "repeat", "times": 2, "block": linear(8, name="x")},
-     "block.name: a block inside a repeat is copied"),
-    ("repeat too many", {"type": "repeat", "times": 100000, "block": linear(8)},
-     "times: must be a whole number from 1 to 256"),
-    ("tie shapes differ", seq(linear(8, in_features=4, name="a"),
-                              linear(8, in_features=8, tie={"weight": "a.weight"})),
-     "children[1].tie.weight: shapes differ: weight is (8, 8) but a.weight is (8, 4)"),
-    ("tie to nothing", seq(linear(8, in_features=4, tie={"weight": "zz.weight"})),
-     "children[0].tie.weight: no block is named 'zz'"),
-    ("tie bad target", seq(linear(8, in_features=4, name="a"),
-                           linear(8, in_features=4, tie={"weight": "a.gamma"})),
-     "block 'a' has no parameter 'gamma'"),
+    (
+        "name inside repeat",
+        {"type": "repeat", "times": 2, "block": linear(8, name="x")},
+        "block.name: a block inside a repeat is copied",
+    ),
+    (
+        "repeat too many",
+        {"type": "repeat", "times": 100000, "block": linear(8)},
+        "times: must be a whole number from 1 to 256",
+    ),
+    (
+        "tie shapes differ",
+        seq(
+            linear(8, in_features=4, name="a"), linear(8, in_features=8, tie={"weight": "a.weight"})
+        ),
+        "children[1].tie.weight: shapes differ: weight is (8, 8) but a.weight is (8, 4)",
+    ),
+    (
+        "tie to nothing",
+        seq(linear(8, in_features=4, tie={"weight": "zz.weight"})),
+        "children[0].tie.weight: no block is named 'zz'",
+    ),
+    (
+        "tie bad target",
+        seq(
+            linear(8, in_features=4, name="a"), linear(8, in_features=4, tie={"weight": "a.gamma"})
+        ),
+        "block 'a' has no parameter 'gamma'",
+    ),
     ("dropout probability", {"type": "dropout", "p": 1.5}, "p: must be a probability"),
-    ("too deep", json.loads('{"type": "sequential", "children": [' * 40 + "]}" * 40),
-     "nested more than 32 deep"),
+    (
+        "too deep",
+        json.loads('{"type": "sequential", "children": [' * 40 + "]}" * 40),
+        "nested more than 32 deep",
+    ),
 ]
 
 
@@ -126,8 +172,9 @@ def test_bad_spec_fails_before_any_layer_is_allocated(monkeypatch):
     """A spec whose error is in its last block constructs no layer at all."""
     made = []
     original = nn.Linear.__init__
-    monkeypatch.setattr(nn.Linear, "__init__",
-                        lambda self, *a, **k: made.append(a) or original(self, *a, **k))
+    monkeypatch.setattr(
+        nn.Linear, "__init__", lambda self, *a, **k: made.append(a) or original(self, *a, **k)
+    )
     with pytest.raises(explorer.SpecError):
         explorer.build(seq(linear(8, in_features=4), linear(8, in_features=8), {"type": "nope"}))
     assert made == []

@@ -42,8 +42,11 @@ def types(spec):
 
 def test_get_reaches_a_nested_block():
     """get follows children and a repeat's block to rgnet[0][i][2]."""
-    assert get(RGNET, (*INNER, "children", 2)) == {"type": "linear", "out_features": 4,
-                                                   "in_features": 8}
+    assert get(RGNET, (*INNER, "children", 2)) == {
+        "type": "linear",
+        "out_features": 4,
+        "in_features": 8,
+    }
 
 
 def test_get_of_a_missing_path_names_it():
@@ -112,8 +115,11 @@ def test_remove_of_a_repeats_block_is_refused():
 
 def test_remove_of_a_reused_block_is_refused():
     """Removing the block a shared ref reuses names the reuse, at the removed block's name."""
-    with pytest.raises(SpecError, match=r"^children\[2\]\.name: block 'shared' is reused at "
-                                        r"children\[4\]; remove that reuse first$"):
+    with pytest.raises(
+        SpecError,
+        match=r"^children\[2\]\.name: block 'shared' is reused at "
+        r"children\[4\]; remove that reuse first$",
+    ):
         remove(TIED, ("children", 2))
 
 
@@ -125,10 +131,19 @@ def test_remove_of_a_tied_to_block_is_refused():
 
 def test_remove_of_a_block_with_its_own_reuse_inside_is_allowed():
     """A named block and its reuse removed together leave a valid spec."""
-    spec = {"type": "sequential", "children": [
-        {"type": "sequential", "children": [
-            {"type": "linear", "out_features": 2, "name": "a"}, {"type": "shared", "ref": "a"}]},
-        {"type": "relu"}]}
+    spec = {
+        "type": "sequential",
+        "children": [
+            {
+                "type": "sequential",
+                "children": [
+                    {"type": "linear", "out_features": 2, "name": "a"},
+                    {"type": "shared", "ref": "a"},
+                ],
+            },
+            {"type": "relu"},
+        ],
+    }
     assert remove(spec, ("children", 0)) == {"type": "sequential", "children": [{"type": "relu"}]}
 
 
@@ -200,7 +215,9 @@ def test_unwrap_of_a_sequential_with_several_children_is_refused():
 def test_set_field_sets_one_field():
     """set_field changes out_features of the last layer."""
     assert get(set_field(MLP, ("children", 2), "out_features", 3), ("children", 2)) == {
-        "type": "linear", "out_features": 3}
+        "type": "linear",
+        "out_features": 3,
+    }
 
 
 def test_del_field_removes_one_field():
@@ -241,7 +258,8 @@ def test_names_lists_named_blocks_in_order():
 def test_path_str_writes_spec_paths():
     """Steps become the text SpecError uses."""
     assert path_str(("children", 0, "block", "children", 1, "ref")) == (
-        "children[0].block.children[1].ref")
+        "children[0].block.children[1].ref"
+    )
 
 
 def test_path_str_of_the_root_is_empty():
@@ -264,7 +282,10 @@ def test_parse_path_refuses_garbage():
 def test_block_of_error_finds_the_field_owner():
     """A field error belongs to the block that holds the field."""
     assert block_of_error(RGNET, "children[0].block.children[2].out_features") == (
-        *INNER, "children", 2)
+        *INNER,
+        "children",
+        2,
+    )
 
 
 def test_block_of_error_of_a_tie_is_the_tying_layer():
@@ -286,22 +307,40 @@ def test_outline_of_rgnet_in_pre_order():
     """The outline lists rgnet's blocks depth first, with indices as PyTorch prints them."""
     rows = outline(RGNET)
     assert [(r.depth, r.label, r.type) for r in rows] == [
-        (0, "", "sequential"), (1, "0", "repeat"), (2, "0–3", "sequential"),
-        (3, "0", "linear"), (3, "1", "relu"), (3, "2", "linear"), (3, "3", "relu"),
-        (1, "1", "linear")]
+        (0, "", "sequential"),
+        (1, "0", "repeat"),
+        (2, "0–3", "sequential"),
+        (3, "0", "linear"),
+        (3, "1", "relu"),
+        (3, "2", "linear"),
+        (3, "3", "relu"),
+        (1, "1", "linear"),
+    ]
 
 
 def test_outline_marks_blocks_inside_a_repeat():
     """Rows inside a repeat say so, because they cannot be named."""
-    assert [r.in_repeat for r in outline(RGNET)] == [False, False, True, True, True, True,
-                                                     True, False]
+    assert [r.in_repeat for r in outline(RGNET)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_outline_summaries_are_one_line():
     """Each summary states the block's key numbers."""
     assert [r.summary for r in outline(TIED_LM)] == [
-        "sequential, 4 children", "embedding 50 × 16", "linear 16 → 16, bias", "tanh",
-        "linear 16 → 50, no bias, weight tied to embed.weight"]
+        "sequential, 4 children",
+        "embedding 50 × 16",
+        "linear 16 → 16, bias",
+        "tanh",
+        "linear 16 → 50, no bias, weight tied to embed.weight",
+    ]
 
 
 def test_outline_shows_names_and_lazy_inputs():
@@ -312,15 +351,18 @@ def test_outline_shows_names_and_lazy_inputs():
 
 def test_new_block_defaults():
     """New blocks start with the documented defaults."""
-    assert [new_block(k) for k in ("linear", "conv2d", "embedding", "layernorm", "dropout",
-                                   "repeat", "sequential")] == [
+    assert [
+        new_block(k)
+        for k in ("linear", "conv2d", "embedding", "layernorm", "dropout", "repeat", "sequential")
+    ] == [
         {"type": "linear", "out_features": 8},
         {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
         {"type": "embedding", "num_embeddings": 50, "embedding_dim": 16},
         {"type": "layernorm", "normalized_shape": 8},
         {"type": "dropout", "p": 0.5},
         {"type": "repeat", "times": 2, "block": {"type": "linear", "out_features": 8}},
-        {"type": "sequential", "children": []}]
+        {"type": "sequential", "children": []},
+    ]
 
 
 def test_every_new_block_is_valid():

@@ -11,8 +11,9 @@ import explorer
 
 def tied_net():
     shared = nn.Linear(8, 8)
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(),
-                         nn.Linear(8, 1))
+    return nn.Sequential(
+        nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1)
+    )
 
 
 def rgnet():
@@ -40,15 +41,21 @@ def test_tree_mirrors_the_module_structure():
     """Nodes carry paths and types, and parameters are leaves with shape and dtype."""
     tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
     assert [(n.path, n.type) for n in tree.root.walk()] == [
-        ("", "Sequential"), ("0", "Linear"), ("1", "ReLU"), ("2", "Linear")]
+        ("", "Sequential"),
+        ("0", "Linear"),
+        ("1", "ReLU"),
+        ("2", "Linear"),
+    ]
     bias = tree.params["2.bias"]
     assert (bias.shape, bias.dtype, bias.numel, bias.block) == ((1,), "float32", 1, "2")
 
 
 def test_tied_groups_of_the_chapters_shared_layer():
     """The shared layer's weight and bias each form a group of two names."""
-    assert explorer.inspect(tied_net()).tied_groups == [{"2.bias", "4.bias"},
-                                                        {"2.weight", "4.weight"}]
+    assert explorer.inspect(tied_net()).tied_groups == [
+        {"2.bias", "4.bias"},
+        {"2.weight", "4.weight"},
+    ]
 
 
 def test_attribute_tie_is_a_group():

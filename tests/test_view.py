@@ -9,8 +9,11 @@ from explorer.view import name_of, param_id, parameter_rows, related_ids, tree_r
 
 def tied_tree():
     shared = nn.Linear(8, 8)
-    return explorer.inspect(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared,
-                                          nn.ReLU(), nn.Linear(8, 1)))
+    return explorer.inspect(
+        nn.Sequential(
+            nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1)
+        )
+    )
 
 
 def test_param_ids_round_trip():

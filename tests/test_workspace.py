@@ -86,8 +86,10 @@ def test_undo_and_redo_restore_setups():
 
 def test_reinitialize_with_rules_sets_provenance_and_is_reproducible():
     """Steps 8-10: rules apply with the seed; the same seed gives the same values."""
-    rules = [{"init": "normal", "target": "*.weight", "std": 0.01}, {"init": "zeros",
-                                                                    "target": "*.bias"}]
+    rules = [
+        {"init": "normal", "target": "*.weight", "std": 0.01},
+        {"init": "zeros", "target": "*.bias"},
+    ]
     a, b = Workspace.from_preset("rgnet"), Workspace.from_preset("rgnet")
     for ws in (a, b):
         ws.change(rules=rules)

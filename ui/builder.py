@@ -22,25 +22,46 @@ from ui import state
 __all__ = ["builder_panel", "widget_key", "row_key"]
 
 HINT = "Every change rebuilds the model. Reuse a named block to tie its parameters."
-_OPEN = "builder_open"          # path of the row open for editing, or None
-_ATTEMPT = "builder_attempt"    # what the last failed change tried: version, acted path, spec
+_OPEN = "builder_open"  # path of the row open for editing, or None
+_ATTEMPT = "builder_attempt"  # what the last failed change tried: version, acted path, spec
 _JSON_TRIED = "builder_json_version"
 _WHERE, _WHERE_JSON = "builder", "builder_json"
 
 # Material icons ship with Streamlit, so they render where emoji fonts are missing.
-ICONS = {"sequential": "view_list", "repeat": "repeat", "shared": "link",
-         "linear": "linear_scale", "conv2d": "grid_on", "embedding": "abc",
-         "layernorm": "straighten", "dropout": "grain", "flatten": "vertical_align_bottom"}
+ICONS = {
+    "sequential": "view_list",
+    "repeat": "repeat",
+    "shared": "link",
+    "linear": "linear_scale",
+    "conv2d": "grid_on",
+    "embedding": "abc",
+    "layernorm": "straighten",
+    "dropout": "grain",
+    "flatten": "vertical_align_bottom",
+}
 _WEIGHTED = {"linear", "conv2d", "embedding", "layernorm"}
 # Editable fields per type: (field, widget kind, default shown when the field is absent).
 _FIELDS: dict[str, list[tuple[str, str, object]]] = {
-    "linear": [("out_features", "int", None), ("in_features", "lazy", None),
-               ("bias", "bool", True), ("tie", "tie", None)],
-    "conv2d": [("out_channels", "int", None), ("in_channels", "lazy", None),
-               ("kernel_size", "int", 3), ("stride", "int", 1), ("padding", "int0", 0),
-               ("bias", "bool", True), ("tie", "tie", None)],
-    "embedding": [("num_embeddings", "int", None), ("embedding_dim", "int", None),
-                  ("tie", "tie", None)],
+    "linear": [
+        ("out_features", "int", None),
+        ("in_features", "lazy", None),
+        ("bias", "bool", True),
+        ("tie", "tie", None),
+    ],
+    "conv2d": [
+        ("out_channels", "int", None),
+        ("in_channels", "lazy", None),
+        ("kernel_size", "int", 3),
+        ("stride", "int", 1),
+        ("padding", "int0", 0),
+        ("bias", "bool", True),
+        ("tie", "tie", None),
+    ],
+    "embedding": [
+        ("num_embeddings", "int", None),
+        ("embedding_dim", "int", None),
+        ("tie", "tie", None),
+    ],
     "layernorm": [("normalized_shape", "int", None), ("eps", "eps", 1e-5), ("tie", "tie", None)],
     "dropout": [("p", "prob", 0.5)],
     "repeat": [("times", "int", None)],
@@ -82,51 +103,116 @@ def row_key(path: se.Path) -> str:
 
 # --- the outline ---
 
+
 def _history(ws: Workspace) -> None:
     with st.container(horizontal=True, gap="small"):
-        st.button("Undo", icon=":material/undo:", key="builder_undo", disabled=not ws.undo_stack,
-                  on_click=_travel, args=(ws, ws.undo), help="Go back to the previous model")
-        st.button("Redo", icon=":material/redo:", key="builder_redo", disabled=not ws.redo_stack,
-                  on_click=_travel, args=(ws, ws.redo), help="Re-apply what Undo took back")
+        st.button(
+            "Undo",
+            icon=":material/undo:",
+            key="builder_undo",
+            disabled=not ws.undo_stack,
+            on_click=_travel,
+            args=(ws, ws.undo),
+            help="Go back to the previous model",
+        )
+        st.button(
+            "Redo",
+            icon=":material/redo:",
+            key="builder_redo",
+            disabled=not ws.redo_stack,
+            on_click=_travel,
+            args=(ws, ws.redo),
+            help="Re-apply what Undo took back",
+        )
 
 
 def _row(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
     spec, path = ws.setup.spec, row.path
     block = se.get(spec, path)
     text, up, down, drop, nest, rep, unwrap, add, edit = st.columns(
-        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9, 0.9], gap="xxsmall", vertical_alignment="center")
+        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9, 0.9], gap="xxsmall", vertical_alignment="center"
+    )
     text.markdown(_row_text(row), help=_row_help(row))
     slot = _sibling_slot(spec, path)
     k = lambda what: widget_key(ws, path, what)  # noqa: E731
     if slot is not None:  # a sequential's child: it can move and go
         index, count = slot
-        up.button("", icon=":material/arrow_upward:", key=k("up"), type="tertiary",
-                  help="Move up", disabled=index == 0, on_click=_move, args=(ws, path, -1))
-        down.button("", icon=":material/arrow_downward:", key=k("down"), type="tertiary",
-                    help="Move down", disabled=index == count - 1, on_click=_move,
-                    args=(ws, path, 1))
-        drop.button("", icon=":material/close:", key=k("remove"), type="tertiary",
-                    help="Remove this block", on_click=_apply,
-                    args=(ws, path, lambda s: se.remove(s, path), None))
-    nest.button("nest", icon=":material/subdirectory_arrow_right:", key=k("nest"),
-                type="tertiary", help="Nest this block in a new sequential", on_click=_apply,
-                args=(ws, path, lambda s: se.wrap(s, path, "sequential"), None))
-    rep.button("× N", icon=":material/repeat:", key=k("repeat"), type="tertiary",
-               help="Repeat this block (2 copies, each with its own parameters)",
-               on_click=_apply, args=(ws, path, lambda s: se.wrap(s, path, "repeat"), path))
+        up.button(
+            "",
+            icon=":material/arrow_upward:",
+            key=k("up"),
+            type="tertiary",
+            help="Move up",
+            disabled=index == 0,
+            on_click=_move,
+            args=(ws, path, -1),
+        )
+        down.button(
+            "",
+            icon=":material/arrow_downward:",
+            key=k("down"),
+            type="tertiary",
+            help="Move down",
+            disabled=index == count - 1,
+            on_click=_move,
+            args=(ws, path, 1),
+        )
+        drop.button(
+            "",
+            icon=":material/close:",
+            key=k("remove"),
+            type="tertiary",
+            help="Remove this block",
+            on_click=_apply,
+            args=(ws, path, lambda s: se.remove(s, path), None),
+        )
+    nest.button(
+        "nest",
+        icon=":material/subdirectory_arrow_right:",
+        key=k("nest"),
+        type="tertiary",
+        help="Nest this block in a new sequential",
+        on_click=_apply,
+        args=(ws, path, lambda s: se.wrap(s, path, "sequential"), None),
+    )
+    rep.button(
+        "× N",
+        icon=":material/repeat:",
+        key=k("repeat"),
+        type="tertiary",
+        help="Repeat this block (2 copies, each with its own parameters)",
+        on_click=_apply,
+        args=(ws, path, lambda s: se.wrap(s, path, "repeat"), path),
+    )
     if row.type == "repeat" or (row.type == "sequential" and len(block["children"]) == 1):
-        unwrap.button("unwrap", icon=":material/unfold_less:", key=k("unwrap"), type="tertiary",
-                      help="Replace this block by the one block inside it", on_click=_apply,
-                      args=(ws, path, lambda s: se.unwrap(s, path), None))
+        unwrap.button(
+            "unwrap",
+            icon=":material/unfold_less:",
+            key=k("unwrap"),
+            type="tertiary",
+            help="Replace this block by the one block inside it",
+            on_click=_apply,
+            args=(ws, path, lambda s: se.unwrap(s, path), None),
+        )
     if row.type == "sequential":
-        with add.popover("add", icon=":material/add:", type="tertiary",
-                         help="Add a block at the end", key=k("add_menu")):
+        with add.popover(
+            "add",
+            icon=":material/add:",
+            type="tertiary",
+            help="Add a block at the end",
+            key=k("add_menu"),
+        ):
             _add_child(ws, row, rows)
     is_open = st.session_state.get(_OPEN) == path
-    edit.button("done" if is_open else "edit", key=k("edit"),
-                icon=":material/check:" if is_open else ":material/edit:",
-                type="tertiary", help="Close the editor" if is_open else "Edit this block's fields",
-                on_click=_set_open, args=(None if is_open else path,))
+    edit.button(
+        "done" if is_open else "edit",
+        key=k("edit"),
+        icon=":material/check:" if is_open else ":material/edit:",
+        type="tertiary",
+        help="Close the editor" if is_open else "Edit this block's fields",
+        on_click=_set_open,
+        args=(None if is_open else path,),
+    )
 
 
 def _row_text(row: se.Row) -> str:
@@ -150,8 +236,13 @@ def _add_child(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
     key = widget_key(ws, row.path, "add_kind")
     st.selectbox("Block", [*se.KINDS, *reuse], key=key, format_func=_kind_label)
     children = se.get(ws.setup.spec, row.path)["children"]
-    st.button("Add", key=widget_key(ws, row.path, "add"), type="primary",
-              on_click=_add, args=(ws, row.path, key, len(children)))
+    st.button(
+        "Add",
+        key=widget_key(ws, row.path, "add"),
+        type="primary",
+        on_click=_add,
+        args=(ws, row.path, key, len(children)),
+    )
 
 
 def _kind_label(option: str) -> str:
@@ -162,63 +253,89 @@ def _kind_label(option: str) -> str:
 
 # --- the editor of the open row ---
 
+
 def _editor(ws: Workspace, row: se.Row, box) -> None:
     block = se.get(ws.setup.spec, row.path)
     fields = _FIELDS.get(row.type, [])
     if row.type != "shared":  # a shared block is the named block itself: no name of its own
         fields = [("name", "name", ""), *fields]
-    cols = box.container(border=True).columns(max(5, len(fields)), gap="small",
-                                              vertical_alignment="bottom")
+    cols = box.container(border=True).columns(
+        max(5, len(fields)), gap="small", vertical_alignment="bottom"
+    )
     for col, (field, kind, default) in zip(cols, fields, strict=False):
         with col:
             _field(ws, row, block, field, kind, default)
 
 
-def _field(ws: Workspace, row: se.Row, block: dict, field: str, kind: str,
-           default: object) -> None:
+def _field(ws: Workspace, row: se.Row, block: dict, field: str, kind: str, default: object) -> None:
     path = row.path
     key = widget_key(ws, path, field)
     value = block.get(field, default)
     args = dict(key=key, on_change=_on_field, args=(ws, path, field, kind, key))
     if kind == "name":
         st.text_input(
-            "name", value, disabled=row.in_repeat, placeholder="optional",
-            help="Blocks inside a repeat are copied, so they cannot be named." if row.in_repeat
-            else "A named block can be reused elsewhere (its parameters are then tied).", **args)
+            "name",
+            value,
+            disabled=row.in_repeat,
+            placeholder="optional",
+            help="Blocks inside a repeat are copied, so they cannot be named."
+            if row.in_repeat
+            else "A named block can be reused elsewhere (its parameters are then tied).",
+            **args,
+        )
     elif kind in ("int", "int0", "lazy") and isinstance(value, list):
         st.caption(f"{field} {value}: edit it in the JSON view")
     elif kind in ("int", "int0"):
         st.number_input(field, min_value=0 if kind == "int0" else 1, step=1, value=value, **args)
     elif kind == "lazy":
-        st.number_input(field, min_value=1, step=1, value=value, placeholder="? (lazy)",
-                        help="Leave empty to infer it at the first forward pass (a Lazy layer).",
-                        **args)
+        st.number_input(
+            field,
+            min_value=1,
+            step=1,
+            value=value,
+            placeholder="? (lazy)",
+            help="Leave empty to infer it at the first forward pass (a Lazy layer).",
+            **args,
+        )
     elif kind == "bool":
         st.checkbox(field, value=bool(value), **args)
     elif kind == "eps":
-        st.number_input(field, min_value=0.0, max_value=1.0, value=float(value), step=1e-5,
-                        format="%g", **args)
+        st.number_input(
+            field, min_value=0.0, max_value=1.0, value=float(value), step=1e-5, format="%g", **args
+        )
     elif kind == "prob":
-        st.number_input(field, min_value=0.0, max_value=1.0, value=float(value), step=0.05,
-                        **args)
+        st.number_input(field, min_value=0.0, max_value=1.0, value=float(value), step=0.05, **args)
     elif kind == "ref":
         options = se.names(ws.setup.spec)
-        st.selectbox("reuse block", options, key=key, on_change=_on_field,
-                     index=options.index(value) if value in options else None,
-                     args=(ws, path, field, kind, key))
+        st.selectbox(
+            "reuse block",
+            options,
+            key=key,
+            on_change=_on_field,
+            index=options.index(value) if value in options else None,
+            args=(ws, path, field, kind, key),
+        )
     elif kind == "tie":
         options = _tie_options(ws.setup.spec, block)
         current = (value or {}).get("weight", _NO_TIE)
-        st.selectbox("tie weight to", options, key=key, on_change=_on_field,
-                     index=options.index(current) if current in options else 0,
-                     help="Use another block's weight tensor as this one's (same shape).",
-                     args=(ws, path, field, kind, key))
+        st.selectbox(
+            "tie weight to",
+            options,
+            key=key,
+            on_change=_on_field,
+            index=options.index(current) if current in options else 0,
+            help="Use another block's weight tensor as this one's (same shape).",
+            args=(ws, path, field, kind, key),
+        )
 
 
 def _tie_options(spec: dict, block: dict) -> list[str]:
     own = block.get("name")
-    targets = [f"{r.name}.weight" for r in se.outline(spec)
-               if r.name is not None and r.name != own and r.type in _WEIGHTED]
+    targets = [
+        f"{r.name}.weight"
+        for r in se.outline(spec)
+        if r.name is not None and r.name != own and r.type in _WEIGHTED
+    ]
     current = (block.get("tie") or {}).get("weight")
     extra = [current] if current and current not in targets else []
     return [_NO_TIE, *targets, *extra]
@@ -226,8 +343,13 @@ def _tie_options(spec: dict, block: dict) -> list[str]:
 
 # --- callbacks: every change goes through state.act ---
 
-def _apply(ws: Workspace, acted: se.Path, edit: Callable[[dict], dict],
-           open_after: se.Path | None | bool = False) -> bool:
+
+def _apply(
+    ws: Workspace,
+    acted: se.Path,
+    edit: Callable[[dict], dict],
+    open_after: se.Path | None | bool = False,
+) -> bool:
     """Try ``edit`` on the spec; on an error remember what was tried, to place the message."""
     tried: dict = {}
 
@@ -253,8 +375,12 @@ def _move(ws: Workspace, path: se.Path, delta: int) -> None:
 def _add(ws: Workspace, parent: se.Path, kind_key: str, index: int) -> None:
     option = st.session_state.get(kind_key) or "linear"
     kind, _, ref = option.partition(":")
-    _apply(ws, parent, lambda s: se.insert(s, parent, index, se.new_block(kind, ref or None)),
-           (*parent, "children", index))
+    _apply(
+        ws,
+        parent,
+        lambda s: se.insert(s, parent, index, se.new_block(kind, ref or None)),
+        (*parent, "children", index),
+    )
 
 
 def _on_field(ws: Workspace, path: se.Path, field: str, kind: str, key: str) -> None:
@@ -305,7 +431,7 @@ def _error_place(ws: Workspace) -> tuple[se.Path | None, str]:
     if err_path == where:
         return at, getattr(err, "reason", str(err))
     if where and err_path.startswith(where + "."):
-        return at, f"{err_path[len(where) + 1:]}: {getattr(err, 'reason', err)}"
+        return at, f"{err_path[len(where) + 1 :]}: {getattr(err, 'reason', err)}"
     return at, str(err)
 
 
@@ -318,15 +444,26 @@ def _block_or_none(spec: dict, path: se.Path) -> object:
 
 # --- the JSON view ---
 
+
 def _json_view(ws: Workspace) -> None:
     if st.session_state.get(_JSON_TRIED) != ws.version:
         state.clear_error(_WHERE_JSON)
     with st.expander("Spec as JSON", expanded=False):
         key = f"builder_json_{ws.version}"  # kept as typed while an apply fails
-        st.text_area("The whole model as a spec", to_json(ws.setup.spec), key=key, height=260,
-                     help="Edit and apply; an invalid spec leaves the model as it is.")
-        st.button("Apply JSON", key="builder_json_apply", type="primary", on_click=_apply_json,
-                  args=(ws, key))
+        st.text_area(
+            "The whole model as a spec",
+            to_json(ws.setup.spec),
+            key=key,
+            height=260,
+            help="Edit and apply; an invalid spec leaves the model as it is.",
+        )
+        st.button(
+            "Apply JSON",
+            key="builder_json_apply",
+            type="primary",
+            on_click=_apply_json,
+            args=(ws, key),
+        )
         state.show_messages(_WHERE_JSON)
 
 

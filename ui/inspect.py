@@ -54,12 +54,16 @@ def _parameter(ws: Workspace, tree, name: str) -> None:
     ]
     if group:
         letter = group_labels(tree)[name]
-        facts.append(f":material/link: **tied {letter}**: the same tensor as {', '.join(f'`{g}`' for g in group)}"
-                     " — editing one edits all")
+        others = ", ".join(f"`{g}`" for g in group)
+        facts.append(
+            f":material/link: **tied {letter}**: the same tensor as {others}; editing one edits all"
+        )
     st.markdown("  \n".join(facts))
     if info.is_lazy:
-        st.info("Shape unknown (`?`): this lazy parameter is created by the first forward pass. "
-                "Press **Forward + backward** in the sidebar.")
+        st.info(
+            "Shape unknown (`?`): this lazy parameter is created by the first forward pass. "
+            "Press **Forward + backward** in the sidebar."
+        )
         return
     _values(ws, tree, name)
     _gradient(ws, tree, name)
@@ -77,8 +81,9 @@ def _values(ws: Workspace, tree, name: str) -> None:
         fig = state.cached("heatmap", name, lambda: heatmap(param, f"{name} values"))
         st.plotly_chart(fig, key=f"heat_{name}", config={"displayModeBar": False})
     with right:
-        fig = state.cached("hist", name, lambda: histogram(param, f"{name} histogram",
-                                                           expected=overlay))
+        fig = state.cached(
+            "hist", name, lambda: histogram(param, f"{name} histogram", expected=overlay)
+        )
         st.plotly_chart(fig, key=f"hist_{name}", config={"displayModeBar": False})
     if name in ws.edited:
         st.caption("Values were edited after initialization, so no initializer overlay is drawn.")
@@ -91,25 +96,38 @@ def _values(ws: Workspace, tree, name: str) -> None:
 def _stats_row(stats: dict, prefix: str = "") -> None:
     keys = ["mean", "std", "min", "max", "norm", "zero_fraction"]
     heads = ["mean", "std", "min", "max", "L2 norm", "zeros"]
-    cells = [f"{stats[prefix + k]:.1%}" if k == "zero_fraction" else f"{stats[prefix + k]:.4g}"
-             for k in keys]
-    st.markdown("| " + " | ".join(heads) + " |\n|" + "---|" * len(keys) + "\n| "
-                + " | ".join(f"`{c}`" for c in cells) + " |")
+    cells = [
+        f"{stats[prefix + k]:.1%}" if k == "zero_fraction" else f"{stats[prefix + k]:.4g}"
+        for k in keys
+    ]
+    st.markdown(
+        "| "
+        + " | ".join(heads)
+        + " |\n|"
+        + "---|" * len(keys)
+        + "\n| "
+        + " | ".join(f"`{c}`" for c in cells)
+        + " |"
+    )
 
 
 def _gradient(ws: Workspace, tree, name: str) -> None:
     st.markdown("#### Gradient")
     param = tree.tensor(name)
     if param.grad is None or ws.last_run is None:
-        st.info(f"No gradient yet: run forward + backward. (`{tree.access_path(name)}.grad` is "
-                "`None`)", icon=":material/block:")
+        st.info(
+            f"No gradient yet: run forward + backward. (`{tree.access_path(name)}.grad` is `None`)",
+            icon=":material/block:",
+        )
         return
     uses = ws.last_run.grad_by_use.get(name, [])
     labels = ws.last_run.use_labels.get(name, [])
     grad = param.grad
     stats = state.cached("stats", name, lambda: tree.stats(name))
-    st.caption(f"‖grad‖ = {stats['grad_norm']:.4g} · loss = {ws.setup.loss} · {len(uses)} use(s) "
-               "in the forward pass")
+    st.caption(
+        f"‖grad‖ = {stats['grad_norm']:.4g} · loss = {ws.setup.loss} · {len(uses)} use(s) "
+        "in the forward pass"
+    )
     _stats_row(stats, "grad_")
     if len(uses) > 1:
         _uses_row(name, uses, labels, grad)
@@ -129,8 +147,9 @@ def _uses_row(name: str, uses, labels, grad) -> None:
     cols = st.columns(len(uses) + 1)
     for i, (use, label) in enumerate(zip(uses, labels, strict=False)):
         with cols[i]:
-            fig = state.cached(f"use{i}", name,
-                               lambda u=use, i=i: heatmap(u, f"use {i + 1}", zmax=scale))
+            fig = state.cached(
+                f"use{i}", name, lambda u=use, i=i: heatmap(u, f"use {i + 1}", zmax=scale)
+            )
             st.plotly_chart(fig, key=f"use_{name}_{i}", config={"displayModeBar": False})
             st.caption(label)
     with cols[-1]:
@@ -141,7 +160,8 @@ def _uses_row(name: str, uses, labels, grad) -> None:
     ok = diff <= 1e-5 * max(1.0, scale)
     (st.success if ok else st.warning)(
         f"{terms} = total {'✓' if ok else '✗'} (largest difference {diff:.2g}): the gradients "
-        "of every use of a tied tensor are added together.")
+        "of every use of a tied tensor are added together."
+    )
 
 
 def _edit_form(ws: Workspace, name: str, shape) -> None:
@@ -149,13 +169,19 @@ def _edit_form(ws: Workspace, name: str, shape) -> None:
     with st.form(key=f"edit_form_{name}", border=True):
         st.caption("As `net[0].weight.data[:] += 1` and `net[0].weight.data[0, 0] = 42`.")
         cols = st.columns([2, 2, 3])
-        op = cols[0].selectbox("Operation", EDIT_OPS, key=f"edit_op_{name}",
-                               format_func={"set": "set =", "add": "add +=",
-                                            "multiply": "multiply *="}.get)
+        op = cols[0].selectbox(
+            "Operation",
+            EDIT_OPS,
+            key=f"edit_op_{name}",
+            format_func={"set": "set =", "add": "add +=", "multiply": "multiply *="}.get,
+        )
         value = cols[1].number_input("Value", value=42.0, key=f"edit_value_{name}", format="%g")
         index_text = cols[2].text_input(
-            "Index (empty = every element)", value=", ".join("0" * len(shape)) if shape else "",
-            key=f"edit_index_{name}", placeholder="e.g. 0, 0")
+            "Index (empty = every element)",
+            value=", ".join("0" * len(shape)) if shape else "",
+            key=f"edit_index_{name}",
+            placeholder="e.g. 0, 0",
+        )
         if st.form_submit_button("Apply edit", type="primary"):
             index = _parse_index(index_text)
             if index is False:
@@ -180,14 +206,24 @@ def _block(ws: Workspace, tree, path: str) -> None:
     st.code(tree.access_path(path) if path else tree.root_name, language="python")
     counts = tree.counts(path)
     a, b, c = st.columns(3)
-    a.metric("Unique: parameters()", f"{counts.unique_elements:,}",
-             help=f"{counts.unique_tensors} tensors: what the model stores and trains.")
-    b.metric("All names: state_dict()", f"{counts.state_dict_elements:,}",
-             help=f"{counts.state_dict_entries} entries: each alias of a tied tensor counted.")
-    c.metric("Per-layer sum", f"{counts.per_layer_sum:,}",
-             help="Adding up each layer's own parameters, as a naive count does.")
-    st.caption(f"{counts.unique_tensors} unique tensors · {counts.state_dict_entries} "
-               "state_dict entries")
+    a.metric(
+        "Unique: parameters()",
+        f"{counts.unique_elements:,}",
+        help=f"{counts.unique_tensors} tensors: what the model stores and trains.",
+    )
+    b.metric(
+        "All names: state_dict()",
+        f"{counts.state_dict_elements:,}",
+        help=f"{counts.state_dict_entries} entries: each alias of a tied tensor counted.",
+    )
+    c.metric(
+        "Per-layer sum",
+        f"{counts.per_layer_sum:,}",
+        help="Adding up each layer's own parameters, as a naive count does.",
+    )
+    st.caption(
+        f"{counts.unique_tensors} unique tensors · {counts.state_dict_entries} state_dict entries"
+    )
     rows = parameter_rows(tree, ws.provenance, block=path)
     if rows:
         frame = pd.DataFrame(rows).set_index("name")

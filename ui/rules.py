@@ -14,18 +14,25 @@ from ui import state
 RECIPES = {
     "init_normal: N(0, 0.01) weights, zero biases": [
         {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01},
-        {"init": "zeros", "target": "*.bias"}],
+        {"init": "zeros", "target": "*.bias"},
+    ],
     "init_constant: weights 1, biases 0": [
         {"init": "constant", "target": "*.weight", "value": 1.0},
-        {"init": "zeros", "target": "*.bias"}],
+        {"init": "zeros", "target": "*.bias"},
+    ],
     "xavier on layer 0, 42 on layer 2": [
         {"init": "default", "target": "*"},
         {"init": "xavier_uniform", "target": "0.weight"},
-        {"init": "constant", "target": "2.weight", "value": 42.0}],
+        {"init": "constant", "target": "2.weight", "value": 42.0},
+    ],
     "my_init: U(-10, 10) kept where |w| ≥ 5": [
         {"init": "default", "target": "*"},
-        {"init": "formula", "target": "*.weight",
-         "expr": "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"}],
+        {
+            "init": "formula",
+            "target": "*.weight",
+            "expr": "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)",
+        },
+    ],
     "PyTorch default": [{"init": "default", "target": "*"}],
 }
 CUSTOM = "custom glob…"
@@ -34,8 +41,10 @@ REGEX = "regex…"
 
 def rules_panel(ws: Workspace) -> None:
     """Edit the rules, then apply them with the seed."""
-    st.markdown("Rules apply **in order**; a later rule that matches a parameter overrides an "
-                "earlier one. Each parameter remembers which rule set it.")
+    st.markdown(
+        "Rules apply **in order**; a later rule that matches a parameter overrides an "
+        "earlier one. Each parameter remembers which rule set it."
+    )
     _recipes(ws)
     rules = [dict(r) for r in ws.setup.rules]
     names = list(ws.tree().params)
@@ -45,23 +54,27 @@ def rules_panel(ws: Workspace) -> None:
     cols = st.columns([1, 1, 2])
     if cols[0].button("Add rule", key="add_rule", icon=":material/add:"):
         _commit(ws, [*rules, {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01}])
-    if cols[1].button("Re-initialize", type="primary", key="reinit",
-                      icon=":material/casino:"):
+    if cols[1].button("Re-initialize", type="primary", key="reinit", icon=":material/casino:"):
         with st.spinner("Initializing…"):
             state.act("rules", ws.reinitialize)
-    cols[2].caption(f"seed {ws.setup.seed} (change it in the sidebar) · same rules + seed = "
-                    "same values")
+    cols[2].caption(
+        f"seed {ws.setup.seed} (change it in the sidebar) · same rules + seed = same values"
+    )
     state.show_messages("rules")
     _provenance_table(ws)
 
 
 def _recipes(ws: Workspace) -> None:
     cols = st.columns([3, 1])
-    recipe = cols[0].selectbox("Start from the chapter's examples", list(RECIPES), index=None,
-                               key="recipe", placeholder="Pick a recipe…")
+    recipe = cols[0].selectbox(
+        "Start from the chapter's examples",
+        list(RECIPES),
+        index=None,
+        key="recipe",
+        placeholder="Pick a recipe…",
+    )
     if cols[1].button("Use recipe", key="use_recipe", disabled=recipe is None):
-        if _commit(ws, RECIPES[recipe], reinit=True):
-            st.rerun()
+        _commit(ws, RECIPES[recipe], reinit=True)
 
 
 def _commit(ws: Workspace, rules: list[dict], reinit: bool = False) -> bool:
@@ -69,6 +82,7 @@ def _commit(ws: Workspace, rules: list[dict], reinit: bool = False) -> bool:
         ws.change(rules=rules)
         if reinit:
             ws.reinitialize()
+
     ok = state.act("rules", change)
     if ok:
         st.rerun()
@@ -80,8 +94,9 @@ def _rule_row(ws, rules, i, rule, names, blocks) -> None:
     with st.container(border=True, key=f"rule_box_{i}"):
         top = st.columns([3, 4, 1, 1, 1])
         kinds = list(OPTIONS)
-        init = top[0].selectbox(f"Rule {i + 1}", kinds, index=kinds.index(rule["init"]),
-                                key=f"{key}_init")
+        init = top[0].selectbox(
+            f"Rule {i + 1}", kinds, index=kinds.index(rule["init"]), key=f"{key}_init"
+        )
         target = _target_picker(top[1], rule, names, blocks, key)
         moved = None
         if top[2].button("↑", key=f"{key}_up", disabled=i == 0, help="Move up"):
@@ -89,7 +104,7 @@ def _rule_row(ws, rules, i, rule, names, blocks) -> None:
         if top[3].button("↓", key=f"{key}_down", disabled=i == len(rules) - 1, help="Move down"):
             moved = i + 1
         if top[4].button("✕", key=f"{key}_del", help="Remove rule"):
-            _commit(ws, rules[:i] + rules[i + 1:])
+            _commit(ws, rules[:i] + rules[i + 1 :])
         if moved is not None:
             rules[i], rules[moved] = rules[moved], rules[i]
             _commit(ws, rules)
@@ -108,13 +123,19 @@ def _target_picker(col, rule, names, blocks, key) -> dict:
         current = CUSTOM
     labels = {"*": "* (the whole model)", CUSTOM: CUSTOM, REGEX: REGEX}
     with col:
-        pick = st.selectbox("Applies to", choices, index=choices.index(current),
-                            format_func=lambda c: labels.get(c, c if not c.endswith(".*")
-                                                             else f"{c} (block {c[:-2]})"),
-                            key=f"{key}_target")
+        pick = st.selectbox(
+            "Applies to",
+            choices,
+            index=choices.index(current),
+            format_func=lambda c: labels.get(
+                c, c if not c.endswith(".*") else f"{c} (block {c[:-2]})"
+            ),
+            key=f"{key}_target",
+        )
         if pick == REGEX:
-            text = st.text_input("Regex (full match)", rule.get("regex", ".*weight"),
-                                 key=f"{key}_regex")
+            text = st.text_input(
+                "Regex (full match)", rule.get("regex", ".*weight"), key=f"{key}_regex"
+            )
             return {"regex": text}
         if pick == CUSTOM:
             text = st.text_input("Glob", rule.get("target", "*"), key=f"{key}_glob")
@@ -133,32 +154,45 @@ def _options(init: str, rule: dict, key: str) -> dict:
     for col, (name, default) in zip(cols, defaults.items(), strict=True):
         current = rule.get(name, default) if rule.get("init") == init else default
         if name == "mode":
-            values[name] = col.selectbox(name, ["fan_in", "fan_out"],
-                                         index=["fan_in", "fan_out"].index(current),
-                                         key=f"{key}_{name}")
+            values[name] = col.selectbox(
+                name,
+                ["fan_in", "fan_out"],
+                index=["fan_in", "fan_out"].index(current),
+                key=f"{key}_{name}",
+            )
         elif name == "nonlinearity":
             opts = ["relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu"]
-            values[name] = col.selectbox(name, opts, index=opts.index(current),
-                                         key=f"{key}_{name}")
+            values[name] = col.selectbox(name, opts, index=opts.index(current), key=f"{key}_{name}")
         else:
-            values[name] = col.number_input(name, value=float(current if current is not None
-                                                              else 0.0),
-                                            format="%g", key=f"{key}_{name}")
+            values[name] = col.number_input(
+                name,
+                value=float(current if current is not None else 0.0),
+                format="%g",
+                key=f"{key}_{name}",
+            )
     return values
 
 
 def _formula_box(expr: str, key: str) -> str:
-    text = st.text_input("Formula", expr, key=f"{key}_expr",
-                         help="e.g. normal(0, 1) * sqrt(2 / fan_in), or "
-                              "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)")
+    text = st.text_input(
+        "Formula",
+        expr,
+        key=f"{key}_expr",
+        help="e.g. normal(0, 1) * sqrt(2 / fan_in), or "
+        "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)",
+    )
     problem = check_formula(text)
     if problem:
         st.error(problem, icon=":material/error:")
     else:
         st.caption("✓ formula is valid")
     with st.popover("What can a formula use?"):
-        st.markdown("**Functions**\n" + "\n".join(f"- `{d[1]}`" if isinstance(d, tuple)
-                                                  else f"- `{n}`" for n, d in FUNCTIONS.items()))
+        st.markdown(
+            "**Functions**\n"
+            + "\n".join(
+                f"- `{d[1]}`" if isinstance(d, tuple) else f"- `{n}`" for n, d in FUNCTIONS.items()
+            )
+        )
         st.markdown("**Names**\n" + "\n".join(f"- `{n}`: {d}" for n, d in NAMES.items()))
     return text if not problem else expr
 
@@ -170,8 +204,12 @@ def _provenance_table(ws: Workspace) -> None:
         return
     st.markdown("#### Which rule set each parameter")
     frame = pd.DataFrame(rows)[["name", "shape", "rule", "tied"]]
-    stats = [state.cached("stats", r["name"], lambda n=r["name"]: tree.stats(n))
-             if r["shape"] != "?" else None for r in rows]
+    stats = [
+        state.cached("stats", r["name"], lambda n=r["name"]: tree.stats(n))
+        if r["shape"] != "?"
+        else None
+        for r in rows
+    ]
     frame["mean"] = [s["mean"] if s else None for s in stats]
     frame["std"] = [s["std"] if s else None for s in stats]
     frame["min"] = [s["min"] if s else None for s in stats]

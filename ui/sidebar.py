@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.presets import PRESETS, preset
 from explorer.devices import available_devices
+from explorer.presets import PRESETS, preset
 from explorer.tree import tensor_preview
 from explorer.workspace import DTYPES, LOSSES, Workspace
 from ui import state
@@ -23,31 +23,50 @@ def render(ws: Workspace) -> None:
 
 
 def status_line(ws: Workspace) -> None:
-    """Device, dtype, seed and input, always on screen so a screenshot says where numbers came from."""
+    """Device, dtype, seed and input, always shown: a screenshot says where numbers came from."""
     s = ws.setup
     shape = "×".join(map(str, s.input_shape))
     ran = "forward + backward done" if ws.last_run else "not run yet"
-    lazy = " · :material/hourglass_empty: lazy shapes unknown until the first forward" if ws.has_lazy() else ""
+    lazy = (
+        " · :material/hourglass_empty: lazy shapes unknown until the first forward"
+        if ws.has_lazy()
+        else ""
+    )
     title = PRESETS[s.preset].title if s.preset in PRESETS else "Custom model"
     if s.preset in PRESETS and s.spec != PRESETS[s.preset].spec:
         title += " (modified)"
     st.markdown(
         f"**{title}** · "
         f":blue-badge[device {ws.device}] :violet-badge[{ws.dtype}] :orange-badge[seed {s.seed}] "
-        f":gray-badge[input {shape} {s.input_kind}] :green-badge[loss {s.loss}] · {ran}{lazy}")
+        f":gray-badge[input {shape} {s.input_kind}] :green-badge[loss {s.loss}] · {ran}{lazy}"
+    )
 
 
 def _model_picker(ws: Workspace) -> None:
     keys = list(PRESETS)
     current = ws.setup.preset if ws.setup.preset in PRESETS else None
-    choice = st.selectbox("Model preset", keys, index=keys.index(current) if current else None,
-                          format_func=lambda k: PRESETS[k].title, key="preset_choice",
-                          placeholder="Custom model")
+    choice = st.selectbox(
+        "Model preset",
+        keys,
+        index=keys.index(current) if current else None,
+        format_func=lambda k: PRESETS[k].title,
+        key="preset_choice",
+        placeholder="Custom model",
+    )
     if choice and choice != current:
         p = preset(choice)
-        if state.act("preset", lambda: ws.change(
-                spec=p.spec, rules=p.rules, input_shape=p.input_shape, input_kind=p.input_kind,
-                vocab=p.vocab, loss=p.loss, preset=choice)):
+        if state.act(
+            "preset",
+            lambda: ws.change(
+                spec=p.spec,
+                rules=p.rules,
+                input_shape=p.input_shape,
+                input_kind=p.input_kind,
+                vocab=p.vocab,
+                loss=p.loss,
+                preset=choice,
+            ),
+        ):
             state.select("")
             st.rerun()
     state.show_messages("preset")
@@ -67,9 +86,15 @@ def _execution(ws: Workspace) -> None:
     dtype = st.selectbox("dtype", dtypes, index=dtypes.index(ws.dtype), key="dtype_choice")
     if device != ws.device or dtype != ws.dtype:
         state.act("execution", lambda: ws.move(device=device, dtype=dtype))
-    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=ws.setup.seed, step=1,
-                           key=f"seed_{ws.setup.seed}",
-                           help="Seeds the initializers and the random input batch.")
+    seed = st.number_input(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        value=ws.setup.seed,
+        step=1,
+        key=f"seed_{ws.setup.seed}",
+        help="Seeds the initializers and the random input batch.",
+    )
     if seed != ws.setup.seed:
         state.act("execution", lambda: (ws.change(seed=int(seed)), ws.reinitialize()))
         st.rerun()
@@ -79,19 +104,29 @@ def _execution(ws: Workspace) -> None:
 
 def _input_controls(ws: Workspace) -> None:
     s = ws.setup
-    text = st.text_input("Input shape", ", ".join(map(str, s.input_shape)),
-                         key=f"input_shape_{s.input_shape}",
-                         help="A random batch: torch.rand(shape) as in the chapter, or token ids "
-                              "for embedding models.")
+    text = st.text_input(
+        "Input shape",
+        ", ".join(map(str, s.input_shape)),
+        key=f"input_shape_{s.input_shape}",
+        help="A random batch: torch.rand(shape) as in the chapter, or token ids "
+        "for embedding models.",
+    )
     shape = _parse_shape(text)
     if shape is None:
-        st.error("Input shape: whole numbers separated by commas, e.g. 2, 4", icon=":material/error:")
-    elif shape != tuple(s.input_shape):
-        if state.act("execution", lambda: ws.change(input_shape=shape)):
-            st.rerun()
-    loss = st.selectbox("Loss", LOSSES, index=LOSSES.index(s.loss), key="loss_choice",
-                        help="sum: output.sum(); mse: against zeros; cross_entropy: against "
-                             "random class ids.")
+        st.error(
+            "Input shape: whole numbers separated by commas, e.g. 2, 4", icon=":material/error:"
+        )
+    elif shape != tuple(s.input_shape) and state.act(
+        "execution", lambda: ws.change(input_shape=shape)
+    ):
+        st.rerun()
+    loss = st.selectbox(
+        "Loss",
+        LOSSES,
+        index=LOSSES.index(s.loss),
+        key="loss_choice",
+        help="sum: output.sum(); mse: against zeros; cross_entropy: against random class ids.",
+    )
     if loss != s.loss:
         state.act("execution", lambda: ws.change(loss=loss))
 
@@ -104,8 +139,13 @@ def _parse_shape(text: str) -> tuple[int, ...] | None:
 
 
 def _run_button(ws: Workspace) -> None:
-    if st.button("Forward + backward", type="primary", key="run_button", icon=":material/play_arrow:",
-                 use_container_width=True):
+    if st.button(
+        "Forward + backward",
+        type="primary",
+        key="run_button",
+        icon=":material/play_arrow:",
+        use_container_width=True,
+    ):
         with st.spinner("Running forward and backward…"):
             state.act("run", ws.forward_backward)
     state.show_messages("run")
@@ -114,7 +154,9 @@ def _run_button(ws: Workspace) -> None:
         st.caption("No run yet: gradients are None until a backward pass.")
         return
     st.metric("Loss", f"{result.loss:.6g}", help=f"loss = {ws.setup.loss}")
-    st.caption(f"Output {tuple(result.output.shape)} on {result.device}, "
-               f"{result.dtype} · {result.seconds * 1000:.1f} ms")
+    st.caption(
+        f"Output {tuple(result.output.shape)} on {result.device}, "
+        f"{result.dtype} · {result.seconds * 1000:.1f} ms"
+    )
     with st.expander("Output tensor", expanded=False):
         st.code(tensor_preview(result.output), language=None)

@@ -48,8 +48,10 @@ def act(where: str, action: Callable[[], object]) -> bool:
         return False
     except Exception as err:  # a bug: keep the session alive and say so, without a traceback
         _log.exception("unexpected error in %s", where)
-        errors[where] = ExplorerError(f"Unexpected error ({type(err).__name__}: {err}). "
-                                      "The previous model is kept; please report this.")
+        errors[where] = ExplorerError(
+            f"Unexpected error ({type(err).__name__}: {err}). "
+            "The previous model is kept; please report this."
+        )
         return False
     errors.pop(where, None)
     return True

@@ -26,7 +26,7 @@ FRAMEWORK_NOTES = """
 
 @st.fragment
 def all_parameters_panel(ws: Workspace) -> None:
-    """Every parameter name with its shape, as ``[(name, p.shape) for name, p in named_parameters()]``."""
+    """Every parameter name and shape, as ``[(n, p.shape) for n, p in net.named_parameters()]``."""
     tree = ws.tree()
     text = st.text_input("Filter (regex, full match)", key="table_filter", placeholder=".*weight")
     try:
@@ -36,18 +36,27 @@ def all_parameters_panel(ws: Workspace) -> None:
         pattern = None
     counts = tree.counts()
     a, b, c = st.columns(3)
-    a.metric("Unique: parameters()", f"{counts.unique_tensors}",
-             help=f"{counts.unique_elements:,} elements")
-    b.metric("All names: state_dict()", f"{counts.state_dict_entries}",
-             help=f"{counts.state_dict_elements:,} elements")
-    c.metric("Unique vs per-layer sum",
-             f"{counts.unique_elements:,} vs {counts.per_layer_sum:,}")
+    a.metric(
+        "Unique: parameters()",
+        f"{counts.unique_tensors}",
+        help=f"{counts.unique_elements:,} elements",
+    )
+    b.metric(
+        "All names: state_dict()",
+        f"{counts.state_dict_entries}",
+        help=f"{counts.state_dict_elements:,} elements",
+    )
+    c.metric("Unique vs per-layer sum", f"{counts.unique_elements:,} vs {counts.per_layer_sum:,}")
     rows = parameter_rows(tree, ws.provenance, pattern=pattern)
     if not rows:
         st.info("No parameter matches." if pattern else "This model has no parameters.")
         return
-    st.dataframe(pd.DataFrame(rows).set_index("name"), key="all_params_table",
-                 use_container_width=True, height=min(600, 40 + 35 * len(rows)))
+    st.dataframe(
+        pd.DataFrame(rows).set_index("name"),
+        key="all_params_table",
+        use_container_width=True,
+        height=min(600, 40 + 35 * len(rows)),
+    )
 
 
 def code_panel(ws: Workspace) -> None:

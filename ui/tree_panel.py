@@ -36,8 +36,12 @@ def tree_panel(ws: Workspace) -> None:
 
 
 def _filter_box() -> str | None:
-    text = st.text_input("Filter parameters (regex, full match)", key="tree_filter",
-                         placeholder=".*weight", help="Like Gluon's net.collect_params('.*weight').")
+    text = st.text_input(
+        "Filter parameters (regex, full match)",
+        key="tree_filter",
+        placeholder=".*weight",
+        help="Like Gluon's net.collect_params('.*weight').",
+    )
     try:
         return compile_filter(text.strip())
     except SpecError as err:
@@ -50,19 +54,28 @@ def _tied_groups(tree) -> None:
     if not groups:
         return
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    lines = [f"- **{letters[i % 26]}** · {' = '.join(f'`{n}`' for n in sorted(g))}"
-             for i, g in enumerate(groups)]
+    lines = [
+        f"- **{letters[i % 26]}** · {' = '.join(f'`{n}`' for n in sorted(g))}"
+        for i, g in enumerate(groups)
+    ]
     lines += [f"- module reused at {' and '.join(f'`{p}`' for p in sorted(b))}" for b in blocks]
     with st.container(border=True, key="tied_groups_box"):
-        st.markdown("**:material/link: Tied groups** — one tensor, several names\n" + "\n".join(lines))
+        st.markdown(
+            "**:material/link: Tied groups** — one tensor, several names\n" + "\n".join(lines)
+        )
 
 
 def _overview(tree, selected: str) -> None:
     with st.expander("Overview: where the parameters are", expanded=True):
         highlighted = related_ids(tree, selected) | ({selected} if selected else set())
         fig = treemap(treemap_rows(tree), highlighted=highlighted, selected=selected)
-        event = st.plotly_chart(fig, key="treemap", on_select="rerun",
-                                selection_mode="points", config={"displayModeBar": False})
+        event = st.plotly_chart(
+            fig,
+            key="treemap",
+            on_select="rerun",
+            selection_mode="points",
+            config={"displayModeBar": False},
+        )
         points = (event or {}).get("selection", {}).get("points", []) if event else []
         if points:
             clicked = treemap_id_to_path(points[0].get("id", ""))

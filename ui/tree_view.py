@@ -264,17 +264,23 @@ def _payload(nodes: list[dict], selected: str | None, key: str, height: int) -> 
         open_ = bool(node.get("expanded")) and (not big or node.get("depth", 0) < 1)
         flags = (_HIGHLIGHT if node.get("highlight") else 0) | (_EXPANDED if open_ else 0)
         up = index.get(node.get("parent"), -1) if node.get("parent") is not None else -1
-        rows.append([
-            node["id"], up if up < len(rows) else -1,  # pre-order: a parent comes first
-            1 if node.get("kind") == "block" else 0,
-            str(node.get("label", "")), str(node.get("detail", "")), str(node.get("badge", "")),
-            flags,
-        ])
+        rows.append(
+            [
+                node["id"],
+                up if up < len(rows) else -1,  # pre-order: a parent comes first
+                1 if node.get("kind") == "block" else 0,
+                str(node.get("label", "")),
+                str(node.get("detail", "")),
+                str(node.get("badge", "")),
+                flags,
+            ]
+        )
     return {"key": key, "selected": selected, "height": int(height), "rows": rows}
 
 
-def tree_view(nodes: list[dict], *, selected: str | None, key: str,
-              height: int = 480) -> str | None:
+def tree_view(
+    nodes: list[dict], *, selected: str | None, key: str, height: int = 480
+) -> str | None:
     """Show ``nodes`` as a collapsible tree and return the id of the last row the user clicked.
 
     ``nodes`` is a flat pre-order list of dicts with ``id``, ``parent``, ``depth``, ``kind``
@@ -297,8 +303,11 @@ def tree_view(nodes: list[dict], *, selected: str | None, key: str,
         ...     state.select(clicked)
     """
     result = _component(
-        key=key, data=_payload(nodes, selected, key, height), height="content",
-        on_selected_change=_noop, on_clicked_change=_noop,
+        key=key,
+        data=_payload(nodes, selected, key, height),
+        height="content",
+        on_selected_change=_noop,
+        on_clicked_change=_noop,
     )
     value = result.get("selected")
     return value if isinstance(value, str) else None

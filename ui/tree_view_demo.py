@@ -12,8 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from ui.tree_view import tree_view  # noqa: E402
 
 
-def _node(id_: str, label: str, detail: str, *, badge: str = "",
-          highlight: bool = False) -> dict:
+def _node(id_: str, label: str, detail: str, *, badge: str = "", highlight: bool = False) -> dict:
     """A row as the explorer builds it: blocks are dotted paths, parameters "<block>/<name>"."""
     block, slash, _ = id_.partition("/")
     depth = block.count(".") + 1 if block else 0
@@ -21,8 +20,17 @@ def _node(id_: str, label: str, detail: str, *, badge: str = "",
         parent, kind, depth = block, "param", depth + 1
     else:
         parent, kind = (id_.rpartition(".")[0] if id_ else None), "block"
-    return {"id": id_, "parent": parent, "depth": depth, "kind": kind, "label": label,
-            "detail": detail, "badge": badge, "highlight": highlight, "expanded": True}
+    return {
+        "id": id_,
+        "parent": parent,
+        "depth": depth,
+        "kind": kind,
+        "label": label,
+        "detail": detail,
+        "badge": badge,
+        "highlight": highlight,
+        "expanded": True,
+    }
 
 
 NODES = [
@@ -50,9 +58,11 @@ def _big(blocks: int) -> list[dict]:
     """A Sequential of ``blocks`` Linear layers: the size check for large models."""
     nodes = [_node("", "model · Sequential", f"{blocks * 72:,} params")]
     for i in range(blocks):
-        nodes += [_node(f"{i}", f"{i} · Linear", "72 params"),
-                  _node(f"{i}/weight", "weight", "(8, 8) float32"),
-                  _node(f"{i}/bias", "bias", "(8,) float32")]
+        nodes += [
+            _node(f"{i}", f"{i} · Linear", "72 params"),
+            _node(f"{i}/weight", "weight", "(8, 8) float32"),
+            _node(f"{i}/bias", "bias", "(8,) float32"),
+        ]
     return nodes
 
 
@@ -62,8 +72,11 @@ clicked = st.session_state.get("demo_tree", {}).get("selected")
 
 st.set_page_config(page_title="Tree view demo", layout="centered")
 st.subheader("Parameter tree")
-value = tree_view(_big(blocks) if blocks else NODES,
-                  selected=clicked or st.query_params.get("selected"), key="demo_tree",
-                  height=420)
+value = tree_view(
+    _big(blocks) if blocks else NODES,
+    selected=clicked or st.query_params.get("selected"),
+    key="demo_tree",
+    height=420,
+)
 st.write("selected:", value)
 st.caption(f"clicked this run: {st.session_state['demo_tree'].get('clicked')}")
