@@ -12,6 +12,7 @@ from explorer.tree import tensor_preview
 from explorer.view import group_labels, name_of, parameter_rows
 from explorer.workspace import EDIT_OPS, Workspace
 from ui import state
+from ui.tables import counts_row
 
 
 def detail_panel(ws: Workspace) -> None:
@@ -204,26 +205,7 @@ def _block(ws: Workspace, tree, path: str) -> None:
     node = tree.block(path)
     st.subheader(f"Block `{path or tree.root_name}` · {node.type}")
     st.code(tree.access_path(path) if path else tree.root_name, language="python")
-    counts = tree.counts(path)
-    a, b, c = st.columns(3)
-    a.metric(
-        "Unique: parameters()",
-        f"{counts.unique_elements:,}",
-        help=f"{counts.unique_tensors} tensors: what the model stores and trains.",
-    )
-    b.metric(
-        "All names: state_dict()",
-        f"{counts.state_dict_elements:,}",
-        help=f"{counts.state_dict_entries} entries: each alias of a tied tensor counted.",
-    )
-    c.metric(
-        "Per-layer sum",
-        f"{counts.per_layer_sum:,}",
-        help="Adding up each layer's own parameters, as a naive count does.",
-    )
-    st.caption(
-        f"{counts.unique_tensors} unique tensors · {counts.state_dict_entries} state_dict entries"
-    )
+    counts_row(tree.counts(path))
     rows = parameter_rows(tree, ws.provenance, block=path)
     if rows:
         frame = pd.DataFrame(rows).set_index("name")

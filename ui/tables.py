@@ -8,6 +8,7 @@ import streamlit as st
 from explorer.errors import SpecError
 from explorer.presets import PRESETS
 from explorer.spec import to_json
+from explorer.tree import ParamCounts
 from explorer.view import compile_filter, parameter_rows
 from explorer.workspace import Workspace
 
@@ -24,29 +25,51 @@ FRAMEWORK_NOTES = """
 """
 
 
+def regex_filter(label: str, key: str) -> str | None:
+    """A text box for a full-match regex over parameter names; shows an error if it is invalid."""
+    text = st.text_input(
+        label, key=key, placeholder=".*weight", help="Like Gluon's net.collect_params('.*weight')."
+    )
+    try:
+        return compile_filter(text.strip())
+    except SpecError as err:
+        st.error(str(err), icon=":material/error:")
+        return None
+
+
+def counts_row(counts: ParamCounts) -> None:
+    """Parameter counts three ways, side by side, because tying makes them differ."""
+    cells = [
+        (
+            "parameters()",
+            counts.unique_elements,
+            f"{counts.unique_tensors} unique tensors",
+            "What the model stores and trains: each tied tensor once.",
+        ),
+        (
+            "state_dict()",
+            counts.state_dict_elements,
+            f"{counts.state_dict_entries} entries",
+            "Every name, so each alias of a tied tensor counts again.",
+        ),
+        (
+            "per-layer sum",
+            counts.per_layer_sum,
+            "naive sum over layers",
+            "Adding up each layer's own parameters, as a quick count by hand does.",
+        ),
+    ]
+    for col, (label, elements, note, help_text) in zip(st.columns(3), cells, strict=True):
+        col.metric(label, f"{elements:,}", help=help_text)
+        col.caption(note)
+
+
 @st.fragment
 def all_parameters_panel(ws: Workspace) -> None:
     """Every parameter name and shape, as ``[(n, p.shape) for n, p in net.named_parameters()]``."""
     tree = ws.tree()
-    text = st.text_input("Filter (regex, full match)", key="table_filter", placeholder=".*weight")
-    try:
-        pattern = compile_filter(text.strip())
-    except SpecError as err:
-        st.error(str(err), icon=":material/error:")
-        pattern = None
-    counts = tree.counts()
-    a, b, c = st.columns(3)
-    a.metric(
-        "Unique: parameters()",
-        f"{counts.unique_tensors}",
-        help=f"{counts.unique_elements:,} elements",
-    )
-    b.metric(
-        "All names: state_dict()",
-        f"{counts.state_dict_entries}",
-        help=f"{counts.state_dict_elements:,} elements",
-    )
-    c.metric("Unique vs per-layer sum", f"{counts.unique_elements:,} vs {counts.per_layer_sum:,}")
+    pattern = regex_filter("Filter (regex, full match)", key="table_filter")
+    counts_row(tree.counts())
     rows = parameter_rows(tree, ws.provenance, pattern=pattern)
     if not rows:
         st.info("No parameter matches." if pattern else "This model has no parameters.")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.errors import SpecError
 from explorer.figures import treemap, treemap_id_to_path
-from explorer.view import compile_filter, related_ids, shared_blocks, tree_rows, treemap_rows
+from explorer.view import related_ids, shared_blocks, tree_rows, treemap_rows
 from explorer.workspace import Workspace
 from ui import state
+from ui.tables import regex_filter
 from ui.tree_view import tree_view
 
 
@@ -20,7 +20,7 @@ def tree_panel(ws: Workspace) -> None:
     the detail panel follows the selection.
     """
     tree = ws.tree()
-    pattern = _filter_box()
+    pattern = regex_filter("Filter parameters (regex, full match)", key="tree_filter")
     selected = state.selection()
     output_shapes = ws.last_run.output_shapes if ws.last_run else None
     rows = tree_rows(tree, selected=selected, pattern=pattern, output_shapes=output_shapes)
@@ -33,20 +33,6 @@ def tree_panel(ws: Workspace) -> None:
         st.rerun(scope="app")
     _tied_groups(tree)
     _overview(tree, selected)
-
-
-def _filter_box() -> str | None:
-    text = st.text_input(
-        "Filter parameters (regex, full match)",
-        key="tree_filter",
-        placeholder=".*weight",
-        help="Like Gluon's net.collect_params('.*weight').",
-    )
-    try:
-        return compile_filter(text.strip())
-    except SpecError as err:
-        st.error(str(err), icon=":material/error:")
-        return None
 
 
 def _tied_groups(tree) -> None:
