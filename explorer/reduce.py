@@ -76,6 +76,10 @@ def histogram_counts(t: torch.Tensor, bins: int = 60) -> tuple[torch.Tensor, tor
     chunks = [_wide(c) for c in flat.split(_CHUNK)] if flat.numel() else []
     finite, lo, hi = 0, math.inf, -math.inf
     for chunk in chunks:
+        c_lo, c_hi = (v.item() for v in torch.aminmax(chunk))
+        if math.isfinite(c_lo) and math.isfinite(c_hi):  # the usual case: no masked copy
+            lo, hi, finite = min(lo, c_lo), max(hi, c_hi), finite + chunk.numel()
+            continue
         good = chunk[torch.isfinite(chunk)]
         if good.numel():
             c_lo, c_hi = torch.aminmax(good)

@@ -336,13 +336,25 @@ class _UseRecorder:
 
 
 def _unexplained(grad: torch.Tensor, parts: list[torch.Tensor]) -> torch.Tensor | None:
-    """``grad`` minus the sum of ``parts``, or None when that difference is rounding noise."""
+    """``grad`` minus the sum of ``parts``, or None when that difference is rounding noise.
+
+    The common cases stay cheap: one use equal to ``grad`` costs one comparison, and the
+    general case works in place on a single temporary.
+    """
     if not parts:
         return grad.clone() if bool(grad.any()) else None
-    stacked = torch.stack(parts)
-    rest = grad - stacked.sum(0)
-    noise = 4 * (len(parts) + 1) * torch.finfo(grad.dtype).eps * stacked.abs().sum(0)
-    return rest if bool((rest.abs() > noise).any()) else None
+    if len(parts) == 1 and torch.equal(grad, parts[0]):
+        return None
+    rest = grad.clone()
+    for part in parts:
+        rest.sub_(part)
+    if not bool(rest.any()):
+        return None
+    magnitude = parts[0].abs()
+    for part in parts[1:]:
+        magnitude.add_(part.abs())
+    magnitude.mul_(4 * (len(parts) + 1) * torch.finfo(grad.dtype).eps)
+    return rest if bool((rest.abs() > magnitude).any()) else None
 
 
 def _refresh_rnn_weights(module: nn.Module) -> None:

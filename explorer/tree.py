@@ -233,22 +233,33 @@ def _storage_key(param: torch.Tensor):
 
 
 def _tied_groups(named: list[tuple[str, torch.Tensor]]) -> list[set[str]]:
-    """Group names by tensor identity, then merge groups whose storage is the same view."""
-    by_key: dict[object, set[str]] = {}
+    """Group names that share a tensor object or the same view of one storage.
+
+    Each name joins the first name seen with the same identity or storage key, so the
+    grouping is linear in the number of names (a union-find over two keys).
+    """
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    first_with: dict[object, str] = {}
     for name, param in named:
-        by_key.setdefault(id(param), set()).add(name)
-        key = _storage_key(param)
-        if key is not None:
-            by_key.setdefault(key, set()).add(name)
-    merged: list[set[str]] = []
-    for group in by_key.values():
-        overlapping = [g for g in merged if g & group]
-        for g in overlapping:
-            merged.remove(g)
-            group = group | g
-        merged.append(group)
-    groups = [g for g in merged if len(g) > 1]
-    return sorted(groups, key=lambda g: sorted(g))
+        parent.setdefault(name, name)
+        for key in (id(param), _storage_key(param)):
+            if key is None:
+                continue
+            if key in first_with:
+                parent[root(name)] = root(first_with[key])
+            else:
+                first_with[key] = name
+    groups: dict[str, set[str]] = {}
+    for name in parent:
+        groups.setdefault(root(name), set()).add(name)
+    return sorted((g for g in groups.values() if len(g) > 1), key=sorted)
 
 
 @torch.no_grad()

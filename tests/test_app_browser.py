@@ -63,7 +63,9 @@ def test_block_click_shows_its_state_dict_table(page, streamlit_server):
     run_forward(page)
     row(page, "2").click()
     expect()(page.get_by_role("heading", name=re.compile("Block 2"))).to_be_visible(timeout=20_000)
-    expect()(page.get_by_text("per-layer sum", exact=True)).to_be_visible()
+    explore = page.get_by_role("tabpanel", name=re.compile("Explore"))
+    expect()(explore.get_by_text("2.weight", exact=True).first).to_be_visible()
+    expect()(explore.get_by_text("per-layer sum", exact=True)).to_be_visible()
 
 
 def test_no_traceback_for_a_bad_input_shape(page, streamlit_server):
