@@ -96,7 +96,7 @@ def test_editing_a_tied_weight_changes_its_alias(app):
     select(app, "2/weight")
     app.number_input(key="edit_value_2.weight").set_value(100.0)
     app.text_input(key="edit_index_2.weight").input("0, 0")
-    app.button(key="FormSubmitter:edit_form_2.weight-Apply edit").click().run()
+    app.button(key="edit_apply_2.weight").click().run()
     assert not app.exception
     assert ws(app).tree().tensor("4.weight")[0, 0].item() == 100
 

@@ -79,7 +79,10 @@ def _values(ws: Workspace, tree, name: str) -> None:
     overlay = expected(rule, param, owner, local) if name not in ws.edited else None
     left, right = st.columns(2)
     with left:
-        fig = state.cached("heatmap", name, lambda: heatmap(param, f"{name} values"))
+        cell = _edited_cell(name, param.dim()) if name in ws.edited else None
+        fig = state.cached(
+            f"heatmap{cell}", name, lambda: heatmap(param, f"{name} values", highlight=cell)
+        )
         st.plotly_chart(fig, key=f"heat_{name}", config={"displayModeBar": False})
     with right:
         fig = state.cached(
@@ -92,6 +95,14 @@ def _values(ws: Workspace, tree, name: str) -> None:
     _stats_row(stats)
     with st.expander(f"{name}.data", expanded=False):
         st.code(tensor_preview(param), language=None)
+
+
+def _edited_cell(name: str, ndim: int) -> tuple[int, int] | None:
+    """The (row, col) of the element edited last in this parameter, to box on the heatmap."""
+    edited, index = st.session_state.get("last_edit", (None, None))
+    if edited != name or index is None or ndim not in (1, 2):
+        return None
+    return (0, index[0]) if ndim == 1 else (index[0], index[1])
 
 
 def _stats_row(stats: dict, prefix: str = "") -> None:
@@ -183,11 +194,12 @@ def _edit_form(ws: Workspace, name: str, shape) -> None:
             key=f"edit_index_{name}",
             placeholder="e.g. 0, 0",
         )
-        if st.form_submit_button("Apply edit", type="primary"):
+        if st.form_submit_button("Apply edit", type="primary", key=f"edit_apply_{name}"):
             index = _parse_index(index_text)
             if index is False:
                 st.error("Index: whole numbers separated by commas, or empty for every element.")
             elif state.act("edit", lambda: ws.edit(name, op, value, index)):
+                st.session_state["last_edit"] = (name, index)
                 st.rerun()
     state.show_messages("edit")
 
