@@ -123,7 +123,7 @@ def tree_rows(
                 "parent": _parent(node.path),
                 "depth": depth,
                 "kind": "block",
-                "label": f"{_last(node.path) or tree.root_name} · {node.type}",
+                "label": f"{node.path or tree.root_name} · {node.type}",
                 "detail": detail,
                 "badge": f"same as {', '.join(others)}" if others else "",
                 "highlight": node.path in related,
@@ -149,10 +149,6 @@ def tree_rows(
                 }
             )
     return rows
-
-
-def _last(path: str) -> str:
-    return path.rsplit(".", 1)[-1]
 
 
 def _parent(path: str) -> str | None:
