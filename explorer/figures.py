@@ -123,9 +123,15 @@ def _axis_titles(ndim: int) -> tuple[str, str]:
 
 
 def histogram(
-    t: torch.Tensor, title: str, *, bins: int = 60, expected: Expected | None = None
+    t: torch.Tensor, title: str, *, bins: int | None = None, expected: Expected | None = None
 ) -> go.Figure:
-    """Bars of the finite values' density, so ``expected``'s density can be drawn over them."""
+    """Bars of the finite values' density, so ``expected``'s density can be drawn over them.
+
+    Without ``bins``, small tensors get fewer bins (2·√n, from 10 to 60) so 8 values do not
+    spread over 60 mostly empty bars.
+    """
+    if bins is None:
+        bins = int(min(60, max(10, 2 * math.sqrt(max(t.numel(), 1)))))
     edges, counts, skipped = histogram_counts(t, bins)
     n = int(counts.sum())
     widths = edges.diff()

@@ -21,6 +21,7 @@ class Preset:
     input_kind: str = "uniform"  # "uniform" (torch.rand) or "tokens" (integer ids)
     vocab: int | None = None  # highest token id + 1 for "tokens"
     loss: str = "sum"
+    root_name: str = "net"  # what the chapter calls the model: net, rgnet
     rules: list[dict] = field(default_factory=lambda: [{"init": "default", "target": "*"}])
 
 
@@ -78,6 +79,7 @@ PRESETS: dict[str, Preset] = {
             "def block2():\n    net = nn.Sequential()\n    for i in range(4):\n"
             "        net.add_module(f'block {i}', block1())\n    return net\n\n"
             "rgnet = nn.Sequential(block2(), nn.Linear(4, 1))\nrgnet(X)",
+            root_name="rgnet",
         ),
         Preset(
             "tied",

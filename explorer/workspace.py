@@ -17,7 +17,7 @@ from explorer.build import build
 from explorer.devices import resolve_device
 from explorer.errors import SpecError
 from explorer.init import check_rules, initialize
-from explorer.presets import preset
+from explorer.presets import PRESETS, preset
 from explorer.run import RunResult, make_input, run
 from explorer.spec import DEFAULT_LIMITS, Limits, validate
 from explorer.tree import ParamTree, inspect
@@ -61,6 +61,7 @@ class Workspace:
     init_log: list[str] = field(default_factory=list)
     applied_rules: list[dict] = field(default_factory=list)
     edited: set[str] = field(default_factory=set)
+    deferred: dict[str, tuple[int, ...]] = field(default_factory=dict)
     version: int = 0
     undo_stack: list[Setup] = field(default_factory=list)
     redo_stack: list[Setup] = field(default_factory=list)
@@ -154,6 +155,11 @@ class Workspace:
         if not self.has_lazy():
             return False
         module = _working_copy(self.module)
+        lazy = [
+            n
+            for n, p in module.named_parameters(remove_duplicate=False)
+            if isinstance(p, nn.parameter.UninitializedParameter)
+        ]
         try:
             with torch.no_grad():
                 module(self.input())
@@ -164,6 +170,7 @@ class Workspace:
                 "input_shape",
             ) from None
         self.module = module
+        self.deferred = {n: tuple(module.get_parameter(n).shape) for n in lazy}
         self.version += 1
         return True
 
@@ -227,8 +234,9 @@ class Workspace:
         return None if index is None else self.applied_rules[index]
 
     def tree(self) -> ParamTree:
-        """A fresh ``ParamTree`` of the current module."""
-        return inspect(self.module)
+        """A fresh ``ParamTree`` of the current module, named as the chapter names it."""
+        root = PRESETS[self.setup.preset].root_name if self.setup.preset in PRESETS else "net"
+        return inspect(self.module, root_name=root)
 
     def has_lazy(self) -> bool:
         return any(
@@ -237,6 +245,7 @@ class Workspace:
 
     def _initialize_if_ready(self) -> None:
         """Apply the rules now unless layers are lazy; then they apply at the first forward."""
+        self.deferred = {}
         if self.has_lazy():
             self.provenance = {}
             return

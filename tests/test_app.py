@@ -70,14 +70,14 @@ def test_selecting_a_weight_before_backward_says_no_gradient(app):
     load_preset(app, "rgnet")
     select(app, "1/weight")
     assert any("No gradient yet" in i.value for i in app.info)
-    assert any(c.value == "net[1].weight" for c in app.code)
+    assert any(c.value == "rgnet[1].weight" for c in app.code)
 
 
 def test_rgnet_access_expression(app):
-    """Step 7: rgnet's nested bias is reached as net[0][1][0].bias."""
+    """Step 7: rgnet's nested bias is reached as rgnet[0][1][0].bias, as in the chapter."""
     load_preset(app, "rgnet")
     select(app, "0.1.0/bias")
-    assert any(c.value == "net[0][1][0].bias" for c in app.code)
+    assert any(c.value == "rgnet[0][1][0].bias" for c in app.code)
 
 
 def test_tied_net_gradient_uses_add_up(app):

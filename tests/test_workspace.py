@@ -20,6 +20,14 @@ def test_mlp_preset_opens_lazy_and_forward_gives_the_chapters_shapes():
     assert ws.provenance == dict.fromkeys(["0.weight", "0.bias", "2.weight", "2.bias"], 0)
 
 
+def test_deferred_shapes_are_recorded_at_the_first_forward():
+    """Exercise 3: each lazy parameter's shape after the first forward is remembered."""
+    ws = Workspace.from_preset("mlp")
+    assert ws.deferred == {}
+    ws.forward_backward()
+    assert ws.deferred == {"0.weight": (8, 4), "0.bias": (8,), "2.weight": (1, 8), "2.bias": (1,)}
+
+
 def test_no_gradient_before_the_first_backward():
     """Step 4: before a backward pass the parameter's grad is None."""
     ws = Workspace.from_preset("rgnet")

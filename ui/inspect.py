@@ -224,7 +224,25 @@ def _block(ws: Workspace, tree, path: str) -> None:
         st.dataframe(frame, key=f"block_table_{path}", use_container_width=True)
     else:
         st.caption("This block has no parameters (an activation, say).")
+    if not path and ws.deferred:
+        _deferred_table(ws)
     with st.expander("print(module)", expanded=not path):
         module = tree.module.get_submodule(path) if path else tree.module
         text = str(module)
         st.code(text if len(text) < 20_000 else text[:20_000] + "\n…", language=None)
+
+
+def _deferred_table(ws: Workspace) -> None:
+    """Exercise 3: the lazy parameters' shapes before and after the first forward pass."""
+    with st.expander("Deferred initialization: shapes before and after the first forward"):
+        frame = pd.DataFrame(
+            [
+                {"parameter": n, "before": "? (uninitialized)", "after": str(s)}
+                for n, s in ws.deferred.items()
+            ]
+        ).set_index("parameter")
+        st.dataframe(frame, key="deferred_table", use_container_width=True)
+        st.caption(
+            f"The first forward pass on the input {tuple(ws.setup.input_shape)} gave the "
+            "lazy layers their shapes; the rules were applied right after."
+        )
