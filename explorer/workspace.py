@@ -154,6 +154,7 @@ class Workspace:
         """Give lazy layers their shapes with a no-grad forward pass; True if anything changed."""
         if not self.has_lazy():
             return False
+        self._check_materialized_size()
         module = _working_copy(self.module)
         lazy = [
             n
@@ -173,6 +174,29 @@ class Workspace:
         self.deferred = {n: tuple(module.get_parameter(n).shape) for n in lazy}
         self.version += 1
         return True
+
+    def _check_materialized_size(self) -> None:
+        """Refuse a first forward whose lazy layers would exceed the budget, before allocating.
+
+        The same spec is built on the meta device and run on a meta input: shapes come out,
+        no memory is used.
+        """
+        with torch.device("meta"):
+            probe = build(self.setup.spec, self.limits)
+        x = self.input().to("meta")
+        try:
+            with torch.no_grad():
+                probe(x)
+        except RuntimeError:
+            return  # the real forward reports the mismatch with its own message
+        count = sum(p.numel() for p in probe.parameters())
+        if count > self.limits.max_params:
+            raise SpecError(
+                f"with the input {tuple(self.setup.input_shape)} the lazy layers would make "
+                f"{count:,} parameters, over the limit of {self.limits.max_params:,}; "
+                "use a smaller input or give in_features explicitly",
+                "input_shape",
+            )
 
     def edit(self, name: str, op: str, value: float, index: tuple[int, ...] | None = None) -> None:
         """Set, add to or multiply a parameter's values, as ``net[0].weight.data[0, 0] = 42``.
@@ -270,7 +294,8 @@ def _working_copy(module: nn.Module) -> nn.Module:
 
 
 def _check_setup(setup: Setup, limits: Limits) -> None:
-    validate(setup.spec, limits)
+    features_from = setup.input_shape if setup.input_kind == "uniform" else None
+    validate(setup.spec, limits, input_shape=features_from)
     check_rules(setup.rules)
     shape = setup.input_shape
     if (

@@ -157,3 +157,24 @@ def test_unavailable_device_is_refused_and_nothing_moves():
     with pytest.raises(ExplorerError, match="CUDA"):
         ws.move(device="cuda")
     assert ws.device == "cpu"
+
+
+def test_lazy_layers_too_big_for_the_input_are_refused_before_allocating():
+    """A lazy conv that a many-channel input would make huge is refused by a meta probe."""
+    from explorer.spec import Limits
+
+    ws = Workspace.from_preset("mlp", limits=Limits(max_params=1_000_000))
+    conv = {"type": "conv2d", "out_channels": 64, "kernel_size": 31}
+    ws.change(spec=conv, input_shape=(1, 512, 31, 31))  # in_channels unknown until forward
+    with pytest.raises(SpecError, match=r"lazy layers would make 31,490,112 parameters"):
+        ws.forward_backward()
+    assert ws.has_lazy()
+
+
+def test_an_input_that_makes_the_first_lazy_layer_too_big_is_refused_early():
+    """Changing the input shape re-checks the spec with the input's feature size."""
+    from explorer.spec import Limits
+
+    ws = Workspace.from_preset("mlp", limits=Limits(max_params=10_000))
+    with pytest.raises(SpecError, match="more than 10,000 parameters"):
+        ws.change(input_shape=(2, 2048))

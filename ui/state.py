@@ -9,6 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from explorer.errors import ExplorerError
+from explorer.spec import Limits
 from explorer.workspace import Workspace
 
 __all__ = ["workspace", "act", "show_messages", "cached", "selection", "select"]
@@ -20,11 +21,15 @@ _SELECTED = "selected"
 _CACHE_SIZE = 64
 _log = logging.getLogger(__name__)
 
+# One browser session's budget on a shared server: 20 M parameters is 80 MB in float32,
+# twice that while an action works on a copy.
+SESSION_LIMITS = Limits(max_params=20_000_000, max_blocks=2_000)
+
 
 def workspace() -> Workspace:
     """This session's workspace, created with the chapter's MLP on first visit."""
     if _WS not in st.session_state:
-        st.session_state[_WS] = Workspace.from_preset("mlp")
+        st.session_state[_WS] = Workspace.from_preset("mlp", limits=SESSION_LIMITS)
     return st.session_state[_WS]
 
 
