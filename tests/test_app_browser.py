@@ -79,3 +79,13 @@ def test_no_traceback_for_a_bad_input_shape(page, streamlit_server):
     page.get_by_role("button", name="Forward + backward").click()
     expect()(page.get_by_text(re.compile(r"input of shape \(2, 5\)"))).to_be_visible(timeout=20_000)
     assert page.get_by_text("Traceback").count() == 0
+
+
+def test_clicking_a_treemap_sector_selects_that_parameter(page, streamlit_server):
+    """The overview is clickable: a sector's click selects its parameter."""
+    open_app(page, streamlit_server)
+    run_forward(page)
+    page.locator("g.slice").filter(has_text="2.weight").first.click()
+    expect()(page.get_by_role("heading", name=re.compile("Parameter 2.weight"))).to_be_visible(
+        timeout=20_000)
+    expect()(row(page, "2/weight")).to_have_class(re.compile(r"\bselected\b"))
