@@ -87,5 +87,6 @@ def test_clicking_a_treemap_sector_selects_that_parameter(page, streamlit_server
     run_forward(page)
     page.locator("g.slice").filter(has_text="2.weight").first.click()
     expect()(page.get_by_role("heading", name=re.compile("Parameter 2.weight"))).to_be_visible(
-        timeout=20_000)
+        timeout=20_000
+    )
     expect()(row(page, "2/weight")).to_have_class(re.compile(r"\bselected\b"))

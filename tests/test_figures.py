@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.expected import Expected
 from explorer.figures import (
     ROOT_ID,
     downsample,
@@ -17,7 +18,6 @@ from explorer.figures import (
     treemap,
     treemap_id_to_path,
 )
-from explorer.init import Expected
 
 NAN, INF = float("nan"), float("inf")
 MIXTURE = Expected(

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import explorer
-from explorer.init import expected
+from explorer.expected import expected
 
 
 def mlp():

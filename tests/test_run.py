@@ -9,7 +9,8 @@ from torch import nn
 
 from explorer.devices import DeviceOption, available_devices, resolve_device
 from explorer.errors import DeviceError, ExplorerError, SpecError
-from explorer.run import OUTSIDE_LABEL, make_input, run
+from explorer.run import make_input, run
+from explorer.uses import OUTSIDE_LABEL
 
 
 def tied_net() -> nn.Sequential:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from explorer.expected import expected
 from explorer.figures import heatmap, histogram
-from explorer.init import expected
-from explorer.run import use_scale, uses_sum_error
 from explorer.tree import tensor_preview
+from explorer.uses import use_scale, uses_sum_error
 from explorer.view import group_labels, name_of, parameter_rows
 from explorer.workspace import EDIT_OPS, Workspace
 from ui import state
