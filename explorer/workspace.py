@@ -85,9 +85,9 @@ class Workspace:
         """
         new = replace(self.setup, **fields)
         _check_setup(new, self.limits)
-        rebuild = any(k in fields for k in ("spec",)) or (
-            "input_shape" in fields and self.has_lazy()
-        )
+        # lazy layers took their shapes from the old input, so a new input starts them afresh
+        lazy_model = self.has_lazy() or bool(self.deferred)
+        rebuild = "spec" in fields or ("input_shape" in fields and lazy_model)
         if rebuild:
             module = self._fresh_module(new)
             self._commit(new)

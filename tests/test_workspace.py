@@ -28,6 +28,15 @@ def test_deferred_shapes_are_recorded_at_the_first_forward():
     assert ws.deferred == {"0.weight": (8, 4), "0.bias": (8,), "2.weight": (1, 8), "2.bias": (1,)}
 
 
+def test_a_new_input_width_rebuilds_lazy_layers():
+    """After a run, a wider input re-creates the lazy layers, as a fresh LazyLinear would."""
+    ws = Workspace.from_preset("mlp")
+    ws.forward_backward()
+    ws.change(input_shape=(2, 10))
+    ws.forward_backward()
+    assert ws.tree().params["0.weight"].shape == (8, 10)
+
+
 def test_no_gradient_before_the_first_backward():
     """Step 4: before a backward pass the parameter's grad is None."""
     ws = Workspace.from_preset("rgnet")
