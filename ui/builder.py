@@ -137,62 +137,53 @@ def _row(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
     k = lambda what: widget_key(ws, path, what)  # noqa: E731
     if slot is not None:  # a sequential's child: it can move and go
         index, count = slot
-        up.button(
+        _tool(up, "", "arrow_upward", k("up"), "Move up", _move, (ws, path, -1), index == 0)
+        _tool(
+            down,
             "",
-            icon=":material/arrow_upward:",
-            key=k("up"),
-            type="tertiary",
-            help="Move up",
-            disabled=index == 0,
-            on_click=_move,
-            args=(ws, path, -1),
+            "arrow_downward",
+            k("down"),
+            "Move down",
+            _move,
+            (ws, path, 1),
+            index == count - 1,
         )
-        down.button(
+        _tool(
+            drop,
             "",
-            icon=":material/arrow_downward:",
-            key=k("down"),
-            type="tertiary",
-            help="Move down",
-            disabled=index == count - 1,
-            on_click=_move,
-            args=(ws, path, 1),
+            "close",
+            k("remove"),
+            "Remove this block",
+            _apply,
+            (ws, path, lambda s: se.remove(s, path), None),
         )
-        drop.button(
-            "",
-            icon=":material/close:",
-            key=k("remove"),
-            type="tertiary",
-            help="Remove this block",
-            on_click=_apply,
-            args=(ws, path, lambda s: se.remove(s, path), None),
-        )
-    nest.button(
+    _tool(
+        nest,
         "nest",
-        icon=":material/subdirectory_arrow_right:",
-        key=k("nest"),
-        type="tertiary",
-        help="Nest this block in a new sequential",
-        on_click=_apply,
-        args=(ws, path, lambda s: se.wrap(s, path, "sequential"), None),
+        "subdirectory_arrow_right",
+        k("nest"),
+        "Nest this block in a new sequential",
+        _apply,
+        (ws, path, lambda s: se.wrap(s, path, "sequential"), None),
     )
-    rep.button(
+    _tool(
+        rep,
         "× N",
-        icon=":material/repeat:",
-        key=k("repeat"),
-        type="tertiary",
-        help="Repeat this block (2 copies, each with its own parameters)",
-        on_click=_apply,
-        args=(ws, path, lambda s: se.wrap(s, path, "repeat"), path),
+        "repeat",
+        k("repeat"),
+        "Repeat this block (2 copies, each with its own parameters)",
+        _apply,
+        (ws, path, lambda s: se.wrap(s, path, "repeat"), path),
     )
     if row.type == "repeat" or (row.type == "sequential" and len(block["children"]) == 1):
-        unwrap.button(
+        _tool(
+            unwrap,
             "unwrap",
-            icon=":material/unfold_less:",
-            key=k("unwrap"),
-            type="tertiary",
-            help="Replace this block by the one block inside it",
-            on_click=_apply,
-            args=(ws, path, lambda s: se.unwrap(s, path), None),
+            "unfold_less",
+            k("unwrap"),
+            "Replace this block by the one block inside it",
+            _apply,
+            (ws, path, lambda s: se.unwrap(s, path), None),
         )
     if row.type == "sequential":
         with add.popover(
@@ -212,6 +203,29 @@ def _row(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
         help="Close the editor" if is_open else "Edit this block's fields",
         on_click=_set_open,
         args=(None if is_open else path,),
+    )
+
+
+def _tool(
+    col,
+    label: str,
+    icon: str,
+    key: str,
+    help_text: str,
+    on_click,
+    args: tuple,
+    disabled: bool = False,
+) -> None:
+    """A small icon button on a block's row that runs one spec edit when clicked."""
+    col.button(
+        label,
+        icon=f":material/{icon}:",
+        key=key,
+        type="tertiary",
+        help=help_text,
+        disabled=disabled,
+        on_click=on_click,
+        args=args,
     )
 
 
