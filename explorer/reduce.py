@@ -10,8 +10,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parameter import UninitializedParameter
 
-__all__ = ["downsample", "histogram_counts", "matrix_shape"]
+__all__ = ["downsample", "histogram_counts", "matrix_shape", "tensor_stats", "tensor_preview"]
 
 _CHUNK = 1 << 24  # values per histc call: float32 bin counts stay exact below 2**24
 
@@ -102,3 +103,43 @@ def histogram_counts(t: torch.Tensor, bins: int = 60) -> tuple[torch.Tensor, tor
 def _wide(x: torch.Tensor) -> torch.Tensor:
     """Half-precision and integer chunks as float32; float32/float64 as they are."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+@torch.no_grad()
+def tensor_stats(t: torch.Tensor) -> dict[str, float]:
+    """Summary statistics of a tensor, computed on its own device without a full copy."""
+    if isinstance(t, UninitializedParameter) or t.numel() == 0:
+        return {
+            "mean": math.nan,
+            "std": math.nan,
+            "min": math.nan,
+            "max": math.nan,
+            "norm": math.nan,
+            "zero_fraction": math.nan,
+        }
+    x = t.detach()
+    wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    lo, hi = torch.aminmax(wide)
+    values = torch.stack(
+        [
+            wide.mean(),
+            wide.std() if x.numel() > 1 else wide.new_zeros(()),
+            lo,
+            hi,
+            torch.linalg.vector_norm(wide),
+            (x == 0).to(wide.dtype).mean(),
+        ]
+    )
+    mean, std, lo, hi, norm, zeros = values.tolist()
+    return {"mean": mean, "std": std, "min": lo, "max": hi, "norm": norm, "zero_fraction": zeros}
+
+
+@torch.no_grad()
+def tensor_preview(t: torch.Tensor, limit: int = 200) -> str:
+    """The tensor as PyTorch prints it, cut to its first ``limit`` values when larger."""
+    if isinstance(t, UninitializedParameter):
+        return "<uninitialized: shape unknown until the first forward pass>"
+    if t.numel() <= limit:
+        return str(t.detach().cpu())
+    head = t.detach().flatten()[:limit].cpu()
+    return f"{head}\n… first {limit} of {t.numel():,} values, shape {tuple(t.shape)}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn.parameter import UninitializedParameter
+
+from explorer.reduce import tensor_preview, tensor_stats
 
 __all__ = [
     "ParamInfo",
@@ -260,43 +261,3 @@ def _tied_groups(named: list[tuple[str, torch.Tensor]]) -> list[set[str]]:
     for name in parent:
         groups.setdefault(root(name), set()).add(name)
     return sorted((g for g in groups.values() if len(g) > 1), key=sorted)
-
-
-@torch.no_grad()
-def tensor_stats(t: torch.Tensor) -> dict[str, float]:
-    """Summary statistics of a tensor, computed on its own device without a full copy."""
-    if isinstance(t, UninitializedParameter) or t.numel() == 0:
-        return {
-            "mean": math.nan,
-            "std": math.nan,
-            "min": math.nan,
-            "max": math.nan,
-            "norm": math.nan,
-            "zero_fraction": math.nan,
-        }
-    x = t.detach()
-    wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    lo, hi = torch.aminmax(wide)
-    values = torch.stack(
-        [
-            wide.mean(),
-            wide.std() if x.numel() > 1 else wide.new_zeros(()),
-            lo,
-            hi,
-            torch.linalg.vector_norm(wide),
-            (x == 0).to(wide.dtype).mean(),
-        ]
-    )
-    mean, std, lo, hi, norm, zeros = values.tolist()
-    return {"mean": mean, "std": std, "min": lo, "max": hi, "norm": norm, "zero_fraction": zeros}
-
-
-@torch.no_grad()
-def tensor_preview(t: torch.Tensor, limit: int = 200) -> str:
-    """The tensor as PyTorch prints it, cut to its first ``limit`` values when larger."""
-    if isinstance(t, UninitializedParameter):
-        return "<uninitialized: shape unknown until the first forward pass>"
-    if t.numel() <= limit:
-        return str(t.detach().cpu())
-    head = t.detach().flatten()[:limit].cpu()
-    return f"{head}\n… first {limit} of {t.numel():,} values, shape {tuple(t.shape)}"
