@@ -11,33 +11,7 @@ from explorer.devices import DeviceOption, available_devices, resolve_device
 from explorer.errors import DeviceError, ExplorerError, SpecError
 from explorer.run import make_input, run
 from explorer.uses import OUTSIDE_LABEL
-
-
-def tied_net() -> nn.Sequential:
-    """The chapter's net: one Linear(8, 8) object used at positions 2 and 4."""
-    torch.manual_seed(0)
-    shared = nn.Linear(8, 8)
-    return nn.Sequential(
-        nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1)
-    )
-
-
-def chapter_mlp() -> nn.Sequential:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
-
-
-class TiedEmbedding(nn.Module):
-    """Input embedding and output layer share one Parameter by attribute assignment."""
-
-    def __init__(self):
-        super().__init__()
-        self.emb = nn.Embedding(10, 4)
-        self.out = nn.Linear(4, 10, bias=False)
-        self.out.weight = self.emb.weight
-
-    def forward(self, tokens):
-        return self.out(self.emb(tokens))
+from tests.models import TiedLM, chapter_mlp, lazy_mlp, tied_net, untied_copy
 
 
 class OutsideUse(nn.Module):
@@ -79,11 +53,6 @@ class OutOfMemoryInBackward(nn.Module):
 
     def forward(self, x):
         return _OutOfMemoryInBackward.apply(x)
-
-
-def untied_copy(net: nn.Sequential) -> nn.Sequential:
-    """The tied net with each position holding its own copy carrying the same values."""
-    return nn.Sequential(*(copy.deepcopy(layer) for layer in net))
 
 
 def hook_counts(module: nn.Module) -> list[tuple[int, int]]:
@@ -156,10 +125,10 @@ def test_grads_match_a_plain_forward_backward():
 
 def test_attribute_tied_parameter_has_a_use_per_module():
     """A Parameter shared by two modules has one use in each, summing to its grad."""
-    model = TiedEmbedding()
+    model = TiedLM()
     result = run(model, make_input((2, 5), "tokens", high=10))
-    assert result.use_labels["emb.weight"] == ["call 1 of module emb", "call 1 of module out"]
-    assert result.use_labels["out.weight"] == result.use_labels["emb.weight"]
+    assert result.use_labels["emb.weight"] == ["call 1 of module emb", "call 1 of module head"]
+    assert result.use_labels["head.weight"] == result.use_labels["emb.weight"]
     torch.testing.assert_close(sum(result.grad_by_use["emb.weight"]), model.emb.weight.grad)
 
 
@@ -188,7 +157,7 @@ def test_parameter_without_gradient_has_no_uses():
 
 def test_lazy_net_is_materialized_by_the_run():
     """LazyLinear parameters are uninitialized before and shaped after, with one use each."""
-    net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
+    net = lazy_mlp()
     assert all(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters())
     result = run(net, make_input((2, 4)))
     assert [tuple(p.shape) for p in net.parameters()] == [(8, 4), (8,), (1, 8), (1,)]

@@ -1,45 +1,16 @@
 """ParamTree: structure, tied groups by identity and storage, access paths, stats and counts."""
 
-import copy
-
 import pytest
 import torch
 from torch import nn
 
 import explorer
-
-
-def tied_net():
-    shared = nn.Linear(8, 8)
-    return nn.Sequential(
-        nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1)
-    )
-
-
-def rgnet():
-    def block1():
-        return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU())
-
-    def block2():
-        net = nn.Sequential()
-        for i in range(4):
-            net.add_module(f"block {i}", block1())
-        return net
-
-    return nn.Sequential(block2(), nn.Linear(4, 1))
-
-
-class TiedWeights(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Linear(3, 3)
-        self.b = nn.Linear(3, 3)
-        self.b.weight = self.a.weight
+from tests.models import TiedWeights, chapter_mlp, deepcopied_layer, lazy_mlp, rgnet, tied_net
 
 
 def test_tree_mirrors_the_module_structure():
     """Nodes carry paths and types, and parameters are leaves with shape and dtype."""
-    tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
+    tree = explorer.inspect(chapter_mlp())
     assert [(n.path, n.type) for n in tree.root.walk()] == [
         ("", "Sequential"),
         ("0", "Linear"),
@@ -65,9 +36,7 @@ def test_attribute_tie_is_a_group():
 
 def test_deepcopied_layer_is_not_tied():
     """A deepcopy has equal values but its own storage, so it is not a tied group."""
-    layer = nn.Linear(3, 3)
-    net = nn.Sequential(layer, copy.deepcopy(layer))
-    assert explorer.inspect(net).tied_groups == []
+    assert explorer.inspect(deepcopied_layer()).tied_groups == []
 
 
 def test_sharing_by_storage_is_detected():
@@ -100,7 +69,7 @@ def test_access_path_of_named_submodules_uses_attributes():
 
 def test_select_filters_names_with_a_full_match_regex():
     """select('.*weight') keeps only weights, like Gluon's collect_params."""
-    tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)))
+    tree = explorer.inspect(chapter_mlp())
     assert tree.select(".*weight") == ["0.weight", "2.weight"]
     with pytest.raises(explorer.SpecError, match="not a valid regular expression"):
         tree.select("(")
@@ -108,7 +77,7 @@ def test_select_filters_names_with_a_full_match_regex():
 
 def test_lazy_parameters_are_uninitialized_before_the_first_forward():
     """Lazy parameters have no shape before a forward and the chapter's shapes after."""
-    net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
+    net = lazy_mlp()
     before = explorer.inspect(net)
     assert all(p.is_lazy and p.shape is None for p in before.params.values())
     net(torch.rand(2, 4))
@@ -127,7 +96,7 @@ def test_counts_three_ways_for_the_tied_net():
 
 def test_stats_match_torch():
     """Stats of values and gradient equal torch's own reductions."""
-    net = nn.Sequential(nn.Linear(4, 8))
+    net = chapter_mlp()
     net(torch.rand(2, 4)).sum().backward()
     w = net[0].weight
     stats = explorer.inspect(net).stats("0.weight")
@@ -140,7 +109,7 @@ def test_stats_match_torch():
 
 def test_no_gradient_before_backward():
     """Before any backward pass a parameter has no gradient, as net[2].weight.grad == None."""
-    tree = explorer.inspect(nn.Sequential(nn.Linear(4, 8)))
+    tree = explorer.inspect(chapter_mlp())
     assert tree.params["0.weight"].has_grad is False
     assert "grad_mean" not in tree.stats("0.weight")
 

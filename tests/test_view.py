@@ -5,15 +5,11 @@ from torch import nn
 
 import explorer
 from explorer.view import name_of, param_id, parameter_rows, related_ids, tree_rows
+from tests.models import chapter_mlp, tied_net
 
 
 def tied_tree():
-    shared = nn.Linear(8, 8)
-    return explorer.inspect(
-        nn.Sequential(
-            nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1)
-        )
-    )
+    return explorer.inspect(tied_net())
 
 
 def test_param_ids_round_trip():
@@ -69,7 +65,7 @@ def test_big_trees_start_collapsed_below_the_first_level():
 
 def test_parameter_rows_of_a_block_give_state_dict_keys():
     """Block 2's table lists weight and bias under their local keys, as net[2].state_dict()."""
-    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    net = chapter_mlp()
     rows = parameter_rows(explorer.inspect(net), block="2")
     assert [r["local key"] for r in rows] == list(net[2].state_dict())
     assert rows[1]["access"] == "net[2].bias"
