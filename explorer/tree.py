@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedParameter
 
 from explorer.reduce import tensor_preview, tensor_stats
+from explorer.sharing import find_sharing
 
 __all__ = [
     "ParamInfo",
@@ -86,13 +87,16 @@ class ParamTree:
         params: dict[str, ParamInfo],
         tied_groups: list[set[str]],
         root_name: str,
+        overlaps: list[set[str]] | None = None,
     ):
         self.module = module
         self.root = root
         self.params = params
-        self.tied_groups = tied_groups
+        self.tied_groups = tied_groups  # exact aliases: one tensor under several names
+        self.overlaps = overlaps or []  # names whose bytes partly overlap (w and w[:4])
         self.root_name = root_name
         self._blocks = {node.path: node for node in root.walk()}
+        self._group = {name: group for group in tied_groups for name in group}
 
     def __repr__(self) -> str:
         return (
@@ -118,10 +122,7 @@ class ParamTree:
 
     def group_of(self, name: str) -> set[str]:
         """Every name sharing a tensor with ``name`` (itself included)."""
-        for group in self.tied_groups:
-            if name in group:
-                return group
-        return {name}
+        return self._group.get(name, {name})
 
     def access_path(self, name: str, root: str | None = None) -> str:
         """The Python expression reaching a parameter or block, e.g. ``net[0][1][0].bias``."""
@@ -178,8 +179,8 @@ def inspect(module: nn.Module, root_name: str = "net") -> ParamTree:
     """
     params: dict[str, ParamInfo] = {}
     root = _node(module, "", params)
-    named = list(module.named_parameters(remove_duplicate=False))
-    return ParamTree(module, root, params, _tied_groups(named), root_name)
+    sharing = find_sharing(list(module.named_parameters(remove_duplicate=False)))
+    return ParamTree(module, root, params, sharing.aliases, root_name, sharing.overlaps)
 
 
 def _node(module: nn.Module, path: str, params: dict[str, ParamInfo]) -> BlockNode:
@@ -217,47 +218,3 @@ def _info(name: str, local: str, block: str, param: torch.Tensor) -> ParamInfo:
 
 def _numel(param: torch.Tensor) -> int:
     return 0 if isinstance(param, UninitializedParameter) else param.numel()
-
-
-def _storage_key(param: torch.Tensor):
-    """Where a tensor's values live; None when storage says nothing (lazy or meta tensors)."""
-    if isinstance(param, UninitializedParameter) or param.device.type == "meta":
-        return None
-    storage = param.untyped_storage()
-    return (
-        param.device,
-        storage.data_ptr(),
-        param.storage_offset(),
-        tuple(param.shape),
-        tuple(param.stride()),
-    )
-
-
-def _tied_groups(named: list[tuple[str, torch.Tensor]]) -> list[set[str]]:
-    """Group names that share a tensor object or the same view of one storage.
-
-    Each name joins the first name seen with the same identity or storage key, so the
-    grouping is linear in the number of names (a union-find over two keys).
-    """
-    parent: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    first_with: dict[object, str] = {}
-    for name, param in named:
-        parent.setdefault(name, name)
-        for key in (id(param), _storage_key(param)):
-            if key is None:
-                continue
-            if key in first_with:
-                parent[root(name)] = root(first_with[key])
-            else:
-                first_with[key] = name
-    groups: dict[str, set[str]] = {}
-    for name in parent:
-        groups.setdefault(root(name), set()).add(name)
-    return sorted((g for g in groups.values() if len(g) > 1), key=sorted)

@@ -5,7 +5,16 @@ import torch
 from torch import nn
 
 import explorer
-from tests.models import TiedWeights, chapter_mlp, deepcopied_layer, lazy_mlp, rgnet, tied_net
+from tests.models import (
+    OverlappingViews,
+    TiedLM,
+    TiedWeights,
+    chapter_mlp,
+    deepcopied_layer,
+    lazy_mlp,
+    rgnet,
+    tied_net,
+)
 
 
 def test_tree_mirrors_the_module_structure():
@@ -121,3 +130,82 @@ def test_meta_device_model_is_inspected_without_allocating():
     tree = explorer.inspect(net)
     assert tree.tied_groups == []
     assert tree.counts().unique_elements == 2 * (4096 * 4096 + 4096)
+
+
+def test_overlapping_views_are_reported_as_an_overlap_not_a_tie():
+    """a = Parameter(w) and b = Parameter(w[:4]) share bytes: an overlap, not an exact alias."""
+    model = OverlappingViews()
+    model.b.data[0, 0] = 42.0  # plain PyTorch: editing b changes a
+    assert model.a[0, 0].item() == 42.0
+    tree = explorer.inspect(model)
+    assert tree.overlaps == [{"a", "b"}]
+    assert tree.tied_groups == []
+
+
+def test_deepcopy_neither_tied_nor_overlapping():
+    """A deepcopy owns its storage: no tied group and no overlap."""
+    tree = explorer.inspect(deepcopied_layer())
+    assert (tree.tied_groups, tree.overlaps) == ([], [])
+
+
+def test_tied_net_has_aliases_and_no_overlaps():
+    """The shared layer's names are exact aliases; nothing overlaps partially."""
+    tree = explorer.inspect(tied_net())
+    assert tree.overlaps == []
+    assert tree.tied_groups == [{"2.bias", "4.bias"}, {"2.weight", "4.weight"}]
+
+
+def test_disjoint_views_of_one_storage_are_not_shared():
+    """Two halves of one buffer share a storage but no bytes."""
+    w = torch.randn(8, 3)
+    model = nn.Module()
+    model.top, model.bottom = nn.Parameter(w[:4]), nn.Parameter(w[4:])
+    tree = explorer.inspect(model)
+    assert (tree.tied_groups, tree.overlaps) == ([], [])
+
+
+def test_transposed_view_overlaps_its_source():
+    """w and w.T cover the same bytes in another layout: an overlap, not an alias."""
+    w = torch.randn(4, 3)
+    model = nn.Module()
+    model.w, model.wt = nn.Parameter(w), nn.Parameter(w.T)
+    assert explorer.inspect(model).overlaps == [{"w", "wt"}]
+
+
+def test_aliases_inside_an_overlap_are_reported_in_both():
+    """An exact alias pair that also overlaps a partial view: a tie, and one overlap of three."""
+    model = OverlappingViews()
+    model.a2 = model.a
+    tree = explorer.inspect(model)
+    assert tree.tied_groups == [{"a", "a2"}]
+    assert tree.overlaps == [{"a", "a2", "b"}]
+
+
+def test_empty_parameters_are_never_shared():
+    """Zero-element tensors can share a null storage pointer; they are not tied."""
+    model = nn.Module()
+    model.p, model.q = nn.Parameter(torch.empty(0)), nn.Parameter(torch.empty(0))
+    tree = explorer.inspect(model)
+    assert (tree.tied_groups, tree.overlaps) == ([], [])
+
+
+def test_meta_device_ties_are_found_by_identity():
+    """On meta every pointer is 0: the shared layer is still tied, separate layers are not."""
+    with torch.device("meta"):
+        net = tied_net()
+    tree = explorer.inspect(net)
+    assert tree.tied_groups == [{"2.bias", "4.bias"}, {"2.weight", "4.weight"}]
+    assert tree.overlaps == []
+
+
+def test_lazy_layer_used_twice_is_tied_by_identity():
+    """An uninitialized layer reused at two places is one tied group, without crashing."""
+    shared = nn.LazyLinear(4)
+    tree = explorer.inspect(nn.Sequential(shared, nn.ReLU(), shared))
+    assert tree.tied_groups == [{"0.bias", "2.bias"}, {"0.weight", "2.weight"}]
+    assert tree.overlaps == []
+
+
+def test_tied_language_model_head_is_its_embedding():
+    """The tied LM's head.weight and emb.weight are one tensor."""
+    assert explorer.inspect(TiedLM()).tied_groups == [{"emb.weight", "head.weight"}]
