@@ -1,20 +1,27 @@
-"""A read-only view of any module's parameters: blocks, tied groups, paths, stats and counts."""
+"""A read-only view of any module's parameters: blocks, tied groups, paths, stats and counts.
+
+The tree holds facts only (paths, types, shapes, who shares what, counts); how they look is
+the caller's choice (``ui/view.py`` for the app, ``explorer/notebook.py`` for Jupyter).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedParameter
+from torch.nn.parameter import is_lazy
 
 from explorer.reduce import tensor_preview, tensor_stats
-from explorer.sharing import find_sharing
+from explorer.sharing import find_sharing, group_label
 
 __all__ = [
     "ParamInfo",
     "BlockNode",
+    "BlockCount",
     "ParamCounts",
     "ParamTree",
     "inspect",
@@ -37,6 +44,7 @@ class ParamInfo:
     requires_grad: bool
     is_lazy: bool
     has_grad: bool
+    alias_of: str | None = None  # the first name of the same Parameter object, if not this
 
     def __repr__(self) -> str:
         shape = "?" if self.shape is None else tuple(self.shape)
@@ -56,6 +64,11 @@ class BlockNode:
     def own_count(self) -> int:
         return sum(p.numel for p in self.params)
 
+    @property
+    def name(self) -> str:
+        """The last part of the path: the key in its parent's ``_modules`` ("" for the root)."""
+        return self.path.rpartition(".")[2]
+
     def walk(self):
         """Yield this node and every node below it, in pre-order."""
         yield self
@@ -64,6 +77,15 @@ class BlockNode:
 
     def __repr__(self) -> str:
         return f"BlockNode({self.path or '<root>'}: {self.type}, {len(self.children)} children)"
+
+
+@dataclass(frozen=True)
+class BlockCount:
+    """A block's parameter elements, as ``block.parameters()`` counts them (each tensor once)."""
+
+    elements: int  # unique elements with a known shape
+    alias_elements: int  # the extra elements counted when every alias name counts again
+    lazy: int  # parameters without a shape yet: while > 0, ``elements`` is not the total
 
 
 @dataclass(frozen=True)
@@ -88,15 +110,22 @@ class ParamTree:
         tied_groups: list[set[str]],
         root_name: str,
         overlaps: list[set[str]] | None = None,
+        shared_blocks: list[set[str]] | None = None,
     ):
         self.module = module
         self.root = root
         self.params = params
         self.tied_groups = tied_groups  # exact aliases: one tensor under several names
         self.overlaps = overlaps or []  # names whose bytes partly overlap (w and w[:4])
+        self.shared_blocks = shared_blocks or []  # paths holding the same module object
         self.root_name = root_name
         self._blocks = {node.path: node for node in root.walk()}
         self._group = {name: group for group in tied_groups for name in group}
+        self.group_labels = {
+            name: group_label(i) for i, group in enumerate(tied_groups) for name in group
+        }  # "A", "B", … "AA": computed here once, for every view
+        self._block_counts = _block_counts(root, params)
+        self.structure_key = _structure_key(root)
 
     def __repr__(self) -> str:
         return (
@@ -119,6 +148,10 @@ class ParamTree:
 
             raise SpecError(f"not a valid regular expression: {err}") from None
         return [name for name in self.params if regex.fullmatch(name)]
+
+    def block_count(self, path: str = "") -> BlockCount:
+        """Elements of the block at ``path`` as its ``parameters()`` count them, and aliases."""
+        return self._block_counts[path]
 
     def group_of(self, name: str) -> set[str]:
         """Every name sharing a tensor with ``name`` (itself included)."""
@@ -177,31 +210,46 @@ def inspect(module: nn.Module, root_name: str = "net") -> ParamTree:
     Example: for the chapter's tied net, ``inspect(net).tied_groups`` is
     ``[{"2.bias", "4.bias"}, {"2.weight", "4.weight"}]``.
     """
-    params: dict[str, ParamInfo] = {}
-    root = _node(module, "", params)
-    sharing = find_sharing(list(module.named_parameters(remove_duplicate=False)))
-    return ParamTree(module, root, params, sharing.aliases, root_name, sharing.overlaps)
+    walk = _Walk()
+    root = walk.node(module, "")
+    sharing = find_sharing(walk.named)
+    shared = sorted((set(p) for p in walk.paths_of.values() if len(p) > 1), key=sorted)
+    return ParamTree(
+        module, root, walk.params, sharing.aliases, root_name, sharing.overlaps, shared
+    )
 
 
-def _node(module: nn.Module, path: str, params: dict[str, ParamInfo]) -> BlockNode:
-    node = BlockNode(path, type(module).__name__)
-    for local, param in module._parameters.items():
-        if param is None:
-            continue
-        name = f"{path}.{local}" if path else local
-        info = _info(name, local, path, param)
-        node.params.append(info)
-        params[name] = info
-    for child_name, child in module._modules.items():
-        if child is not None:
-            node.children.append(
-                _node(child, f"{path}.{child_name}" if path else child_name, params)
-            )
-    return node
+class _Walk:
+    """One pre-order pass over the modules, in the order of ``named_parameters()``."""
+
+    def __init__(self):
+        self.params: dict[str, ParamInfo] = {}
+        self.named: list[tuple[str, torch.Tensor]] = []
+        self.paths_of: dict[int, list[str]] = {}  # id(module with parameters) -> its paths
+        self._first: dict[int, str] = {}  # id(parameter) -> its first name
+
+    def node(self, module: nn.Module, path: str) -> BlockNode:
+        node = BlockNode(path, type(module).__name__)
+        for local, param in module._parameters.items():
+            if param is not None:
+                name = f"{path}.{local}" if path else local
+                alias_of = self._first.setdefault(id(param), name)
+                info = _info(name, local, path, param, None if alias_of == name else alias_of)
+                node.params.append(info)
+                self.params[name] = info
+                self.named.append((name, param))
+        for key, child in module._modules.items():
+            if child is not None:
+                node.children.append(self.node(child, f"{path}.{key}" if path else key))
+        if node.params or any(c.params or c.children for c in node.children):
+            self.paths_of.setdefault(id(module), []).append(path)
+        return node
 
 
-def _info(name: str, local: str, block: str, param: torch.Tensor) -> ParamInfo:
-    lazy = isinstance(param, UninitializedParameter)
+def _info(
+    name: str, local: str, block: str, param: torch.Tensor, alias_of: str | None
+) -> ParamInfo:
+    lazy = is_lazy(param)
     return ParamInfo(
         name=name,
         local=local,
@@ -213,8 +261,55 @@ def _info(name: str, local: str, block: str, param: torch.Tensor) -> ParamInfo:
         requires_grad=param.requires_grad,
         is_lazy=lazy,
         has_grad=param.grad is not None,
+        alias_of=alias_of,
     )
 
 
 def _numel(param: torch.Tensor) -> int:
-    return 0 if isinstance(param, UninitializedParameter) else param.numel()
+    return 0 if is_lazy(param) else param.numel()
+
+
+def _ancestors(block: str) -> list[str]:
+    """``"0.1"`` -> ``["", "0", "0.1"]``: every block path that contains ``block``."""
+    parts = block.split(".") if block else []
+    return [".".join(parts[:i]) for i in range(len(parts) + 1)]
+
+
+def _block_counts(root: BlockNode, params: dict[str, ParamInfo]) -> dict[str, BlockCount]:
+    """Each block's unique, alias and lazy counts, from one bottom-up pass and the aliases."""
+    every: dict[str, int] = {}  # elements under every name, as state_dict() counts
+    lazy: dict[str, int] = {}
+
+    def visit(node: BlockNode) -> None:
+        every[node.path] = node.own_count
+        lazy[node.path] = sum(p.is_lazy for p in node.params)
+        for child in node.children:
+            visit(child)
+            every[node.path] += every[child.path]
+            lazy[node.path] += lazy[child.path]
+
+    visit(root)
+    names_of: dict[str, list[ParamInfo]] = {}  # first name -> every name of that Parameter
+    for info in params.values():
+        names_of.setdefault(info.alias_of or info.name, []).append(info)
+    repeated: Counter[str] = Counter()  # elements counted again under a second name
+    for names in names_of.values():
+        inside = Counter(path for info in names for path in _ancestors(info.block))
+        for path, times in inside.items():
+            repeated[path] += (times - 1) * names[0].numel
+    return {
+        path: BlockCount(every[path] - repeated[path], repeated[path], lazy[path]) for path in every
+    }
+
+
+def _structure_key(root: BlockNode) -> str:
+    """A short hash of the block paths and parameter names: not types, shapes or values.
+
+    It stays the same when lazy layers get their shapes (``LazyLinear`` becomes ``Linear``).
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    for node in root.walk():
+        digest.update(f"{node.path}\0".encode())
+        for info in node.params:
+            digest.update(f"{info.local}\1".encode())
+    return digest.hexdigest()

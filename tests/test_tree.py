@@ -9,6 +9,7 @@ from tests.models import (
     OverlappingViews,
     TiedLM,
     TiedWeights,
+    batchnorm_net,
     chapter_mlp,
     deepcopied_layer,
     lazy_mlp,
@@ -209,3 +210,85 @@ def test_lazy_layer_used_twice_is_tied_by_identity():
 def test_tied_language_model_head_is_its_embedding():
     """The tied LM's head.weight and emb.weight are one tensor."""
     assert explorer.inspect(TiedLM()).tied_groups == [{"emb.weight", "head.weight"}]
+
+
+def _parameters_elements(module: nn.Module) -> int:
+    """The reference: what ``module.parameters()`` holds, each tensor once."""
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("make", [tied_net, rgnet, TiedLM, TiedWeights, OverlappingViews])
+def test_every_block_count_equals_its_parameters(make):
+    """Each block's count is what its own parameters() counts, aliases once."""
+    net = make()
+    tree = explorer.inspect(net)
+    for node in tree.root.walk():
+        block = net.get_submodule(node.path)
+        assert tree.block_count(node.path).elements == _parameters_elements(block), node.path
+
+
+def test_root_count_of_the_tied_net_is_121_of_193_names():
+    """parameters() holds 121 elements; 72 more are counted under the alias names."""
+    count = explorer.inspect(tied_net()).block_count()
+    assert (count.elements, count.alias_elements, count.lazy) == (121, 72, 0)
+    assert count.elements + count.alias_elements == sum(
+        p.numel() for p in tied_net().state_dict().values()
+    )
+
+
+def test_block_holding_two_aliases_but_not_the_first_counts_once():
+    """A layer used at 0, 1.0 and 1.1: block 1 holds it twice and counts it once."""
+    shared = nn.Linear(2, 2)
+    net = nn.Sequential(shared, nn.Sequential(shared, shared))
+    tree = explorer.inspect(net)
+    assert tree.block_count("1").elements == _parameters_elements(net[1]) == 6
+    assert tree.block_count("1").alias_elements == 6
+
+
+def test_lazy_blocks_count_their_unknown_parameters():
+    """Before the first forward every lazy parameter is counted as unknown, not as 0."""
+    tree = explorer.inspect(lazy_mlp())
+    assert tree.block_count() == explorer.tree.BlockCount(0, 0, 4)
+    assert tree.block_count("1") == explorer.tree.BlockCount(0, 0, 0)
+
+
+def test_alias_names_point_to_the_first_name():
+    """named_parameters() lists 2.weight; 4.weight is the same Parameter under a second name."""
+    params = explorer.inspect(tied_net()).params
+    assert params["4.weight"].alias_of == "2.weight"
+    assert params["2.weight"].alias_of is None and params["0.weight"].alias_of is None
+
+
+def test_shared_blocks_are_the_paths_of_one_module():
+    """The shared Linear sits at 2 and 4."""
+    assert explorer.inspect(tied_net()).shared_blocks == [{"2", "4"}]
+
+
+def test_group_labels_are_one_letter_per_tied_group():
+    """Aliases share one label; the groups are lettered in tied_groups order."""
+    assert explorer.inspect(tied_net()).group_labels == {
+        "2.bias": "A",
+        "4.bias": "A",
+        "2.weight": "B",
+        "4.weight": "B",
+    }
+
+
+def test_structure_key_ignores_values_and_shapes_but_not_structure():
+    """Two seeds and a lazy model before/after its forward share a key; one more layer does not."""
+    assert (
+        explorer.inspect(tied_net(0)).structure_key == explorer.inspect(tied_net(1)).structure_key
+    )
+    net = lazy_mlp()
+    before = explorer.inspect(net).structure_key
+    net(torch.rand(2, 4))
+    assert explorer.inspect(net).structure_key == before
+    assert explorer.inspect(nn.Sequential(*net, nn.ReLU())).structure_key != before
+
+
+def test_batchnorm_buffers_are_not_parameters():
+    """Running statistics are buffers: the tree lists weight and bias of the norm only."""
+    net = batchnorm_net()
+    tree = explorer.inspect(net)
+    assert list(tree.params) == [name for name, _ in net.named_parameters()]
+    assert tree.block_count().elements == _parameters_elements(net)
