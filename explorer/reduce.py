@@ -10,11 +10,32 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parameter import UninitializedParameter
+from torch.nn.parameter import is_lazy
 
-__all__ = ["downsample", "histogram_counts", "matrix_shape", "tensor_stats", "tensor_preview"]
+from explorer.errors import ExplorerError
+
+__all__ = [
+    "STAT_NAMES",
+    "downsample",
+    "histogram_counts",
+    "matrix_shape",
+    "require_values",
+    "tensor_stats",
+    "tensor_preview",
+]
+
+STAT_NAMES = ("mean", "std", "min", "max", "norm", "zero_fraction")
 
 _CHUNK = 1 << 24  # values per histc call: float32 bin counts stay exact below 2**24
+
+
+def require_values(t: torch.Tensor) -> None:
+    """Refuse a tensor that has a shape but no values (the meta device), in words."""
+    if t.device.type == "meta":
+        raise ExplorerError(
+            f"this {tuple(t.shape)} tensor has no values on the meta device: a model built "
+            "on meta has shapes, names and ties only; build it on cpu or cuda to see values"
+        )
 
 
 @torch.no_grad()
@@ -27,6 +48,7 @@ def downsample(t: torch.Tensor, max_side: int = 512) -> tuple[torch.Tensor, str]
         small.shape  # torch.Size([512, 512])
         note         # "8192×8192 shown as 512×512, mean of 16×16 blocks"
     """
+    require_values(t)
     x, view = _as_matrix(t.detach())
     rows, cols = x.shape
     k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
@@ -73,6 +95,7 @@ def histogram_counts(t: torch.Tensor, bins: int = 60) -> tuple[torch.Tensor, tor
     there are ``len(counts) + 1`` edges. A constant tensor gets one bin around its value
     (±1%, at least ±0.01); a tensor with no finite values gets ``bins`` empty bins on [0, 1].
     """
+    require_values(t)
     flat = t.detach().reshape(-1)
     chunks = [_wide(c) for c in flat.split(_CHUNK)] if flat.numel() else []
     finite, lo, hi = 0, math.inf, -math.inf
@@ -107,38 +130,33 @@ def _wide(x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def tensor_stats(t: torch.Tensor) -> dict[str, float]:
-    """Summary statistics of a tensor, computed on its own device without a full copy."""
-    if isinstance(t, UninitializedParameter) or t.numel() == 0:
-        return {
-            "mean": math.nan,
-            "std": math.nan,
-            "min": math.nan,
-            "max": math.nan,
-            "norm": math.nan,
-            "zero_fraction": math.nan,
-        }
+    """Mean, std, min, max, L2 norm and zero fraction, reduced on the tensor's own device.
+
+    The six numbers come back to the host in one copy; the zero fraction is an exact count
+    (``torch.count_nonzero``) over ``numel``. Empty and lazy tensors give nan everywhere.
+    """
+    if is_lazy(t) or t.numel() == 0:
+        return dict.fromkeys(STAT_NAMES, math.nan)
+    require_values(t)
     x = t.detach()
     wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
     lo, hi = torch.aminmax(wide)
-    values = torch.stack(
-        [
-            wide.mean(),
-            wide.std() if x.numel() > 1 else wide.new_zeros(()),
-            lo,
-            hi,
-            torch.linalg.vector_norm(wide),
-            (x == 0).to(wide.dtype).mean(),
-        ]
-    )
-    mean, std, lo, hi, norm, zeros = values.tolist()
-    return {"mean": mean, "std": std, "min": lo, "max": hi, "norm": norm, "zero_fraction": zeros}
+    std = wide.std() if x.numel() > 1 else wide.new_zeros(())
+    norm = torch.linalg.vector_norm(wide)
+    values = torch.stack([wide.mean(), std, lo, hi, norm]).double()
+    nonzero = torch.count_nonzero(x).double()  # int64 -> float64: exact below 2**53
+    *floats, nonzero = torch.cat([values, nonzero[None]]).tolist()  # the one device->host copy
+    stats = dict(zip(STAT_NAMES, floats, strict=False))
+    stats["zero_fraction"] = (x.numel() - int(nonzero)) / x.numel()
+    return stats
 
 
 @torch.no_grad()
 def tensor_preview(t: torch.Tensor, limit: int = 200) -> str:
     """The tensor as PyTorch prints it, cut to its first ``limit`` values when larger."""
-    if isinstance(t, UninitializedParameter):
+    if is_lazy(t):
         return "<uninitialized: shape unknown until the first forward pass>"
+    require_values(t)
     if t.numel() <= limit:
         return str(t.detach().cpu())
     head = t.detach().flatten()[:limit].cpu()
