@@ -12,7 +12,7 @@ import math
 import plotly.graph_objects as go
 import torch
 
-from explorer.expected import Expected
+from explorer.initializers import Expected
 from explorer.reduce import downsample, histogram_counts, matrix_shape
 
 __all__ = [

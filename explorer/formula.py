@@ -27,6 +27,7 @@ from explorer.formula_syntax import (
     Program,
     parse_program,
 )
+from explorer.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["FUNCTIONS", "NAMES", "Formula", "parse_formula", "check_formula"]
 
@@ -170,10 +171,11 @@ class Formula:
     """A parsed formula; building one checks the syntax and every limit."""
 
     expr: str
+    limits: Limits = field(default=DEFAULT_LIMITS, repr=False, compare=False)
     _program: Program = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_program", parse_program(self.expr))
+        object.__setattr__(self, "_program", parse_program(self.expr, self.limits))
 
     def evaluate(
         self,
@@ -205,9 +207,9 @@ class Formula:
         return out
 
 
-def parse_formula(expr: str) -> Formula:
+def parse_formula(expr: str, limits: Limits = DEFAULT_LIMITS) -> Formula:
     """Parse ``expr`` into a Formula, or raise SpecError saying what is allowed and where."""
-    return Formula(expr)
+    return Formula(expr, limits)
 
 
 def check_formula(expr: str) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from explorer.errors import SpecError
+from explorer.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "FUNCTIONS",
@@ -27,7 +28,6 @@ __all__ = [
     "parse_program",
 ]
 
-MAX_LENGTH = 1000  # characters
 MAX_TOKENS = 200
 MAX_DEPTH = 50  # nested parentheses, signs, powers and calls
 MAX_DRAWS = 16  # calls to uniform / normal / trunc_normal
@@ -315,12 +315,14 @@ class _Parser:
         return Call(name.text, tuple(args))
 
 
-def parse_program(expr: str) -> Program:
+def parse_program(expr: str, limits: Limits = DEFAULT_LIMITS) -> Program:
+    """Parse a formula into a ``Program``; ``limits.max_formula_chars`` caps its length."""
     if not isinstance(expr, str):
         raise SpecError(f"must be text, got {type(expr).__name__}", path="formula")
-    if len(expr) > MAX_LENGTH:
+    if len(expr) > limits.max_formula_chars:
         raise SpecError(
-            f"is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="formula"
+            f"is {len(expr)} characters long; the limit is {limits.max_formula_chars}",
+            path="formula",
         )
     tokens = _tokenize(expr)
     if len(tokens) == 1:

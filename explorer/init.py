@@ -1,158 +1,363 @@
-"""Initializer rules: which rule sets which parameter, applied in order with a seed."""
+"""Initializer rules: which rule sets which parameter, applied in order with a seed.
+
+A rule names an initializer from ``explorer.initializers`` and a target: a glob over
+parameter names (``"target": "*.weight"``), or a regex (``"regex": ".*weight"``, matched
+against the whole name, or with ``"match": "prefix"`` from its start as Gluon's
+``collect_params`` does). ``"min_ndim": 2`` keeps only tensors of 2 or more dimensions
+(the kernels that Keras, MXNet and DJL initialize). A later rule overrides an earlier
+one, unless it says ``"force_reinit": false``: then, as DJL's ``setInitializer`` and
+Gluon's ``initialize`` without ``force_reinit``, it leaves what an earlier rule set.
+
+``initial_values`` computes the new values aside and never touches the module;
+``initialize`` writes the same values into the module (the notebook API).
+"""
 
 from __future__ import annotations
 
-import math
-import re
-from enum import StrEnum
-from fnmatch import fnmatchcase
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedParameter
+from torch.nn.parameter import is_lazy
 
 from explorer.errors import SpecError
 from explorer.formula import parse_formula
+from explorer.initializers import INITIALIZERS, Initializer, check_options
+from explorer.limits import DEFAULT_LIMITS, Limits
+from explorer.patterns import MatchMode, Pattern, compile_pattern
+from explorer.rng import seeded
 
-__all__ = ["Initializer", "OPTIONS", "check_rules", "matches", "initialize"]
+__all__ = [
+    "Initializer",
+    "OPTIONS",
+    "InitResult",
+    "check_rules",
+    "matches",
+    "initial_values",
+    "initialize",
+]
 
-
-class Initializer(StrEnum):
-    """Initializer names a rule may use; plain strings such as ``"xavier_uniform"`` work too."""
-
-    DEFAULT = "default"
-    NORMAL = "normal"
-    UNIFORM = "uniform"
-    CONSTANT = "constant"
-    ZEROS = "zeros"
-    ONES = "ones"
-    XAVIER_UNIFORM = "xavier_uniform"
-    XAVIER_NORMAL = "xavier_normal"
-    KAIMING_UNIFORM = "kaiming_uniform"
-    KAIMING_NORMAL = "kaiming_normal"
-    ORTHOGONAL = "orthogonal"
-    TRUNC_NORMAL = "trunc_normal"
-    D2L_MIXTURE = "d2l_mixture"
-    FORMULA = "formula"
+# Each initializer's options with their defaults (None: required), read from the registry.
+OPTIONS: dict[str, dict[str, object]] = {n: i.defaults() for n, i in INITIALIZERS.items()}
+_RULE_KEYS = ("init", "target", "regex", "match", "force_reinit", "min_ndim")
+_MAX_NDIM = 8
 
 
-_NONLINEARITIES = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu")
+@dataclass
+class InitResult:
+    """New values computed aside: one fresh tensor per distinct targeted tensor.
 
-# Each initializer's options with their defaults; None means required.
-OPTIONS: dict[str, dict[str, object]] = {
-    "default": {},
-    "zeros": {},
-    "ones": {},
-    "d2l_mixture": {},
-    "normal": {"mean": 0.0, "std": 0.01},
-    "uniform": {"a": -0.07, "b": 0.07},
-    "constant": {"value": None},
-    "xavier_uniform": {"gain": 1.0},
-    "xavier_normal": {"gain": 1.0},
-    "kaiming_uniform": {"mode": "fan_in", "nonlinearity": "relu", "a": 0.0},
-    "kaiming_normal": {"mode": "fan_in", "nonlinearity": "relu", "a": 0.0},
-    "orthogonal": {"gain": 1.0},
-    "trunc_normal": {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0},
-    "formula": {"expr": None},
-}
-_NEEDS_2D = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"}
+    ``values`` is keyed by the first name ``named_parameters(remove_duplicate=False)``
+    gives each tensor (a tied tensor appears once); ``provenance`` maps every name, each
+    alias included, to the index of the rule that set it (None: no rule did).
+    """
+
+    values: dict[str, torch.Tensor]
+    provenance: dict[str, int | None]
+    log: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"InitResult({len(self.values)} tensors, {len(self.provenance)} names)"
 
 
-def check_rules(rules: object) -> list[dict]:
+def check_rules(rules: object, limits: Limits = DEFAULT_LIMITS) -> list[dict]:
     """Validate rules and return them with every option filled in; raise ``SpecError``."""
-    if not isinstance(rules, list):
+    if not isinstance(rules, list | tuple):
         raise SpecError("must be a list of rules", "rules")
-    if len(rules) > 200:
-        raise SpecError("at most 200 rules", "rules")
-    return [_check_rule(rule, f"rules[{i}]") for i, rule in enumerate(rules)]
+    if len(rules) > limits.max_rules:
+        raise SpecError(f"at most {limits.max_rules} rules", "rules")
+    return [_check_rule(rule, f"rules[{i}]", limits) for i, rule in enumerate(rules)]
 
 
-def _check_rule(rule: object, path: str) -> dict:
-    if not isinstance(rule, dict):
+def _check_rule(rule: object, path: str, limits: Limits) -> dict:
+    if not isinstance(rule, Mapping):
         raise SpecError(f"must be a rule object, got {type(rule).__name__}", path)
     name = rule.get("init")
-    if name not in OPTIONS:
+    if not isinstance(name, str) or name not in INITIALIZERS:
         raise SpecError(
-            f"unknown initializer {name!r}; use one of {', '.join(OPTIONS)}", f"{path}.init"
+            f"unknown initializer {name!r}; use one of {', '.join(INITIALIZERS)}", f"{path}.init"
         )
     if "target" in rule and "regex" in rule:
         raise SpecError('give either "target" (a glob) or "regex", not both', path)
-    allowed = {"init", "target", "regex", *OPTIONS[name]}
+    allowed = {*_RULE_KEYS, *OPTIONS[name]}
     for key in rule:
         if key not in allowed:
             raise SpecError(
                 f"unknown option for {name}; allowed: {', '.join(sorted(allowed))}", f"{path}.{key}"
             )
-    checked = {"init": name, **{k: rule.get(k, v) for k, v in OPTIONS[name].items()}}
-    for key, value in checked.items():
-        if value is None:
-            raise SpecError(f"{name} needs the option {key!r}", path)
-        if key in ("mode", "nonlinearity", "expr", "init"):
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise SpecError(f"must be a finite number, got {value!r}", f"{path}.{key}")
-    _check_ranges(checked, path)
-    if "regex" in rule:
-        checked["regex"] = _compile_regex(rule["regex"], f"{path}.regex").pattern
-    else:
-        target = rule.get("target", "*")
-        if not isinstance(target, str) or not target or len(target) > 500:
-            raise SpecError(
-                'must be a glob over parameter names, e.g. "*.weight"', f"{path}.target"
-            )
-        checked["target"] = target
+    checked = {"init": name, **check_options(name, rule, path)}
+    if name == "formula":
+        try:
+            parse_formula(checked["expr"], limits)
+        except SpecError as err:
+            raise SpecError(err.reason, f"{path}.expr") from None
+    checked.update(_check_target(rule, path, limits))
+    if rule.get("force_reinit", True) is not True:
+        if rule["force_reinit"] is not False:
+            raise SpecError("must be true or false", f"{path}.force_reinit")
+        checked["force_reinit"] = False
+    if rule.get("min_ndim", 0) != 0:
+        ndim = rule["min_ndim"]
+        if isinstance(ndim, bool) or not isinstance(ndim, int) or not 0 <= ndim <= _MAX_NDIM:
+            raise SpecError(f"must be a whole number from 0 to {_MAX_NDIM}", f"{path}.min_ndim")
+        checked["min_ndim"] = ndim
     return checked
 
 
-def _check_ranges(rule: dict, path: str) -> None:
-    name = rule["init"]
-    if name in ("normal", "trunc_normal") and rule["std"] < 0:
-        raise SpecError(f"must be 0 or more, got {rule['std']}", f"{path}.std")
-    if name in ("uniform", "trunc_normal") and not rule["a"] < rule["b"]:
-        raise SpecError(f"a must be less than b, got a={rule['a']}, b={rule['b']}", path)
-    if "mode" in rule and rule["mode"] not in ("fan_in", "fan_out"):
-        raise SpecError(f"must be fan_in or fan_out, got {rule['mode']!r}", f"{path}.mode")
-    if "nonlinearity" in rule and rule["nonlinearity"] not in _NONLINEARITIES:
-        raise SpecError(
-            f"must be one of {', '.join(_NONLINEARITIES)}, got {rule['nonlinearity']!r}",
-            f"{path}.nonlinearity",
-        )
-    if name == "formula":
-        if not isinstance(rule["expr"], str):
-            raise SpecError("must be a formula as text", f"{path}.expr")
-        try:
-            parse_formula(rule["expr"])
-        except SpecError as err:
-            raise SpecError(err.reason, f"{path}.expr") from None
-
-
-def _compile_regex(pattern: object, path: str) -> re.Pattern:
-    if not isinstance(pattern, str) or len(pattern) > 500:
-        raise SpecError("must be a regular expression of at most 500 characters", path)
-    try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise SpecError(f"not a valid regular expression: {err}", path) from None
-
-
-def matches(rule: dict, name: str) -> bool:
-    """Whether a rule's glob ``target`` or full-match ``regex`` selects a parameter name."""
+def _check_target(rule: Mapping, path: str, limits: Limits) -> dict:
     if "regex" in rule:
-        return re.fullmatch(rule["regex"], name) is not None
-    return fnmatchcase(name, rule.get("target", "*"))
+        mode = rule.get("match", MatchMode.FULL)
+        if mode not in (MatchMode.FULL, MatchMode.PREFIX):
+            raise SpecError('must be "full" or "prefix"', f"{path}.match")
+        compile_pattern(rule["regex"], mode, limits, f"{path}.regex")
+        return {"regex": rule["regex"]} | ({"match": "prefix"} if mode == "prefix" else {})
+    if "match" in rule:
+        raise SpecError('"match" goes with "regex"; a glob target always matches whole names', path)
+    target = rule.get("target", "*")
+    if not isinstance(target, str) or not target:
+        raise SpecError('must be a glob over parameter names, e.g. "*.weight"', f"{path}.target")
+    compile_pattern(target, MatchMode.GLOB, limits, f"{path}.target")
+    return {"target": target}
+
+
+def _pattern(rule: Mapping) -> Pattern:
+    if "regex" in rule:
+        return compile_pattern(rule["regex"], rule.get("match", MatchMode.FULL))
+    return compile_pattern(rule.get("target", "*"), MatchMode.GLOB)
+
+
+def matches(rule: Mapping, name: str) -> bool:
+    """Whether a rule's glob ``target`` or ``regex`` (full or prefix match) selects a name."""
+    return _pattern(rule).matches(name)
+
+
+@dataclass
+class _Tensor:
+    """One distinct parameter: every name it has, and each module that holds it directly."""
+
+    param: torch.Tensor
+    names: list[str]
+    owners: list[nn.Module]
+
+
+def _tensors(module: nn.Module) -> dict[str, _Tensor]:
+    """Distinct parameters keyed by their first name, in ``named_parameters`` order."""
+    by_id: dict[int, _Tensor] = {}
+    keyed: dict[str, _Tensor] = {}
+    for prefix, owner in module.named_modules(remove_duplicate=False):
+        for local, param in owner._parameters.items():
+            if param is None:
+                continue
+            name = f"{prefix}.{local}" if prefix else local
+            entry = by_id.get(id(param))
+            if entry is None:
+                entry = by_id[id(param)] = keyed[name] = _Tensor(param, [], [])
+            entry.names.append(name)
+            if all(o is not owner for o in entry.owners):
+                entry.owners.append(owner)
+    return keyed
+
+
+def _plan(rules: list[dict], tensors: dict[str, _Tensor]) -> list[list[str]]:
+    """For each rule, the keys of the tensors it sets; every check runs here, before any draw."""
+    plan, set_by = [], {}
+    for i, rule in enumerate(rules):
+        pattern = _pattern(rule)
+        keys = [
+            key
+            for key, t in tensors.items()
+            if any(pattern.matches(n) for n in t.names)
+            and (rule.get("force_reinit", True) or key not in set_by)
+        ]
+        for key in keys:
+            _check_target_tensor(rule, tensors[key], f"rules[{i}]")
+        if rule.get("min_ndim"):
+            keys = [k for k in keys if tensors[k].param.dim() >= rule["min_ndim"]]
+        set_by.update(dict.fromkeys(keys, i))
+        plan.append(keys)
+    return plan
+
+
+def _check_target_tensor(rule: dict, t: _Tensor, path: str) -> None:
+    if is_lazy(t.param):
+        raise SpecError(
+            f"{t.names[0]} is not materialized yet (a lazy layer gets its shape "
+            "from its first input): run a forward pass first",
+            path,
+        )
+    if INITIALIZERS[rule["init"]].needs_2d and t.param.dim() < 2 and not rule.get("min_ndim"):
+        raise SpecError(
+            f"{rule['init']} needs a tensor of 2 or more dimensions, but "
+            f"{t.names[0]} has shape {tuple(t.param.shape)}; target weights only, "
+            'e.g. "*.weight", or add "min_ndim": 2',
+            path,
+        )
+
+
+class _Aside:
+    """Writes new values into fresh tensors, leaving the module alone (``initial_values``)."""
+
+    def __init__(self):
+        self.values: dict[str, torch.Tensor] = {}
+
+    def out(self, key: str, t: _Tensor) -> torch.Tensor:
+        if key not in self.values:
+            p = t.param
+            self.values[key] = torch.empty(p.shape, dtype=p.dtype, device=p.device)
+        return self.values[key]
+
+    def current(self, key: str, t: _Tensor) -> torch.Tensor:
+        return self.values.get(key, t.param).detach()
+
+    def put(self, key: str, t: _Tensor, new: torch.Tensor) -> None:
+        self.values[key] = new
+
+
+class _InPlace:
+    """Writes new values straight into the parameters (``initialize``)."""
+
+    def out(self, key: str, t: _Tensor) -> torch.Tensor:
+        return t.param
+
+    def current(self, key: str, t: _Tensor) -> torch.Tensor:
+        return t.param.detach()
+
+    def put(self, key: str, t: _Tensor, new: torch.Tensor) -> None:
+        t.param.copy_(new)
+
+
+def _run(
+    module: nn.Module, rules: object, seed: int | None, limits: Limits, sink: _Aside | _InPlace
+) -> tuple[dict[str, int | None], list[str]]:
+    """Check and plan every rule, then fill the targeted tensors through ``sink``, in order."""
+    rules = check_rules(rules, limits)
+    tensors = _tensors(module)
+    plan = _plan(rules, tensors)
+    provenance = {n: None for t in tensors.values() for n in t.names}
+    log: list[str] = []
+    with seeded(seed), torch.no_grad():
+        for i, (rule, keys) in enumerate(zip(rules, plan, strict=True)):
+            targets = {key: tensors[key] for key in keys}
+            if rule["init"] == "default":
+                _fill_default(module, targets, sink)
+            elif rule["init"] == "formula":
+                _fill_formula(rule, targets, sink)
+            else:
+                fill = INITIALIZERS[rule["init"]].fill
+                for key, t in targets.items():
+                    fill(sink.out(key, t), rule)
+            for key, t in targets.items():
+                provenance.update(dict.fromkeys(t.names, i))
+                log.append(f"Init {key} {tuple(t.param.shape)} with {rule['init']}")
+    return provenance, log
+
+
+def _fill_formula(rule: dict, targets: dict[str, _Tensor], sink: _Aside | _InPlace) -> None:
+    formula = parse_formula(rule["expr"])
+    for key, t in targets.items():
+        # one seed per tensor, drawn from the seeded stream: a formula's draws reproduce
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+        generator = torch.Generator(t.param.device).manual_seed(seed)
+        values = formula.evaluate(
+            tuple(t.param.shape),
+            dtype=t.param.dtype,
+            device=t.param.device,
+            generator=generator,
+            current=sink.current(key, t),
+        )
+        sink.put(key, t, values)
+
+
+def _fill_default(module: nn.Module, targets: dict[str, _Tensor], sink: _Aside | _InPlace) -> None:
+    """Each owning layer's ``reset_parameters``, run on a copy of it with fresh tensors.
+
+    Owners reset in ``named_modules`` order, each once, as a plain
+    ``for m in net.modules(): m.reset_parameters()`` would; a tensor held by two layers
+    (a tied head) takes the values of the last one. The module itself is never touched,
+    and the owners' untargeted parameters and buffers keep their values.
+    """
+    wanted = {id(t.param): key for key, t in targets.items()}
+    owners = {id(o) for t in targets.values() for o in t.owners}
+    for _, owner in module.named_modules():
+        if id(owner) not in owners or not hasattr(owner, "reset_parameters"):
+            continue
+        twin, fresh = _fresh_copy(owner)
+        twin.reset_parameters()
+        for old_id, new in fresh.items():
+            if old_id in wanted:
+                key = wanted[old_id]
+                sink.put(key, targets[key], new.detach())
+
+
+def _fresh_copy(owner: nn.Module) -> tuple[nn.Module, dict[int, torch.Tensor]]:
+    """A shallow copy of ``owner``'s subtree whose parameters and buffers are fresh tensors.
+
+    Returns the copy and, for each original parameter's ``id``, its fresh stand-in (tied
+    parameters stay tied inside the copy).
+    """
+    fresh: dict[int, torch.Tensor] = {}
+
+    def twin(m: nn.Module) -> nn.Module:
+        c = copy.copy(m)
+        c._parameters = {
+            k: None if p is None else _fresh_param(p, fresh) for k, p in m._parameters.items()
+        }
+        c._buffers = {k: None if b is None else b.clone() for k, b in m._buffers.items()}
+        c._modules = {k: None if s is None else twin(s) for k, s in m._modules.items()}
+        return c
+
+    return twin(owner), fresh
+
+
+def _fresh_param(p: torch.Tensor, fresh: dict[int, torch.Tensor]) -> nn.Parameter:
+    if id(p) not in fresh:
+        fresh[id(p)] = nn.Parameter(torch.empty_like(p), requires_grad=p.requires_grad)
+    return fresh[id(p)]
+
+
+def initial_values(
+    module: nn.Module,
+    rules: object,
+    seed: int | None = None,
+    log: list[str] | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> InitResult:
+    """The values the rules give, computed aside in fresh tensors; ``module`` is not touched.
+
+    Each distinct targeted tensor is drawn once (a tied head too), with the dtype and
+    device of its parameter. Every check (lazy layers, 2-D initializers, formulas) runs
+    before the first draw. With a seed the result is bit-identical run to run and the
+    global RNG is left as it was. ``log``, if given, is extended with the init log.
+
+    Example::
+
+        result = initial_values(net, [{"init": "zeros", "target": "*.bias"}], seed=0)
+        result.values["0.bias"]       # a new tensor of zeros; net[0].bias is unchanged
+        result.provenance["0.weight"]  # None: no rule set it
+    """
+    sink = _Aside()
+    provenance, lines = _run(module, rules, seed, limits, sink)
+    if log is not None:
+        log.extend(lines)
+    return InitResult(sink.values, provenance, lines)
 
 
 def initialize(
-    module: nn.Module, rules: list[dict], seed: int | None = None, log: list[str] | None = None
+    module: nn.Module,
+    rules: object,
+    seed: int | None = None,
+    log: list[str] | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, int | None]:
-    """Apply rules in order (a later match overrides an earlier one); return each name's rule index.
+    """Apply rules in order, in place; return each name's rule index (the notebook API).
 
-    Every alias of a tied tensor is in the result. With a seed the values are
-    bit-identical from run to run on the same device, and the global RNG is untouched.
+    The values are exactly those of ``initial_values`` with the same arguments. Every
+    alias of a tied tensor is in the result. With a seed the values are bit-identical
+    from run to run on the same device, and the global RNG is untouched.
 
     Example::
 
@@ -160,102 +365,7 @@ def initialize(
                          {"init": "zeros", "target": "*.bias"}], seed=0)
         # {"0.weight": 0, "0.bias": 1, "2.weight": 0, "2.bias": 1}
     """
-    rules = check_rules(rules)
-    tensors = _tensors_with_aliases(module)
-    provenance: dict[str, int | None] = {n: None for names in tensors.values() for n in names[1]}
-    plan = [
-        [key for key, (_, names) in tensors.items() if any(matches(rule, n) for n in names)]
-        for rule in rules
-    ]
-    for i, keys in enumerate(plan):
-        for key in keys:
-            param, names = tensors[key]
-            if isinstance(param, UninitializedParameter):
-                raise SpecError(
-                    f"{names[0]} is not materialized yet (a lazy layer gets its shape "
-                    "from its first input): run a forward pass first",
-                    f"rules[{i}]",
-                )
-            if rules[i]["init"] in _NEEDS_2D and param.dim() < 2:
-                raise SpecError(
-                    f"{rules[i]['init']} needs a tensor of 2 or more dimensions, but "
-                    f"{names[0]} has shape {tuple(param.shape)}; target weights only, "
-                    'e.g. "*.weight"',
-                    f"rules[{i}]",
-                )
-    devices = sorted({p.device.index or 0 for p, _ in tensors.values() if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None), torch.no_grad():
-        if seed is not None:
-            torch.manual_seed(seed)
-        for i, (rule, keys) in enumerate(zip(rules, plan, strict=True)):
-            _apply(module, rule, [tensors[k] for k in keys], log)
-            for key in keys:
-                provenance.update(dict.fromkeys(tensors[key][1], i))
+    provenance, lines = _run(module, rules, seed, limits, _InPlace())
+    if log is not None:
+        log.extend(lines)
     return provenance
-
-
-def _tensors_with_aliases(module: nn.Module) -> dict[int, tuple[torch.Tensor, list[str]]]:
-    tensors: dict[int, tuple[torch.Tensor, list[str]]] = {}
-    for name, param in module.named_parameters(remove_duplicate=False):
-        tensors.setdefault(id(param), (param, []))[1].append(name)
-    return tensors
-
-
-def _apply(module: nn.Module, rule: dict, targets: list, log: list[str] | None) -> None:
-    if rule["init"] == "default":
-        _reset_to_default(module, targets)
-    for param, names in targets:
-        if rule["init"] != "default":
-            param.copy_(_values(rule, param))
-        if log is not None:
-            log.append(f"Init {names[0]} {tuple(param.shape)} with {rule['init']}")
-
-
-def _values(rule: dict, param: torch.Tensor) -> torch.Tensor:
-    """Fresh values for one tensor, drawn from the (seeded) RNG of its device."""
-    name, out = rule["init"], torch.empty_like(param)
-    init = nn.init
-    if name == "normal":
-        return init.normal_(out, rule["mean"], rule["std"])
-    if name == "uniform":
-        return init.uniform_(out, rule["a"], rule["b"])
-    if name in ("constant", "zeros", "ones"):
-        return init.constant_(out, {"zeros": 0.0, "ones": 1.0}.get(name, rule.get("value")))
-    if name in ("xavier_uniform", "xavier_normal", "orthogonal"):
-        return getattr(init, name + "_")(out, gain=rule["gain"])
-    if name in ("kaiming_uniform", "kaiming_normal"):
-        return getattr(init, name + "_")(
-            out, a=rule["a"], mode=rule["mode"], nonlinearity=rule["nonlinearity"]
-        )
-    if name == "trunc_normal":
-        return init.trunc_normal_(out, rule["mean"], rule["std"], rule["a"], rule["b"])
-    if name == "d2l_mixture":
-        init.uniform_(out, -10, 10)
-        return out * (out.abs() >= 5)
-    generator = torch.Generator(param.device).manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-    formula = parse_formula(rule["expr"])
-    return formula.evaluate(
-        tuple(param.shape),
-        dtype=param.dtype,
-        device=param.device,
-        generator=generator,
-        current=param.detach(),
-    )
-
-
-def _reset_to_default(module: nn.Module, targets: list) -> None:
-    """Run each owning module's ``reset_parameters``, keeping its untargeted parameters."""
-    chosen = {id(p) for p, _ in targets}
-    done: set[int] = set()
-    for _, owner in module.named_modules(remove_duplicate=False):
-        own = [p for p in owner._parameters.values() if p is not None]
-        if id(owner) in done or not any(id(p) in chosen for p in own):
-            continue
-        done.add(id(owner))
-        if not hasattr(owner, "reset_parameters"):
-            continue
-        keep = {id(p): p.detach().clone() for p in own if id(p) not in chosen}
-        owner.reset_parameters()
-        for p in own:
-            if id(p) in keep:
-                p.copy_(keep[id(p)])

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.expected import Expected
 from explorer.figures import (
     ROOT_ID,
     downsample,
@@ -18,6 +17,7 @@ from explorer.figures import (
     treemap,
     treemap_id_to_path,
 )
+from explorer.initializers import Expected
 
 NAN, INF = float("nan"), float("inf")
 MIXTURE = Expected(

@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 import explorer
-from explorer.expected import expected
 
 
 def mlp():
@@ -196,17 +195,3 @@ def test_bad_rules_raise_spec_error(rule, message):
     with pytest.raises(explorer.SpecError) as err:
         explorer.initialize(mlp(), [rule])
     assert message in str(err.value)
-
-
-def test_expected_xavier_bounds_match_the_formula():
-    """The histogram overlay for Xavier uses ±sqrt(6/(fan_in+fan_out))."""
-    w = torch.empty(8, 4)
-    exp = expected({"init": "xavier_uniform", "gain": 1.0}, w)
-    assert exp.bounds == pytest.approx((-math.sqrt(0.5), math.sqrt(0.5)))
-
-
-def test_expected_default_for_linear_is_one_over_sqrt_fan_in():
-    """PyTorch's default for a Linear is U(±1/sqrt(fan_in)) for weight and bias."""
-    layer = nn.Linear(16, 3)
-    exp = expected({"init": "default"}, layer.bias, owner=layer, local="bias")
-    assert exp.bounds == pytest.approx((-0.25, 0.25))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.expected import expected
 from explorer.figures import heatmap, histogram
+from explorer.initializers import expected
 from explorer.tree import tensor_preview
 from explorer.uses import use_scale, uses_sum_error
 from explorer.view import group_labels, name_of, parameter_rows

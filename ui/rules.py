@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.formula import FUNCTIONS, NAMES, check_formula
-from explorer.init import OPTIONS
+from explorer.initializers import INITIALIZERS, MAX_MAGNITUDE, OptionKind
 from explorer.view import parameter_rows
 from explorer.workspace import Workspace
 from ui import state
@@ -93,7 +93,7 @@ def _rule_row(ws, rules, i, rule, names, blocks) -> None:
     key = f"rule{i}_{ws.version}"
     with st.container(border=True, key=f"rule_box_{i}"):
         top = st.columns([3, 4, 1, 1, 1])
-        kinds = list(OPTIONS)
+        kinds = list(INITIALIZERS)
         init = top[0].selectbox(
             f"Rule {i + 1}", kinds, index=kinds.index(rule["init"]), key=f"{key}_init"
         )
@@ -144,31 +144,34 @@ def _target_picker(col, rule, names, blocks, key) -> dict:
 
 
 def _options(init: str, rule: dict, key: str) -> dict:
-    defaults = OPTIONS[init]
-    if not defaults:
+    """One widget per option of the initializer, as the registry describes it."""
+    options = INITIALIZERS[init].options
+    if not options:
         return {}
     if init == "formula":
         return {"expr": _formula_box(rule.get("expr", "normal(0, 1) * sqrt(2 / fan_in)"), key)}
     values = {}
-    cols = st.columns(len(defaults))
-    for col, (name, default) in zip(cols, defaults.items(), strict=True):
-        current = rule.get(name, default) if rule.get("init") == init else default
-        if name == "mode":
-            values[name] = col.selectbox(
-                name,
-                ["fan_in", "fan_out"],
-                index=["fan_in", "fan_out"].index(current),
-                key=f"{key}_{name}",
+    for col, option in zip(st.columns(len(options)), options, strict=True):
+        current = rule.get(option.name) if rule.get("init") == init else None
+        current = option.default if current is None else current
+        widget_key = f"{key}_{option.name}"
+        if option.kind is OptionKind.CHOICE:
+            values[option.name] = col.selectbox(
+                option.name,
+                option.choices,
+                index=option.choices.index(current),
+                key=widget_key,
+                help=option.help,
             )
-        elif name == "nonlinearity":
-            opts = ["relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu"]
-            values[name] = col.selectbox(name, opts, index=opts.index(current), key=f"{key}_{name}")
         else:
-            values[name] = col.number_input(
-                name,
+            values[option.name] = col.number_input(
+                option.name,
                 value=float(current if current is not None else 0.0),
+                min_value=option.low if option.low > -MAX_MAGNITUDE else None,
+                max_value=option.high if option.high < MAX_MAGNITUDE else None,
                 format="%g",
-                key=f"{key}_{name}",
+                key=widget_key,
+                help=option.help,
             )
     return values
 

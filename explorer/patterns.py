@@ -1,0 +1,148 @@
+"""Patterns over parameter names, matched in linear time by RE2 (never Python's ``re``).
+
+Students type Gluon-style regular expressions (``.*weight``, ``dense0_.*``) and globs
+(``*.weight``, ``0.*``). Python's backtracking ``re`` can take exponential time on user
+text such as ``(.|.)*X``, freezing every session of a shared server; RE2 matches in time
+linear in the name, and refuses the few constructs that would need backtracking
+(backreferences, lookaround) with a ``SpecError`` that says so.
+
+Three modes:
+
+- ``"full"``: the whole name must match, as the explorer's filter does (``.*weight``).
+- ``"prefix"``: the name must match from its start, as Gluon's ``collect_params``
+  (``re.match``) does, so ``dense0`` keeps ``dense0_weight`` and ``dense0_bias``.
+- ``"glob"``: shell-style ``*``, ``?`` and ``[...]`` as ``fnmatch`` reads them, turned
+  into an RE2 expression.
+
+Example::
+
+    select(["0.weight", "0.bias", "2.weight"], ".*weight")          # ['0.weight', '2.weight']
+    select(["dense0_weight", "dense1_weight"], "dense0", "prefix")  # ['dense0_weight']
+    compile_pattern("*.bias", "glob").matches("2.bias")            # True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import re2
+
+from explorer.errors import SpecError
+from explorer.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["MatchMode", "Pattern", "MODE_LABELS", "compile_pattern", "select", "glob_to_regex"]
+
+
+class MatchMode(StrEnum):
+    """How a pattern is matched against a name."""
+
+    FULL = "full"
+    PREFIX = "prefix"
+    GLOB = "glob"
+
+
+MODE_LABELS = {
+    MatchMode.FULL: "regex, whole name (the explorer's filter)",
+    MatchMode.PREFIX: "regex from the start (Gluon's collect_params)",
+    MatchMode.GLOB: "glob (* any text, ? one character)",
+}
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
+_META = frozenset("\\.^$|?*+()[]{}-/#&~ ")  # escaped when a glob character is literal
+_HINTS = (
+    ("invalid escape sequence: \\", "backreferences such as \\1 need backtracking"),
+    ("invalid perl operator: (?=", "lookahead (?=...) needs backtracking"),
+    ("invalid perl operator: (?!", "lookahead (?!...) needs backtracking"),
+    ("invalid perl operator: (?<", "lookbehind (?<=...) needs backtracking"),
+)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A compiled name pattern; ``matches(name)`` runs in time linear in the name."""
+
+    text: str
+    mode: MatchMode
+    _regex: object = field(repr=False, compare=False)
+
+    def matches(self, name: str) -> bool:
+        """Whether ``name`` matches, by this pattern's mode."""
+        if self.mode is MatchMode.PREFIX:
+            return self._regex.match(name) is not None
+        return self._regex.fullmatch(name) is not None
+
+
+def glob_to_regex(glob: str) -> str:
+    """An RE2 expression that full-matches what ``fnmatch.fnmatchcase(name, glob)`` accepts."""
+    out, i, n = [], 0, len(glob)
+    while i < n:
+        char = glob[i]
+        i += 1
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[":
+            end = i + (i < n and glob[i] == "!")
+            end += end < n and glob[end] == "]"  # a ']' first in the set is literal
+            end = glob.find("]", end)
+            if end < 0:
+                out.append("\\[")
+                continue
+            body, i = glob[i:end], end + 1
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            members = "".join(c if c == "-" else _escape(c) for c in body)
+            out.append(f"[{'^' if negate else ''}{members}]")
+        else:
+            out.append(_escape(char))
+    return "".join(out)
+
+
+def _escape(char: str) -> str:
+    return "\\" + char if char in _META else char
+
+
+def compile_pattern(
+    text: object, mode: str = MatchMode.FULL, limits: Limits = DEFAULT_LIMITS, path: str = ""
+) -> Pattern:
+    """Compile ``text`` for matching names by ``mode``; ``SpecError`` if RE2 cannot run it.
+
+    The length cap is ``limits.max_pattern_chars``.
+    """
+    try:
+        mode = MatchMode(mode)
+    except ValueError:
+        raise SpecError(
+            f"unknown match mode {mode!r}; use one of {', '.join(MatchMode)}", path
+        ) from None
+    kind = "glob" if mode is MatchMode.GLOB else "regular expression"
+    if not isinstance(text, str) or len(text) > limits.max_pattern_chars:
+        raise SpecError(f"must be a {kind} of at most {limits.max_pattern_chars} characters", path)
+    source = glob_to_regex(text) if mode is MatchMode.GLOB else text
+    try:
+        regex = re2.compile(f"(?s:{source})", _OPTIONS)
+    except re2.error as err:
+        raise SpecError(_explain(err), path) from None
+    return Pattern(text, mode, regex)
+
+
+def _explain(err: re2.error) -> str:
+    detail = err.args[0].decode() if isinstance(err.args[0], bytes) else str(err.args[0])
+    for start, hint in _HINTS:
+        if detail.startswith(start):
+            return (
+                f"not supported: {hint}, and patterns here run in linear time (RE2); "
+                f"RE2 says: {detail}"
+            )
+    return f"not a valid regular expression: {detail}"
+
+
+def select(names: Iterable[str], pattern: str | Pattern, mode: str = MatchMode.FULL) -> list[str]:
+    """The names that ``pattern`` matches, in their order; a string is compiled with ``mode``."""
+    if not isinstance(pattern, Pattern):
+        pattern = compile_pattern(pattern, mode)
+    return [name for name in names if pattern.matches(name)]

@@ -1,0 +1,159 @@
+"""The initializer registry: one entry per initializer, checked against torch.nn.init itself."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from explorer.errors import SpecError
+from explorer.init import OPTIONS, check_rules, initialize
+from explorer.initializers import (
+    INITIALIZERS,
+    Initializer,
+    OptionKind,
+    check_options,
+    expected,
+    pytorch_code,
+)
+from tests.models import chapter_mlp
+
+FILLED = [name for name, info in INITIALIZERS.items() if info.fill is not None]
+
+
+def sample_rule(name: str) -> dict:
+    """A rule with every option at its default, and 0.5 where the rule must give a value."""
+    info = INITIALIZERS[name]
+    rule = {"init": name}
+    for option in info.options:
+        if option.default is None:
+            rule[option.name] = "w * 2" if option.kind is OptionKind.TEXT else 0.5
+    return {**rule, **check_options(name, rule, "rule")}
+
+
+def test_every_initializer_name_has_one_entry():
+    """The StrEnum of names and the registry list the same initializers, in the same order."""
+    assert list(INITIALIZERS) == [i.value for i in Initializer]
+
+
+def test_options_table_is_read_from_the_registry():
+    """init.OPTIONS holds each entry's options and defaults, nothing else."""
+    assert OPTIONS["normal"] == {"mean": 0.0, "std": 0.01}
+    assert OPTIONS["kaiming_normal"] == {"mode": "fan_in", "nonlinearity": "relu", "a": 0.0}
+    assert OPTIONS["constant"] == {"value": None}
+    assert set(OPTIONS) == set(INITIALIZERS)
+
+
+@pytest.mark.parametrize("name", list(INITIALIZERS))
+def test_every_default_passes_its_own_check(name):
+    """Each option's default value is inside the option's own range or choices."""
+    for option in INITIALIZERS[name].options:
+        if option.default is not None:
+            assert option.check(option.default, "x") == option.default
+
+
+@pytest.mark.parametrize("name", FILLED)
+def test_fill_is_bit_identical_to_the_pytorch_code_it_shows(name):
+    """Running the entry's PyTorch snippet after the same seed gives the same bits as fill."""
+    rule = sample_rule(name)
+    net = nn.Sequential(nn.Linear(6, 5))
+    namespace = {"nn": nn, "net": net}
+    torch.manual_seed(3)
+    with torch.no_grad():
+        exec(pytorch_code(rule, "net[0].weight"), namespace)  # noqa: S102 - our own snippet
+    ours = torch.empty(5, 6)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        INITIALIZERS[name].fill(ours, rule)
+    assert torch.equal(ours, net[0].weight)
+
+
+@pytest.mark.parametrize("name", FILLED)
+def test_needs_2d_matches_what_torch_nn_init_accepts(name):
+    """An entry says it needs 2-D exactly when torch.nn.init refuses a 1-D tensor."""
+    rule = sample_rule(name)
+    try:
+        INITIALIZERS[name].fill(torch.empty(5), rule)
+        refused = False
+    except ValueError:
+        refused = True
+    assert INITIALIZERS[name].needs_2d == refused
+
+
+def test_default_code_resets_the_owning_layer():
+    """The default initializer's code calls the layer's reset_parameters."""
+    assert pytorch_code({"init": "default"}, "net[0].weight") == "net[0].reset_parameters()"
+
+
+def test_code_keeps_every_bit_of_the_options():
+    """Numbers in the code are written in full when a short form would round them."""
+    code = pytorch_code({"init": "xavier_uniform", "gain": math.sqrt(2)}, "w")
+    assert code == f"nn.init.xavier_uniform_(w, gain={math.sqrt(2)!r})"
+    assert pytorch_code({"init": "normal", "mean": 0.0, "std": 0.01}, "w") == (
+        "nn.init.normal_(w, mean=0, std=0.01)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"init": "normal", "std": -1}, "rules[0].std: must be 0 or more, got -1"),
+        ({"init": "xavier_uniform", "gain": -2}, "rules[0].gain: must be 0 or more"),
+        ({"init": "constant", "value": 1e39}, "rules[0].value: must be from -1e+38 to 1e+38"),
+        ({"init": "kaiming_uniform", "nonlinearity": "gelu"}, "must be one of relu, leaky_relu"),
+        ({"init": "kaiming_uniform", "mode": 3}, "rules[0].mode: must be fan_in or fan_out"),
+        ({"init": "normal", "mean": True}, "rules[0].mean: must be a finite number"),
+        ({"init": "trunc_normal", "a": 3}, "rules[0]: a must be less than b"),
+        ({"init": "formula", "expr": 3}, "rules[0].expr: must be a formula as text"),
+    ],
+)
+def test_option_ranges_come_from_the_registry(rule, message):
+    """check_rules refuses a value outside the option's range or choices, naming it."""
+    with pytest.raises(SpecError) as err:
+        check_rules([rule])
+    assert message in str(err.value)
+
+
+def test_check_rules_fills_defaults_and_accepts_frozen_rules():
+    """Rules given as a tuple of read-only mappings come back as plain dicts with defaults."""
+    from explorer.frozen import freeze
+
+    rules = freeze([{"init": "normal", "target": "*.weight"}, {"init": "zeros"}])
+    assert check_rules(rules) == [
+        {"init": "normal", "mean": 0.0, "std": 0.01, "target": "*.weight"},
+        {"init": "zeros", "target": "*"},
+    ]
+
+
+def test_expected_xavier_bounds_match_the_formula():
+    """The histogram overlay for Xavier uses ±sqrt(6/(fan_in+fan_out))."""
+    exp = expected({"init": "xavier_uniform", "gain": 1.0}, torch.empty(8, 4))
+    assert exp.bounds == pytest.approx((-math.sqrt(0.5), math.sqrt(0.5)))
+
+
+def test_expected_kaiming_normal_std_matches_torch():
+    """He normal's overlay std is the std torch's kaiming_normal_ draws with (fan_in, relu)."""
+    rule = sample_rule("kaiming_normal")
+    exp = expected(rule, torch.empty(64, 32))
+    assert exp.std == pytest.approx(math.sqrt(2) / math.sqrt(32))
+
+
+def test_expected_default_for_linear_is_one_over_sqrt_fan_in():
+    """PyTorch's default for a Linear is U(±1/sqrt(fan_in)) for weight and bias."""
+    layer = nn.Linear(16, 3)
+    exp = expected({"init": "default"}, layer.bias, owner=layer, local="bias")
+    assert exp.bounds == pytest.approx((-0.25, 0.25))
+
+
+@pytest.mark.parametrize("name", [n for n in FILLED if n != "orthogonal"])
+def test_overlay_bounds_hold_the_values_drawn(name):
+    """Values an initializer draws lie inside the bounds its overlay draws."""
+    rule = sample_rule(name)
+    net = chapter_mlp()
+    initialize(net, [{**rule, "target": "0.weight"}], seed=0)
+    exp = expected(rule, net[0].weight)
+    values = net[0].weight.detach()
+    if exp.bounds is not None and exp.kind != "normal":
+        assert exp.bounds[0] <= values.min() and values.max() <= exp.bounds[1]
+    if exp.point_masses == ((values.flatten()[0].item(), 1.0),):
+        assert torch.equal(values, torch.full_like(values, values.flatten()[0].item()))
