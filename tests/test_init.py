@@ -7,6 +7,9 @@ import torch
 from torch import nn
 
 import explorer
+from explorer.frozen import freeze
+from explorer.init import initial_values
+from tests.models import batchnorm_net, chapter_mlp
 
 
 def mlp():
@@ -195,3 +198,179 @@ def test_bad_rules_raise_spec_error(rule, message):
     with pytest.raises(explorer.SpecError) as err:
         explorer.initialize(mlp(), [rule])
     assert message in str(err.value)
+
+
+def tied_lm_stack(seed: int = 0) -> nn.Sequential:
+    """Embedding, LayerNorm, two Linears, and a head tied to the embedding (0.weight = 5.weight)."""
+    torch.manual_seed(seed)
+    emb, head = nn.Embedding(10, 4), nn.Linear(4, 10, bias=False)
+    head.weight = emb.weight
+    return nn.Sequential(emb, nn.LayerNorm(4), nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 4), head)
+
+
+def _mixture(p):
+    nn.init.uniform_(p, -10, 10)
+    p.data *= p.data.abs() >= 5
+
+
+KERNELS = {"target": "*.weight", "min_ndim": 2}
+# (rule, the plain torch.nn.init call, which parameters the plain loop visits)
+BUILT_IN = {
+    "normal": ({"mean": 0.5, "std": 0.2}, lambda p: nn.init.normal_(p, 0.5, 0.2), None),
+    "uniform": ({"a": -0.3, "b": 0.1}, lambda p: nn.init.uniform_(p, -0.3, 0.1), None),
+    "constant": ({"value": 42}, lambda p: nn.init.constant_(p, 42), None),
+    "zeros": ({}, nn.init.zeros_, None),
+    "ones": ({}, nn.init.ones_, None),
+    "xavier_uniform": ({"gain": 1.5}, lambda p: nn.init.xavier_uniform_(p, gain=1.5), 2),
+    "xavier_normal": ({"gain": 0.5}, lambda p: nn.init.xavier_normal_(p, gain=0.5), 2),
+    "kaiming_uniform": (
+        {"a": 0.1, "mode": "fan_out", "nonlinearity": "leaky_relu"},
+        lambda p: nn.init.kaiming_uniform_(p, a=0.1, mode="fan_out", nonlinearity="leaky_relu"),
+        2,
+    ),
+    "kaiming_normal": ({}, lambda p: nn.init.kaiming_normal_(p, nonlinearity="relu"), 2),
+    "orthogonal": ({"gain": 2.0}, lambda p: nn.init.orthogonal_(p, gain=2.0), 2),
+    "trunc_normal": (
+        {"mean": 0.1, "std": 0.5, "a": -0.4, "b": 0.6},
+        lambda p: nn.init.trunc_normal_(p, 0.1, 0.5, -0.4, 0.6),
+        None,
+    ),
+    "d2l_mixture": ({}, _mixture, None),
+}
+
+
+def _rule(name):
+    options, _, min_ndim = BUILT_IN[name]
+    return {"init": name, **options, **(KERNELS if min_ndim else {"target": "*"})}
+
+
+def _plain_loop(net, name, seed):
+    """torch.manual_seed, then the nn.init call on each unique parameter, in order."""
+    _, call, min_ndim = BUILT_IN[name]
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for pname, p in net.named_parameters():
+            if not min_ndim or (pname.endswith(".weight") and p.dim() >= min_ndim):
+                call(p)
+
+
+def _same_values(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("name", list(BUILT_IN))
+def test_initialize_is_bit_identical_to_the_plain_nn_init_loop(name):
+    """Each built-in initializer equals manual_seed + a torch.nn.init loop (tied head once)."""
+    ours, plain = tied_lm_stack(), tied_lm_stack()
+    explorer.initialize(ours, [_rule(name)], seed=11)
+    _plain_loop(plain, name, 11)
+    assert _same_values(ours, plain)
+
+
+def test_default_is_bit_identical_to_reset_parameters_over_modules():
+    """The default rule on '*' equals manual_seed + reset_parameters on each module in order."""
+    ours, plain = tied_lm_stack(), tied_lm_stack()
+    explorer.initialize(ours, [{"init": "default", "target": "*"}], seed=4)
+    torch.manual_seed(4)
+    for module in plain.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    assert _same_values(ours, plain)
+
+
+@pytest.mark.parametrize("name", [*BUILT_IN, "default", "formula"])
+def test_initial_values_equal_initialize_and_leave_the_module_alone(name):
+    """initial_values gives exactly initialize's values, and the module keeps its own."""
+    rule = {"init": "formula", "target": "*", "expr": "u = normal(0, 1); u * w + i"}
+    rule = {"init": "default", "target": "*"} if name == "default" else rule
+    rule = _rule(name) if name in BUILT_IN else rule
+    net, reference = tied_lm_stack(), tied_lm_stack()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = initial_values(net, [rule], seed=2)
+    explorer.initialize(reference, [rule], seed=2)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    ref = dict(reference.named_parameters())
+    assert result.values and all(torch.equal(v, ref[k]) for k, v in result.values.items())
+
+
+def test_initial_values_has_one_fresh_tensor_per_distinct_target():
+    """A tied tensor appears once, under its first name; provenance names every alias."""
+    net = tied_lm_stack().double()
+    result = initial_values(net, [{"init": "normal", "target": "*.weight"}], seed=0)
+    assert list(result.values) == ["0.weight", "1.weight", "2.weight", "4.weight"]
+    assert result.provenance["5.weight"] == 0 and result.provenance["2.bias"] is None
+    for name, value in result.values.items():
+        param = net.get_parameter(name)
+        assert value.dtype == torch.float64 and value.device == param.device
+        assert value.untyped_storage().data_ptr() != param.untyped_storage().data_ptr()
+        assert not value.requires_grad
+
+
+def test_a_formula_reads_the_values_an_earlier_rule_gave():
+    """w in a later formula rule is the earlier rule's result, also when computed aside."""
+    rules = [{"init": "constant", "value": 3}, {"init": "formula", "expr": "w * 2"}]
+    net = chapter_mlp()
+    result = initial_values(net, rules)
+    assert torch.equal(result.values["0.weight"], torch.full((8, 4), 6.0))
+    assert not torch.equal(net[0].weight, torch.full((8, 4), 6.0))
+
+
+def test_default_aside_leaves_buffers_and_other_parameters_alone():
+    """default on a BatchNorm net, computed aside, changes no buffer or untargeted parameter."""
+    net = batchnorm_net()
+    net[1].running_mean.fill_(5.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = initial_values(net, [{"init": "default", "target": "1.*"}], seed=0)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert torch.equal(result.values["1.weight"], torch.ones(8))
+    assert set(result.values) == {"1.weight", "1.bias"}
+
+
+def test_default_in_place_keeps_buffers():
+    """initialize with default on a weight resets it but keeps BatchNorm's running stats."""
+    net = batchnorm_net()
+    net[1].running_mean.fill_(5.0)
+    explorer.initialize(net, [{"init": "default", "target": "1.weight"}], seed=0)
+    assert torch.equal(net[1].running_mean, torch.full((8,), 5.0))
+
+
+def test_every_check_runs_before_any_draw():
+    """A bad second rule leaves the module and the global RNG exactly as they were."""
+    net = chapter_mlp()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.manual_seed(9)
+    state = torch.get_rng_state()
+    rules = [{"init": "normal"}, {"init": "xavier_uniform", "target": "*"}]
+    with pytest.raises(explorer.SpecError, match="rules\\[1\\]: xavier_uniform needs"):
+        explorer.initialize(net, rules)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_seeded_results_are_bit_identical_run_to_run():
+    """Two seeded initial_values calls give the same bits for every initializer at once."""
+    rules = [_rule(name) for name in BUILT_IN]
+    a = initial_values(tied_lm_stack(), rules, seed=3).values
+    b = initial_values(tied_lm_stack(), rules, seed=3).values
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_rules_may_arrive_frozen():
+    """A tuple of FrozenDicts is accepted like a list of dicts."""
+    rules = [{"init": "zeros", "target": "*.bias"}]
+    a, b = chapter_mlp(), chapter_mlp()
+    assert explorer.initialize(a, freeze(rules)) == explorer.initialize(b, rules)
+    assert _same_values(a, b)
+
+
+def test_the_log_names_each_tensor_once():
+    """The init log has one line per tensor a rule set, as the chapter's my_init prints."""
+    log = []
+    initial_values(tied_lm_stack(), [{"init": "d2l_mixture", "target": "*.weight"}], log=log)
+    assert log == [
+        "Init 0.weight (10, 4) with d2l_mixture",
+        "Init 1.weight (4,) with d2l_mixture",
+        "Init 2.weight (6, 4) with d2l_mixture",
+        "Init 4.weight (4, 6) with d2l_mixture",
+    ]
