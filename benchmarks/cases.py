@@ -11,6 +11,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from benchmarks.init_cases import bench_initialize_gpt2
 from benchmarks.models import (
     deep_stack,
     gpt2_like_spec,
@@ -67,6 +68,11 @@ def bench_initialize(sizes: Sizes) -> list[Row]:
                                         raw_loop, sizes.repeats)
     return [Row("initialize", _gpt2_words(model, sizes), explorer_ms, reference_ms,
                 "loop over `named_parameters()` calling `xavier_uniform_` / `zeros_`")]
+
+
+def bench_initialize_gpt2_small(sizes: Sizes) -> list[Row]:
+    """Issue 9 row 1: normal(0, .02) weights, zero biases, GPT-2-small shapes with a tied head."""
+    return [bench_initialize_gpt2(sizes.repeats, sizes.gpt2_blocks)]
 
 
 def bench_inspect(sizes: Sizes) -> list[Row]:
@@ -207,8 +213,8 @@ def _matrix_words(t: torch.Tensor) -> str:
 
 
 CASES: tuple[Callable[[Sizes], list[Row]], ...] = (
-    bench_initialize, bench_inspect, bench_stats, bench_histogram, bench_heatmap, bench_meta,
-    bench_workspace)
+    bench_initialize, bench_initialize_gpt2_small, bench_inspect, bench_stats, bench_histogram,
+    bench_heatmap, bench_meta, bench_workspace)
 
 
 def run_all(sizes: Sizes) -> list[Row]:

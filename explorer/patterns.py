@@ -70,9 +70,39 @@ class Pattern:
 
     def matches(self, name: str) -> bool:
         """Whether ``name`` matches, by this pattern's mode."""
+        if isinstance(self._regex, _StarGlob):
+            return self._regex.fullmatch(name)
         if self.mode is MatchMode.PREFIX:
             return self._regex.match(name) is not None
         return self._regex.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class _StarGlob:
+    """A glob whose only wildcard is ``*`` (``*.weight``, ``0.*``): literal pieces in order.
+
+    Matching takes the first piece as a prefix, the last as a suffix and finds the rest
+    left to right with ``str.find``: time linear in the name, and several times faster
+    than a call into RE2 for the globs students type most.
+    """
+
+    pieces: tuple[str, ...]
+
+    def fullmatch(self, name: str) -> bool:
+        if len(self.pieces) == 1:
+            return name == self.pieces[0]
+        first, *middle, last = self.pieces
+        if len(name) < len(first) + len(last) or not name.startswith(first):
+            return False
+        if not name.endswith(last):
+            return False
+        at, end = len(first), len(name) - len(last)
+        for piece in middle:
+            at = name.find(piece, at, end)
+            if at < 0:
+                return False
+            at += len(piece)
+        return True
 
 
 def glob_to_regex(glob: str) -> str:
@@ -122,6 +152,8 @@ def compile_pattern(
     kind = "glob" if mode is MatchMode.GLOB else "regular expression"
     if not isinstance(text, str) or len(text) > limits.max_pattern_chars:
         raise SpecError(f"must be a {kind} of at most {limits.max_pattern_chars} characters", path)
+    if mode is MatchMode.GLOB and not any(c in text for c in "?["):
+        return Pattern(text, mode, _StarGlob(tuple(text.split("*"))))
     source = glob_to_regex(text) if mode is MatchMode.GLOB else text
     try:
         regex = re2.compile(f"(?s:{source})", _OPTIONS)
