@@ -1,23 +1,23 @@
-"""Turn a validated spec into a ``torch.nn.Module``."""
+"""Turn a validated spec into a ``torch.nn.Module``, on any device or on ``meta``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import nullcontext
+
+import torch
 from torch import nn
 
-from explorer.spec import DEFAULT_LIMITS, Limits, SpecInfo, pair, validate
+from explorer.blocks import BLOCKS, Parts
+from explorer.devices import resolve_device
+from explorer.fields import Kind
+from explorer.limits import DEFAULT_LIMITS, Limits
+from explorer.spec import SpecInfo, validate
 
 __all__ = ["build"]
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "flatten": nn.Flatten,
-}
 
-
-def build(spec: dict, limits: Limits = DEFAULT_LIMITS) -> nn.Module:
+def build(spec: dict, limits: Limits = DEFAULT_LIMITS, device: str | None = None) -> nn.Module:
     """Build a module from a spec; every check runs before any tensor is allocated.
 
     Example::
@@ -28,10 +28,15 @@ def build(spec: dict, limits: Limits = DEFAULT_LIMITS) -> nn.Module:
         net(torch.rand(2, 4)).shape  # torch.Size([2, 1])
 
     A ``linear`` without ``in_features`` is an ``nn.LazyLinear``; a ``shared`` block is
-    the very module named by its ``ref``, so its parameters are tied.
+    the very module named by its ``ref``, so its parameters are tied. ``device="meta"``
+    builds the structure only: shapes, names and tying, with no memory for values.
     """
-    info = validate(spec, limits)
-    return _Builder(info).module(spec, "")
+    info = validate(spec, limits, device=device)
+    where = torch.device("meta") if str(device) == "meta" else None
+    if device is not None and where is None:
+        where = resolve_device(device)
+    with torch.device(where) if where is not None else nullcontext():
+        return _Builder(info).module(spec)
 
 
 class _Builder:
@@ -42,8 +47,8 @@ class _Builder:
         self.built: dict[str, nn.Module] = {}
         self.pending_ties: list[tuple[nn.Module, str, str, str]] = []
 
-    def module(self, spec: dict, path: str) -> nn.Module:
-        root = self.block(spec, path)
+    def module(self, spec: dict) -> nn.Module:
+        root = self.block(spec, "")
         for holder, own, name, param in self.pending_ties:
             setattr(holder, own, getattr(self.named(name), param))
         return root
@@ -57,52 +62,27 @@ class _Builder:
         name = spec.get("name")
         if name is not None and name in self.built:
             return self.built[name]
-        module = self._make(spec, path)
+        bt = BLOCKS[spec["type"]]
+        if bt.is_alias:
+            module = self.named(spec["ref"])
+        else:
+            parts = Parts(list(self._children(spec, path)), self.info.shapes.get(path, {}))
+            module = bt.make(bt.get(spec), parts)
         if name is not None:
             self.built[name] = module
-        for own, target in spec.get("tie", {}).items():
+        for own, target in (spec.get("tie") or {}).items():
             self.pending_ties.append((module, own, *target.split(".")))
         return module
 
-    def _make(self, spec: dict, path: str) -> nn.Module:
-        kind = spec["type"]
-        if kind == "sequential":
-            return nn.Sequential(
-                *(
-                    self.block(c, f"{path}.children[{i}]".lstrip("."))
-                    for i, c in enumerate(spec["children"])
-                )
-            )
-        if kind == "repeat":
-            inner = f"{path}.block".lstrip(".")
-            return nn.Sequential(*(self.block(spec["block"], inner) for _ in range(spec["times"])))
-        if kind == "shared":
-            return self.named(spec["ref"])
-        if kind in _ACTIVATIONS:
-            return _ACTIVATIONS[kind]()
-        if kind == "dropout":
-            return nn.Dropout(spec.get("p", 0.5))
-        return self._layer(spec, path)
-
-    def _layer(self, spec: dict, path: str) -> nn.Module:
-        kind, bias = spec["type"], spec.get("bias", True)
-        if kind == "linear":
-            n_in = spec.get("in_features")
-            if n_in is None and "tie" in spec:
-                n_in = self.info.shapes[path]["weight"][1]  # a tied layer needs its shape now
-            if n_in is None:
-                return nn.LazyLinear(spec["out_features"], bias=bias)
-            return nn.Linear(n_in, spec["out_features"], bias=bias)
-        if kind == "embedding":
-            return nn.Embedding(spec["num_embeddings"], spec["embedding_dim"])
-        if kind == "layernorm":
-            return nn.LayerNorm(spec["normalized_shape"], eps=spec.get("eps", 1e-5))
-        conv = {
-            "kernel_size": pair(spec, "kernel_size", path, 1, 31, 3),
-            "stride": pair(spec, "stride", path, 1, 16, 1),
-            "padding": pair(spec, "padding", path, 0, 16, 0),
-            "bias": bias,
-        }
-        if spec.get("in_channels") is None:
-            return nn.LazyConv2d(spec["out_channels"], **conv)
-        return nn.Conv2d(spec["in_channels"], spec["out_channels"], **conv)
+    def _children(self, spec: dict, path: str) -> Iterator[tuple[str, nn.Module]]:
+        """Each child module with its key in the parent: a child's ``key``, or its index."""
+        bt = BLOCKS[spec["type"]]
+        for f in bt.child_fields:
+            where = f"{path}.{f.name}".lstrip(".")
+            if f.kind == Kind.BLOCKS:
+                for i, child in enumerate(spec[f.name]):
+                    yield child.get("key", str(i)), self.block(child, f"{where}[{i}]")
+            else:
+                key_format = spec.get("key_format") or "{i}"
+                for i in range(bt.copies(bt.get(spec))):
+                    yield key_format.replace("{i}", str(i)), self.block(spec[f.name], where)

@@ -46,6 +46,8 @@ class Limits:
     max_kernel: int = 31
     max_stride: int = 16
     max_padding: int = 16
+    max_key_chars: int = 64  # a child's key in its parent (print(net) shows "(block 0)")
+    max_meta_params: int = 10**12  # parameter elements of a model built on the meta device
     max_spec_bytes: int = 1_000_000  # spec or experiment JSON text
     # running it
     max_input_elements: int = 1_000_000

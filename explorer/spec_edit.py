@@ -11,12 +11,13 @@ A block is addressed by a spec path, a tuple of steps such as ``("children", 0, 
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 
+from explorer.blocks import BLOCKS, example
 from explorer.errors import SpecError
-from explorer.spec import ACTIVATIONS
+from explorer.fields import Kind
+from explorer.frozen import thaw
 
 __all__ = [
     "Path",
@@ -43,30 +44,7 @@ __all__ = [
 Path = tuple[str | int, ...]
 
 # Block kinds a user can add, in menu order; "shared" needs a ref, so it is offered per name.
-KINDS = (
-    "linear",
-    "relu",
-    "gelu",
-    "tanh",
-    "sigmoid",
-    "dropout",
-    "layernorm",
-    "embedding",
-    "conv2d",
-    "flatten",
-    "sequential",
-    "repeat",
-)
-
-_DEFAULTS: dict[str, dict] = {
-    "linear": {"out_features": 8},
-    "conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1},
-    "embedding": {"num_embeddings": 50, "embedding_dim": 16},
-    "layernorm": {"normalized_shape": 8},
-    "dropout": {"p": 0.5},
-    "sequential": {"children": []},
-    "repeat": {"times": 2, "block": {"type": "linear", "out_features": 8}},
-}
+KINDS = tuple(name for name, bt in BLOCKS.items() if bt.menu)
 _STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
@@ -79,8 +57,9 @@ class Row:
     type: str
     name: str | None
     summary: str
-    label: str  # its index as PyTorch prints it: "2", or "0–3" for a repeat's copies
+    label: str  # its key as PyTorch prints it: "2", "block 0", or "0–3" for a repeat's copies
     in_repeat: bool  # inside a repeat, so it cannot be named
+    keyed: bool = False  # a child of a sequential, so it may carry a "key"
 
     def __repr__(self) -> str:
         return f"Row({path_str(self.path) or 'root'}, {self.summary!r})"
@@ -91,7 +70,7 @@ def get(spec: dict, path: Path) -> object:
     node = spec
     for step in path:
         try:
-            if isinstance(step, int) and not isinstance(node, list):
+            if isinstance(step, int) and not isinstance(node, list | tuple):
                 raise KeyError(step)
             node = node[step]
         except (KeyError, IndexError, TypeError):
@@ -102,18 +81,18 @@ def get(spec: dict, path: Path) -> object:
 def replace(spec: dict, path: Path, block: dict) -> dict:
     """The spec with the block at ``path`` replaced by ``block``."""
     if not path:
-        return copy.deepcopy(block)
-    new = copy.deepcopy(spec)
+        return thaw(block)
+    new = thaw(spec)
     get(new, path)
-    get(new, path[:-1])[path[-1]] = copy.deepcopy(block)
+    get(new, path[:-1])[path[-1]] = thaw(block)
     return new
 
 
 def insert(spec: dict, parent_path: Path, index: int, block: dict) -> dict:
     """The spec with ``block`` inserted as child ``index`` of the sequential at ``parent_path``."""
-    new = copy.deepcopy(spec)
+    new = thaw(spec)
     children = _children_of(new, parent_path)
-    children.insert(max(0, min(index, len(children))), copy.deepcopy(block))
+    children.insert(max(0, min(index, len(children))), thaw(block))
     return new
 
 
@@ -131,7 +110,7 @@ def remove(spec: dict, path: Path) -> dict:
                 "; remove that reuse first",
                 path_str(path + row.path + ("name",)),
             )
-    new = copy.deepcopy(spec)
+    new = thaw(spec)
     del _children_of(new, parent)[i]
     return new
 
@@ -139,7 +118,7 @@ def remove(spec: dict, path: Path) -> dict:
 def move(spec: dict, path: Path, delta: int) -> dict:
     """The spec with the child at ``path`` moved ``delta`` places among its siblings, clamped."""
     parent, i = _sibling_slot(spec, path, "move")
-    new = copy.deepcopy(spec)
+    new = thaw(spec)
     children = _children_of(new, parent)
     block = children.pop(i)
     children.insert(max(0, min(i + delta, len(children))), block)
@@ -150,30 +129,35 @@ def wrap(spec: dict, path: Path, kind: str) -> dict:
     """The spec with the block at ``path`` nested in a new ``"sequential"`` or ``"repeat"`` (× 2).
 
     Names inside a new repeat are dropped, since copies cannot be named; a name that is
-    reused elsewhere is refused instead, because dropping it would break the reuse.
+    reused elsewhere is refused instead, because dropping it would break the reuse. The
+    block's ``key`` in its parent moves to the new wrapper.
     """
-    block = copy.deepcopy(get(spec, path))
+    block = thaw(get(spec, path))
+    key = block.pop("key", None)
     if kind == "sequential":
-        return replace(spec, path, {"type": "sequential", "children": [block]})
-    if kind != "repeat":
+        wrapper = {"type": "sequential", "children": [block]}
+    elif kind == "repeat":
+        for row in outline(block):
+            inner = get(block, row.path)
+            if row.name is not None and _uses(spec, row.name):
+                where = path_str(path + row.path + ("name",))
+                raise SpecError(
+                    f"block {inner['name']!r} is reused elsewhere, and blocks inside a "
+                    "repeat cannot be named; remove the reuse first",
+                    where,
+                )
+            inner.pop("name", None)
+        wrapper = {"type": "repeat", "times": 2, "block": block}
+    else:
         raise SpecError(f"can wrap in a sequential or a repeat, not {kind!r}")
-    for row in outline(block):
-        inner = get(block, row.path)
-        if row.name is not None and _uses(spec, row.name):
-            where = path_str(path + row.path + ("name",))
-            raise SpecError(
-                f"block {inner['name']!r} is reused elsewhere, and blocks inside a "
-                "repeat cannot be named; remove the reuse first",
-                where,
-            )
-        inner.pop("name", None)
-    return replace(spec, path, {"type": "repeat", "times": 2, "block": block})
+    return replace(spec, path, wrapper if key is None else {**wrapper, "key": key})
 
 
 def unwrap(spec: dict, path: Path) -> dict:
     """The spec with a one-child sequential or a repeat replaced by its only block.
 
-    The wrapper's name moves to the block if the block has none.
+    The wrapper's name moves to the block if the block has none; the block takes the
+    wrapper's place, and with it the wrapper's ``key``.
     """
     block = get(spec, path)
     if block.get("type") == "repeat":
@@ -184,22 +168,25 @@ def unwrap(spec: dict, path: Path) -> dict:
         raise SpecError(
             "only a sequential with one child, or a repeat, can be unwrapped", path_str(path)
         )
-    inner = copy.deepcopy(inner)
+    inner = thaw(inner)
+    inner.pop("key", None)
     if "name" in block and "name" not in inner:
         inner["name"] = block["name"]
+    if "key" in block:
+        inner["key"] = block["key"]
     return replace(spec, path, inner)
 
 
 def set_field(spec: dict, path: Path, key: str, value: object) -> dict:
     """The spec with field ``key`` of the block at ``path`` set to ``value``."""
-    new = copy.deepcopy(spec)
-    _block(new, path)[key] = copy.deepcopy(value)
+    new = thaw(spec)
+    _block(new, path)[key] = thaw(value)
     return new
 
 
 def del_field(spec: dict, path: Path, key: str) -> dict:
     """The spec without field ``key`` on the block at ``path`` (unchanged if it is absent)."""
-    new = copy.deepcopy(spec)
+    new = thaw(spec)
     _block(new, path).pop(key, None)
     return new
 
@@ -268,30 +255,39 @@ def outline(spec: dict) -> list[Row]:
     """Every block in pre-order with its path, depth and a one-line summary, for the builder."""
     rows: list[Row] = []
 
-    def walk(block: dict, path: Path, depth: int, label: str, in_repeat: bool) -> None:
+    def walk(block: dict, path: Path, depth: int, label: str, in_repeat: bool, keyed: bool):
         if not isinstance(block, dict):
             return
-        rows.append(
-            Row(
-                path,
-                depth,
-                str(block.get("type")),
-                block.get("name"),
-                _summary(block),
-                label,
-                in_repeat,
-            )
-        )
-        if block.get("type") == "sequential" and isinstance(block.get("children"), list):
-            for i, child in enumerate(block["children"]):
-                walk(child, (*path, "children", i), depth + 1, str(i), in_repeat)
-        elif block.get("type") == "repeat" and "block" in block:
-            times = block.get("times")
-            copies = f"0–{times - 1}" if isinstance(times, int) and times > 1 else "0"
-            walk(block["block"], (*path, "block"), depth + 1, copies, True)
+        kind, name = str(block.get("type")), block.get("name")
+        rows.append(Row(path, depth, kind, name, _summary(block), label, in_repeat, keyed))
+        for step, child, child_label, copied, child_keyed in _child_blocks(block):
+            walk(child, (*path, *step), depth + 1, child_label, in_repeat or copied, child_keyed)
 
-    walk(spec, (), 0, "", False)
+    walk(spec, (), 0, "", False, False)
     return rows
+
+
+def _child_blocks(block: dict):
+    """(steps, child, label, copied, keyed) for each block held by ``block``'s block fields."""
+    bt = BLOCKS.get(block.get("type")) if isinstance(block.get("type"), str) else None
+    for f in bt.child_fields if bt is not None else ():
+        value = block.get(f.name)
+        if f.kind == Kind.BLOCKS and isinstance(value, list | tuple):
+            for i, child in enumerate(value):
+                key = child.get("key") if isinstance(child, dict) else None
+                yield (f.name, i), child, str(i) if key is None else str(key), False, True
+        elif f.kind == Kind.BLOCK and f.name in block:
+            yield (f.name,), value, _copies_label(block, bt), bt.copies_child, False
+
+
+def _copies_label(block: dict, bt) -> str:
+    """How PyTorch prints the copies of a repeat's block: ``0–3``, ``block 0–3``; else the field."""
+    if not bt.copies_child:
+        return "block"
+    times = block.get("times")
+    copies = f"0–{times - 1}" if isinstance(times, int) and times > 1 else "0"
+    key_format = block.get("key_format")
+    return key_format.replace("{i}", copies) if isinstance(key_format, str) else copies
 
 
 def new_block(kind: str, ref: str | None = None) -> dict:
@@ -300,9 +296,9 @@ def new_block(kind: str, ref: str | None = None) -> dict:
         if not ref:
             raise SpecError("a shared block needs the name of the block to reuse")
         return {"type": "shared", "ref": ref}
-    if kind not in _DEFAULTS and kind not in ACTIVATIONS:
+    if kind not in KINDS:
         raise SpecError(f"unknown block type {kind!r}; use one of {', '.join(KINDS)}, shared")
-    return {"type": kind, **copy.deepcopy(_DEFAULTS.get(kind, {}))}
+    return example(kind)
 
 
 def _block(spec: dict, path: Path) -> dict:
@@ -314,9 +310,10 @@ def _block(spec: dict, path: Path) -> dict:
 
 def _children_of(spec: dict, parent_path: Path) -> list:
     parent = _block(spec, parent_path)
-    if parent.get("type") == "repeat":
+    if parent.get("type") in ("repeat", "residual"):
         raise SpecError(
-            "a repeat holds exactly one block; nest its block in a sequential to add more",
+            f"a {parent['type']} holds exactly one block; nest its block in a sequential to "
+            "add more",
             path_str(parent_path),
         )
     if parent.get("type") != "sequential" or not isinstance(parent.get("children"), list):
@@ -340,12 +337,9 @@ def _child_step(node: object, steps: Path) -> tuple[dict, Path] | None:
     """The child block the next steps lead to, with those steps; None if they leave the blocks."""
     if not isinstance(node, dict):
         return None
-    if node.get("type") == "sequential" and len(steps) >= 2 and steps[0] == "children":
-        children, i = node.get("children"), steps[1]
-        if isinstance(children, list) and isinstance(i, int) and i < len(children):
-            return children[i], ("children", i)
-    if node.get("type") == "repeat" and steps[:1] == ("block",) and "block" in node:
-        return node["block"], ("block",)
+    for step, child, *_ in _child_blocks(node):
+        if tuple(steps[: len(step)]) == step:
+            return child, step
     return None
 
 
@@ -364,38 +358,11 @@ def _uses(spec: dict, name: str | None) -> list[Path]:
 
 
 def _summary(block: dict) -> str:
-    kind, get_ = block.get("type"), block.get
-    bias = "bias" if get_("bias", True) else "no bias"
-    tie = get_("tie")
-    tied = f", weight tied to {tie['weight']}" if isinstance(tie, dict) and "weight" in tie else ""
-    if kind == "linear":
-        return f"linear {get_('in_features', '?')} → {get_('out_features')}, {bias}{tied}"
-    if kind == "conv2d":
-        extra = "".join(f", {f} {_num(get_(f))}" for f in ("stride", "padding") if get_(f))
-        return (
-            f"conv2d {get_('in_channels', '?')} → {get_('out_channels')}, "
-            f"kernel {_num(get_('kernel_size', 3))}{extra}, {bias}{tied}"
-        )
-    if kind == "embedding":
-        return f"embedding {get_('num_embeddings')} × {get_('embedding_dim')}{tied}"
-    if kind == "layernorm":
-        return f"layernorm {get_('normalized_shape')}, eps {_num(get_('eps', 1e-5))}{tied}"
-    if kind == "dropout":
-        return f"dropout p = {_num(get_('p', 0.5))}"
-    if kind == "sequential":
-        n = len(get_("children") or [])
-        return f"sequential, {n} {'child' if n == 1 else 'children'}"
-    if kind == "repeat":
-        return f"repeat × {get_('times')}, own parameters per copy"
-    if kind == "shared":
-        return f"reuse {get_('ref')!r} (same module, tied)"
-    return str(kind)
-
-
-def _num(value: object) -> str:
-    """A number as short text (``1e-05``, ``0.5``), a pair as ``3×5``, anything else as is."""
-    if isinstance(value, list):
-        return "×".join(map(_num, value))
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    kind = block.get("type")
+    if not isinstance(kind, str) or kind not in BLOCKS:
+        return str(kind)
+    bt = BLOCKS[kind]
+    try:
+        return bt.summary(bt.get(block))
+    except (TypeError, ValueError, KeyError, AttributeError):  # a spec not validated yet
+        return kind

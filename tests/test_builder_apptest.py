@@ -4,8 +4,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from explorer.blocks import BLOCKS
 from explorer.presets import PRESETS
 from explorer.spec import to_json
+from explorer.spec_edit import KINDS
 from explorer.workspace import Workspace
 from ui.builder import HINT, row_key, widget_key
 
@@ -55,11 +57,18 @@ def test_panel_shows_the_hint_and_one_row_per_block():
     assert not at.exception
 
 
+def add(at: AppTest, kind: str, to: str = "") -> AppTest:
+    """Use the outline's one add bar: pick the sequential and the kind, then press Add."""
+    at.selectbox(key="builder_add_to").select(to)
+    at.selectbox(key="builder_add_kind").select(kind)
+    return at.button(key="builder_add").click().run(timeout=30)
+
+
 def test_add_a_linear_child_grows_the_spec():
     """Add with the default kind appends a linear of 8 and opens its editor."""
     at = start()
-    at.selectbox(key=key(at, (), "add_kind")).select("linear")
-    at = click(at, (), "add")
+    assert at.selectbox(key="builder_add_kind").value == "linear"
+    at = at.button(key="builder_add").click().run(timeout=30)
     assert spec(at)["children"][3] == {"type": "linear", "out_features": 8}
     assert at.session_state["builder_open"] == ("children", 3)
     assert at.number_input(key=key(at, ("children", 3), "out_features")).value == 8
@@ -69,8 +78,7 @@ def test_add_a_linear_child_grows_the_spec():
 def test_add_reuse_block_ties_the_named_block():
     """ "reuse block shared" appends a shared ref to it, as in the chapter's tied net."""
     at = start("tied")
-    at.selectbox(key=key(at, (), "add_kind")).select("shared:shared")
-    at = click(at, (), "add")
+    at = add(at, "shared:shared")
     assert spec(at)["children"][-1] == {"type": "shared", "ref": "shared"}
     assert at.session_state["workspace"].module[7] is at.session_state["workspace"].module[2]
     assert not at.exception
@@ -139,8 +147,7 @@ def test_too_large_a_number_shows_the_error_under_its_row():
 def test_zero_eps_shows_the_error_under_the_layernorm_row():
     """A layernorm eps of 0 is refused under the layernorm's row; the model keeps eps 1e-5."""
     at = start()
-    at.selectbox(key=key(at, (), "add_kind")).select("layernorm")
-    at = click(at, (), "add")
+    at = add(at, "layernorm")
     before = spec(at)
     new = ("children", 3)
     at.number_input(key=key(at, new, "eps")).set_value(0.0).run(timeout=30)
@@ -232,4 +239,49 @@ def test_invalid_json_shows_an_error_and_keeps_the_text():
     assert spec(at) == MLP
     assert at.text_area(key=text_key).value == typed
     assert [e.value for e in at.error] == ["not valid JSON: Expecting value at line 1, column 37"]
+    assert not at.exception
+
+
+def test_add_menu_offers_every_registered_type_and_each_named_block():
+    """The one add bar lists every block type of the table, then a reuse per named block."""
+    at = start("tied")
+    options = at.selectbox(key="builder_add_kind").options
+    assert options == [*KINDS, "reuse block shared (same module, tied)"]
+    assert set(KINDS) == set(BLOCKS) - {"shared"}
+    assert not at.exception
+
+
+def test_add_into_a_nested_sequential():
+    """Adding to rgnet's block1 (inside the repeat) appends there, not at the root."""
+    at = start("rgnet")
+    at = add(at, "tanh", to="children[0].block")
+    inner = spec(at)["children"][0]["block"]["children"]
+    assert [c["type"] for c in inner] == ["linear", "relu", "linear", "relu", "tanh"]
+    assert at.session_state["builder_open"] == ("children", 0, "block", "children", 4)
+    assert not at.exception
+
+
+def test_editor_draws_the_fields_of_the_table():
+    """A new self_attention's editor has one widget per field of its entry, with its defaults."""
+    at = start()
+    at = add(at, "self_attention")
+    new = ("children", 3)
+    assert at.number_input(key=key(at, new, "embed_dim")).value == 16
+    assert at.number_input(key=key(at, new, "num_heads")).value == 2
+    assert at.checkbox(key=key(at, new, "bias")).value is True
+    assert at.number_input(key=key(at, new, "dropout")).value == 0.0
+    at.number_input(key=key(at, new, "num_heads")).set_value(3).run(timeout=30)
+    assert [e.value for e in row(at, new).error] == [
+        "num_heads: must divide embed_dim (16) evenly, got 3"
+    ]
+    assert not at.exception
+
+
+def test_a_child_key_renames_it_in_the_model():
+    """Typing a key for a child makes it the child's attribute name, as add_module does."""
+    at = start()
+    at = click(at, LAST, "edit")
+    at.text_input(key=key(at, LAST, "key")).input("head").run(timeout=30)
+    assert spec(at)["children"][2]["key"] == "head"
+    assert list(at.session_state["workspace"].module._modules) == ["0", "1", "head"]
     assert not at.exception

@@ -350,16 +350,16 @@ def test_outline_shows_names_and_lazy_inputs():
 
 
 def test_new_block_defaults():
-    """New blocks start with the documented defaults."""
+    """New blocks start with the registry's example values; defaults stay implicit."""
     assert [
         new_block(k)
         for k in ("linear", "conv2d", "embedding", "layernorm", "dropout", "repeat", "sequential")
     ] == [
         {"type": "linear", "out_features": 8},
-        {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "conv2d", "out_channels": 4, "padding": 1},
         {"type": "embedding", "num_embeddings": 50, "embedding_dim": 16},
         {"type": "layernorm", "normalized_shape": 8},
-        {"type": "dropout", "p": 0.5},
+        {"type": "dropout"},
         {"type": "repeat", "times": 2, "block": {"type": "linear", "out_features": 8}},
         {"type": "sequential", "children": []},
     ]

@@ -14,7 +14,9 @@ from collections.abc import Callable
 import streamlit as st
 
 from explorer import spec_edit as se
+from explorer.blocks import BLOCKS
 from explorer.errors import SpecError
+from explorer.fields import Field, Kind
 from explorer.spec import from_json, to_json
 from explorer.workspace import Workspace
 from ui import state
@@ -28,45 +30,11 @@ _JSON_TRIED = "builder_json_version"
 _WHERE, _WHERE_JSON = "builder", "builder_json"
 
 # Material icons ship with Streamlit, so they render where emoji fonts are missing.
-ICONS = {
-    "sequential": "view_list",
-    "repeat": "repeat",
-    "shared": "link",
-    "linear": "linear_scale",
-    "conv2d": "grid_on",
-    "embedding": "abc",
-    "layernorm": "straighten",
-    "dropout": "grain",
-    "flatten": "vertical_align_bottom",
-}
-_WEIGHTED = {"linear", "conv2d", "embedding", "layernorm"}
-# Editable fields per type: (field, widget kind, default shown when the field is absent).
-_FIELDS: dict[str, list[tuple[str, str, object]]] = {
-    "linear": [
-        ("out_features", "int", None),
-        ("in_features", "lazy", None),
-        ("bias", "bool", True),
-        ("tie", "tie", None),
-    ],
-    "conv2d": [
-        ("out_channels", "int", None),
-        ("in_channels", "lazy", None),
-        ("kernel_size", "int", 3),
-        ("stride", "int", 1),
-        ("padding", "int0", 0),
-        ("bias", "bool", True),
-        ("tie", "tie", None),
-    ],
-    "embedding": [
-        ("num_embeddings", "int", None),
-        ("embedding_dim", "int", None),
-        ("tie", "tie", None),
-    ],
-    "layernorm": [("normalized_shape", "int", None), ("eps", "eps", 1e-5), ("tie", "tie", None)],
-    "dropout": [("p", "prob", 0.5)],
-    "repeat": [("times", "int", None)],
-    "shared": [("ref", "ref", None)],
-}
+ICONS = {name: bt.icon for name, bt in BLOCKS.items()}
+_WEIGHTED = {name for name, bt in BLOCKS.items() if bt.field("tie") is not None}  # tie targets
+_NAME = Field("name", Kind.REF, "A named block can be reused elsewhere (its parameters are tied).")
+_KEY = Field("key", Kind.REF, "Its attribute name in the parent, e.g. block 0 (default: index).")
+_ADD_TO, _ADD_KIND, _ADD = "builder_add_to", "builder_add_kind", "builder_add"
 _NO_TIE = "(none)"
 _INDENT = "&emsp;"  # markdown strips leading spaces but keeps an entity, so rows indent
 
@@ -77,10 +45,11 @@ def builder_panel(ws: Workspace) -> None:
     _history(ws)
     rows = se.outline(ws.setup.spec)
     error_at, error_text = _error_place(ws)
+    _add_bar(ws, rows)
     with st.container(border=True, key="builder_outline", gap="xxsmall"):
         for row in rows:
             with st.container(key=row_key(row.path), gap="xsmall"):
-                _row(ws, row, rows)
+                _row(ws, row)
                 is_open = st.session_state.get(_OPEN) == row.path
                 if is_open or row.path == error_at:
                     _, box = st.columns([0.3 + 0.4 * row.depth, 20])  # indented under the row
@@ -126,11 +95,41 @@ def _history(ws: Workspace) -> None:
         )
 
 
-def _row(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
+def _add_bar(ws: Workspace, rows: list[se.Row]) -> None:
+    """One "add" control for the whole outline: which sequential, which block, and a button.
+
+    One set of widgets however many blocks there are (a menu per row made every rerun cost
+    grow with the square of the blocks).
+    """
+    targets = {se.path_str(r.path): r for r in rows if r.type == "sequential"}
+    if not targets:
+        return
+    kinds = [*se.KINDS, *(f"shared:{r.name}" for r in rows if r.name is not None)]
+    if st.session_state.get(_ADD_TO) not in targets:
+        st.session_state[_ADD_TO] = next(iter(targets))
+    if st.session_state.get(_ADD_KIND) not in kinds:
+        st.session_state[_ADD_KIND] = kinds[0]
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
+        st.selectbox(
+            "Add to",
+            list(targets),
+            key=_ADD_TO,
+            format_func=lambda p: _target_label(targets[p]),
+            help="The sequential block that gets the new block at its end",
+        )
+        st.selectbox("Block", kinds, key=_ADD_KIND, format_func=_kind_label)
+        st.button("Add", key=_ADD, icon=":material/add:", type="primary", on_click=_add, args=(ws,))
+
+
+def _target_label(row: se.Row) -> str:
+    return f"{'· ' * row.depth}{row.label or 'net'}: {row.summary}"
+
+
+def _row(ws: Workspace, row: se.Row) -> None:
     spec, path = ws.setup.spec, row.path
     block = se.get(spec, path)
-    text, up, down, drop, nest, rep, unwrap, add, edit = st.columns(
-        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9, 0.9], gap="xxsmall", vertical_alignment="center"
+    text, up, down, drop, nest, rep, unwrap, edit = st.columns(
+        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9], gap="xxsmall", vertical_alignment="center"
     )
     text.markdown(_row_text(row), help=_row_help(row))
     slot = _sibling_slot(spec, path)
@@ -185,15 +184,6 @@ def _row(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
             _apply,
             (ws, path, lambda s: se.unwrap(s, path), None),
         )
-    if row.type == "sequential":
-        with add.popover(
-            "add",
-            icon=":material/add:",
-            type="tertiary",
-            help="Add a block at the end",
-            key=k("add_menu"),
-        ):
-            _add_child(ws, row, rows)
     is_open = st.session_state.get(_OPEN) == path
     edit.button(
         "done" if is_open else "edit",
@@ -233,7 +223,7 @@ def _row_text(row: se.Row) -> str:
     kind, rest = re.match(r"(\w*)(.*)", row.summary).groups()
     label = f"`{row.label}`" if row.label else "`net`"
     name = f" :blue-badge[{row.name}]" if row.name else ""
-    icon = ICONS.get(row.type, "show_chart")
+    icon = ICONS.get(row.type, "help")
     return f"{_INDENT * 2 * row.depth}:material/{icon}: {label} **{kind}**{rest}{name}"
 
 
@@ -243,20 +233,6 @@ def _row_help(row: se.Row) -> str | None:
     if row.type == "shared":
         return "The very same module as the named block: its parameters are tied."
     return None
-
-
-def _add_child(ws: Workspace, row: se.Row, rows: list[se.Row]) -> None:
-    reuse = [f"shared:{r.name}" for r in rows if r.name is not None and r.path != row.path]
-    key = widget_key(ws, row.path, "add_kind")
-    st.selectbox("Block", [*se.KINDS, *reuse], key=key, format_func=_kind_label)
-    children = se.get(ws.setup.spec, row.path)["children"]
-    st.button(
-        "Add",
-        key=widget_key(ws, row.path, "add"),
-        type="primary",
-        on_click=_add,
-        args=(ws, row.path, key, len(children)),
-    )
 
 
 def _kind_label(option: str) -> str:
@@ -270,76 +246,88 @@ def _kind_label(option: str) -> str:
 
 def _editor(ws: Workspace, row: se.Row, box) -> None:
     block = se.get(ws.setup.spec, row.path)
-    fields = _FIELDS.get(row.type, [])
+    bt = BLOCKS.get(row.type)
+    fields = [f for f in bt.fields if f.kind not in (Kind.BLOCK, Kind.BLOCKS)] if bt else []
+    if row.keyed:
+        fields = [_KEY, *fields]
     if row.type != "shared":  # a shared block is the named block itself: no name of its own
-        fields = [("name", "name", ""), *fields]
+        fields = [_NAME, *fields]
     cols = box.container(border=True).columns(
         max(5, len(fields)), gap="small", vertical_alignment="bottom"
     )
-    for col, (field, kind, default) in zip(cols, fields, strict=False):
+    for col, f in zip(cols, fields, strict=False):
         with col:
-            _field(ws, row, block, field, kind, default)
+            _field(ws, row, block, f)
 
 
-def _field(ws: Workspace, row: se.Row, block: dict, field: str, kind: str, default: object) -> None:
-    path = row.path
-    key = widget_key(ws, path, field)
-    value = block.get(field, default)
-    args = dict(key=key, on_change=_on_field, args=(ws, path, field, kind, key))
-    if kind == "name":
+def _field(ws: Workspace, row: se.Row, block: dict, f: Field) -> None:
+    """The widget of one field, chosen by the field's kind in the block-type table."""
+    path, name = row.path, f.name
+    key = widget_key(ws, path, name)
+    value = block.get(name, f.default)
+    args = dict(key=key, on_change=_on_field, args=(ws, path, f, key))
+    if f is _NAME:
         st.text_input(
             "name",
-            value,
+            value or "",
             disabled=row.in_repeat,
             placeholder="optional",
             help="Blocks inside a repeat are copied, so they cannot be named."
             if row.in_repeat
-            else "A named block can be reused elsewhere (its parameters are then tied).",
+            else f.help,
             **args,
         )
-    elif kind in ("int", "int0", "lazy") and isinstance(value, list):
-        st.caption(f"{field} {value}: edit it in the JSON view")
-    elif kind in ("int", "int0"):
-        st.number_input(field, min_value=0 if kind == "int0" else 1, step=1, value=value, **args)
-    elif kind == "lazy":
+    elif f is _KEY or f.kind == Kind.KEY_FORMAT:
+        st.text_input(name, value or "", placeholder=row.label or "{i}", help=f.help, **args)
+    elif f.kind in (Kind.WHOLE, Kind.SIZE) and isinstance(value, list | tuple):
+        st.caption(f"{name} {list(value)}: edit it in the JSON view")
+    elif f.kind in (Kind.WHOLE, Kind.SIZE):
         st.number_input(
-            field,
-            min_value=1,
+            name,
+            min_value=int(f.lo),
             step=1,
             value=value,
-            placeholder="? (lazy)",
-            help="Leave empty to infer it at the first forward pass (a Lazy layer).",
+            placeholder="? (lazy)" if f.lazy else None,
+            help="Leave empty to infer it at the first forward pass (a Lazy layer)."
+            if f.lazy
+            else f.help,
             **args,
         )
-    elif kind == "bool":
-        st.checkbox(field, value=bool(value), **args)
-    elif kind == "eps":
+    elif f.kind == Kind.FLAG:
+        st.checkbox(name, value=bool(value), help=f.help, **args)
+    elif f.kind == Kind.NUMBER:
+        hi = f.upper(ws.limits)
+        small = f.step is not None and f.step < 0.01
         st.number_input(
-            field, min_value=0.0, max_value=1.0, value=float(value), step=1e-5, format="%g", **args
+            name,
+            min_value=float(f.lo),
+            max_value=None if hi is None else float(hi),
+            value=float(value),
+            step=f.step,
+            format="%g" if small else None,
+            help=f.help,
+            **args,
         )
-    elif kind == "prob":
-        st.number_input(field, min_value=0.0, max_value=1.0, value=float(value), step=0.05, **args)
-    elif kind == "ref":
+    elif f.kind == Kind.CHOICE:
+        options = list(f.choices)
+        st.selectbox(name, options, index=options.index(value), help=f.help, **args)
+    elif f.kind == Kind.REF:
         options = se.names(ws.setup.spec)
         st.selectbox(
             "reuse block",
             options,
-            key=key,
-            on_change=_on_field,
             index=options.index(value) if value in options else None,
-            args=(ws, path, field, kind, key),
+            **args,
         )
-    elif kind == "tie":
+    elif f.kind == Kind.TIE:
         options = _tie_options(ws.setup.spec, block)
         current = (value or {}).get("weight", _NO_TIE)
         st.selectbox(
             "tie weight to",
             options,
-            key=key,
-            on_change=_on_field,
             index=options.index(current) if current in options else 0,
             help="Use another block's weight tensor as this one's (same shape).",
-            args=(ws, path, field, kind, key),
+            **args,
         )
 
 
@@ -386,9 +374,10 @@ def _move(ws: Workspace, path: se.Path, delta: int) -> None:
     _apply(ws, path, lambda s: se.move(s, path, delta), moved if was_open else None)
 
 
-def _add(ws: Workspace, parent: se.Path, kind_key: str, index: int) -> None:
-    option = st.session_state.get(kind_key) or "linear"
-    kind, _, ref = option.partition(":")
+def _add(ws: Workspace) -> None:
+    parent = se.parse_path(st.session_state.get(_ADD_TO) or "")
+    kind, _, ref = (st.session_state.get(_ADD_KIND) or se.KINDS[0]).partition(":")
+    index = len(se.get(ws.setup.spec, parent).get("children", ()))
     _apply(
         ws,
         parent,
@@ -397,16 +386,18 @@ def _add(ws: Workspace, parent: se.Path, kind_key: str, index: int) -> None:
     )
 
 
-def _on_field(ws: Workspace, path: se.Path, field: str, kind: str, key: str) -> None:
+def _on_field(ws: Workspace, path: se.Path, f: Field, key: str) -> None:
     value = st.session_state.get(key)
-    if kind == "name":
-        edit = lambda s: se.rename(s, path, (value or "").strip())  # noqa: E731
-    elif value is None or (kind == "tie" and value == _NO_TIE) or (kind == "bool" and value):
-        edit = lambda s: se.del_field(s, path, field)  # noqa: E731
-    elif kind == "tie":
-        edit = lambda s: se.set_field(s, path, field, {"weight": value})  # noqa: E731
+    if isinstance(value, str):
+        value = value.strip()
+    if f is _NAME:
+        edit = lambda s: se.rename(s, path, value or "")  # noqa: E731
+    elif value is None or value == "" or value == f.default or value == _NO_TIE:
+        edit = lambda s: se.del_field(s, path, f.name)  # noqa: E731
+    elif f.kind == Kind.TIE:
+        edit = lambda s: se.set_field(s, path, f.name, {"weight": value})  # noqa: E731
     else:
-        edit = lambda s: se.set_field(s, path, field, value)  # noqa: E731
+        edit = lambda s: se.set_field(s, path, f.name, value)  # noqa: E731
     _apply(ws, path, edit)
 
 

@@ -1,0 +1,137 @@
+"""The block-type table: every entry builds, counts and describes itself, and nothing else
+restates what it says."""
+
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+from torch import nn
+
+import explorer
+from explorer import spec_edit
+from explorer.blocks import BLOCKS, example, json_schema, readme_table
+from explorer.presets import PRESETS
+from explorer.spec import validate
+
+ROOT = Path(__file__).resolve().parent.parent
+LEAVES = [k for k, bt in BLOCKS.items() if not bt.child_fields and not bt.is_alias]
+WITH_INPUT = {  # inputs for the example of each type: (shape, is it token ids)
+    "embedding": ((2, 3), True),
+    "conv2d": ((2, 3, 5, 5), False),
+    "self_attention": ((2, 5, 16), False),
+    "swiglu": ((2, 5, 16), False),
+    "pos_embedding": ((2, 5, 16), False),
+}
+
+
+def known_example(kind: str) -> dict:
+    """The example block, with in_channels set: a lazy conv's shape is not inferred (NCHW)."""
+    spec = example(kind)
+    return {**spec, "in_channels": 3} if kind == "conv2d" else spec
+
+
+def example_input(kind: str) -> torch.Tensor:
+    shape, tokens = WITH_INPUT.get(kind, ((2, 8), False))
+    return torch.randint(0, 50, shape) if tokens else torch.rand(shape)
+
+
+def torch_counts(net: nn.Module) -> tuple[int, int, int]:
+    """(unique parameter elements, module paths, parameter names) as PyTorch counts them."""
+    return (
+        sum(p.numel() for p in net.parameters()),
+        len(list(net.named_modules(remove_duplicate=False))),
+        len(list(net.named_parameters(remove_duplicate=False))),
+    )
+
+
+@pytest.mark.parametrize("kind", [k for k in BLOCKS if k != "shared"])
+def test_every_example_validates_builds_and_runs(kind):
+    """The builder's new block of each type validates, builds and runs a forward pass."""
+    net = explorer.build(example(kind))
+    net(example_input(kind))
+
+
+@pytest.mark.parametrize("kind", LEAVES)
+def test_each_leaf_predicts_its_parameter_shapes(kind):
+    """The shapes the table infers before building are the built module's shapes."""
+    spec = known_example(kind)
+    x = example_input(kind)
+    info = validate(spec, input_shape=None if kind == "embedding" else tuple(x.shape))
+    net = explorer.build(spec)
+    net(x)  # lazy layers take their shapes
+    assert info.shapes[""] == {n: tuple(p.shape) for n, p in net.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", LEAVES)
+def test_each_leaf_counts_like_pytorch(kind):
+    """Parameter elements, module paths and parameter names match PyTorch's own counts."""
+    spec = known_example(kind)
+    x = example_input(kind)
+    info = validate(spec, input_shape=None if kind == "embedding" else tuple(x.shape))
+    net = explorer.build(spec)
+    net(x)
+    assert (info.param_count, info.modules, info.param_names) == torch_counts(net)
+
+
+def test_summaries_read_from_the_table():
+    """Each type's outline summary comes from its entry, with its defaults filled in."""
+    summaries = {k: spec_edit.outline(example(k))[0].summary for k in BLOCKS if k != "shared"}
+    assert summaries["layernorm"] == "layernorm 8, eps 1e-05"
+    assert summaries["rmsnorm"] == "rmsnorm 8, eps 1e-06"
+    assert summaries["self_attention"] == "self-attention 16, 2 heads, causal"
+    assert summaries["conv2d"] == "conv2d ? → 4, kernel 3, padding 1, bias"
+
+
+def test_readme_spec_table_is_the_generated_one():
+    """The README's spec table is exactly what the registry generates, so no type is missing."""
+    readme = (ROOT / "README.md").read_text()
+    assert readme_table() in readme
+    assert all(f"| `{kind}` |" in readme_table() for kind in BLOCKS)
+
+
+def test_builder_menu_offers_every_type_but_shared():
+    """Every registered type is in the builder's add menu; shared is offered per named block."""
+    assert set(spec_edit.KINDS) == set(BLOCKS) - {"shared"}
+
+
+def test_eps_default_is_written_once():
+    """The layernorm eps default lives in the table only, not in the files that read it."""
+    readers = ["explorer/spec.py", "explorer/build.py", "explorer/spec_edit.py", "ui/builder.py"]
+    for path in readers:
+        assert not re.search(r"1e-0?5", (ROOT / path).read_text()), path
+    assert len(re.findall(r"_eps\(1e-5\)", (ROOT / "explorer/blocks.py").read_text())) == 1
+
+
+def test_json_schema_accepts_every_preset():
+    """Every preset is valid under the generated JSON Schema."""
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for p in PRESETS.values():
+        jsonschema.validate(p.spec, schema)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "linear"},
+        {"type": "linear", "out_features": 0},
+        {"type": "linear", "out_features": 8, "units": 3},
+        {"type": "dropout", "p": 1.0},
+        {"type": "sequential", "children": [{"type": "dense"}]},
+        {"type": "repeat", "times": 2, "block": {"type": "relu"}, "key_format": "block"},
+    ],
+)
+def test_json_schema_refuses_what_validate_refuses(bad):
+    """A spec that validate refuses is also invalid under the schema."""
+    with pytest.raises(explorer.SpecError):
+        validate(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, json_schema())
+
+
+def test_json_schema_has_one_definition_per_type():
+    """The schema's block union lists each registered type once."""
+    refs = [r["$ref"] for r in json_schema()["$defs"]["block"]["oneOf"]]
+    assert refs == [f"#/$defs/{k}" for k in BLOCKS]
