@@ -68,6 +68,10 @@ class Limits:
     max_seed: int = 2**32 - 1
     # work queue: how many heavy jobs (training, big forwards) run at once in one process
     heavy_slots: int = 2
+    # what one screen sends: the tree and the overview carry the rows on screen, not the model
+    tree_open_rows: int = 200  # a tree with more rows than this opens with only the root open
+    tree_page_rows: int = 100  # children shown under one open block before "show more"
+    treemap_nodes: int = 400  # overview nodes; deeper blocks are drawn as one box each
 
     def within_machine(self) -> Limits:
         """These limits, lowered so that no single request can exceed half of this machine."""

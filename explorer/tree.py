@@ -133,6 +133,11 @@ class ParamTree:
             f"{len(self.tied_groups)} tied groups)"
         )
 
+    @property
+    def blocks(self) -> dict[str, BlockNode]:
+        """Every block by path, in pre-order ("" is the root)."""
+        return self._blocks
+
     def block(self, path: str) -> BlockNode:
         """The block at ``path`` ("" is the root)."""
         if path not in self._blocks:

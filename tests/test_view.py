@@ -1,15 +1,37 @@
-"""What the tree and tables show: ids, highlights, badges and filters."""
+"""What the tree and tables show: ids, structured rows, badges, counts, and only visible rows."""
+
+import json
 
 import torch
 from torch import nn
 
 import explorer
-from explorer.view import name_of, param_id, parameter_rows, related_ids, tree_rows
-from tests.models import chapter_mlp, tied_net
+from explorer.limits import DEFAULT_LIMITS
+from tests.models import OverlappingViews, chapter_mlp, lazy_mlp, rgnet, tied_net
+from ui.view import (
+    TreeView,
+    count_text,
+    name_of,
+    param_id,
+    parameter_rows,
+    related_ids,
+    tree_rows,
+    treemap_rows,
+)
 
 
 def tied_tree():
     return explorer.inspect(tied_net())
+
+
+def wide_tree(blocks: int):
+    """A Sequential of ``blocks`` Linear(8, 8) on the meta device: structure without values."""
+    with torch.device("meta"):
+        return explorer.inspect(nn.Sequential(*(nn.Linear(8, 8) for _ in range(blocks))))
+
+
+def by_id(rows):
+    return {r["id"]: r for r in rows}
 
 
 def test_param_ids_round_trip():
@@ -29,18 +51,60 @@ def test_selecting_a_reused_block_highlights_the_other_place():
     assert related_ids(tied_tree(), "2") == {"4"}
 
 
+def test_rows_carry_structured_fields_not_joined_strings():
+    """A block row has its name and type apart; the hover title is the full path."""
+    rows = by_id(tree_rows(explorer.inspect(rgnet(), root_name="rgnet")))
+    row = rows["0.block 1.0"]
+    assert (row["name"], row["type"], row["kind"]) == ("0", "Linear", "block")
+    assert row["title"] == "0.block 1.0 · Linear"
+    assert (rows[""]["name"], rows[""]["type"]) == ("rgnet", "Sequential")
+    assert (rows["0.block 1.0/bias"]["name"], rows["0.block 1.0/bias"]["title"]) == (
+        "bias",
+        "0.block 1.0.bias",
+    )
+
+
 def test_tree_rows_badge_tied_parameters_with_a_group_letter():
     """Both aliases carry the same group badge; untied parameters carry none."""
-    rows = {r["id"]: r for r in tree_rows(tied_tree(), selected="2/weight")}
+    rows = by_id(tree_rows(tied_tree(), selected="2/weight"))
     assert rows["2/weight"]["badge"] == rows["4/weight"]["badge"] == "tied B"
     assert rows["4/weight"]["highlight"] and not rows["0/weight"]["highlight"]
     assert rows["0/weight"]["badge"] == ""
 
 
-def test_lazy_parameters_show_question_marks():
-    """Before the first forward a lazy parameter's detail is '?'."""
-    rows = tree_rows(explorer.inspect(nn.Sequential(nn.LazyLinear(8))))
-    assert rows[-1]["detail"].startswith("?")
+def test_badges_and_the_tied_groups_box_use_the_same_letters_past_26_groups():
+    """Group 27's badge is 'tied AA' wherever it is shown (it was 'A1' and 'A' before)."""
+    shared = [nn.Linear(1, 1, bias=False) for _ in range(27)]
+    tree = explorer.inspect(nn.Sequential(*shared, *shared))
+    rows = by_id(tree_rows(tree))
+    last = sorted(tree.tied_groups, key=sorted)[26]
+    assert {rows[param_id(name)]["badge"] for name in last} == {"tied AA"}
+    assert {tree.group_labels[name] for name in last} == {"AA"}
+
+
+def test_overlapping_views_are_badged():
+    """a and b = a[:4] carry an 'overlaps' badge whose title names the other."""
+    rows = by_id(tree_rows(explorer.inspect(OverlappingViews())))
+    assert rows["/a"]["badge"] == rows["/b"]["badge"] == "overlaps"
+    assert rows["/b"]["title"] == "b · shares memory with a"
+
+
+def test_root_count_is_what_parameters_counts():
+    """The tied net's root says 121 params, as parameters() does, and the 72 via aliases."""
+    net = tied_net()
+    row = by_id(tree_rows(explorer.inspect(net)))[""]
+    assert sum(p.numel() for p in net.parameters()) == 121
+    assert row["detail"] == "121 params (+72 via aliases)"
+    assert by_id(tree_rows(explorer.inspect(net)))["4"]["detail"] == "72 params"
+
+
+def test_lazy_counts_show_question_marks():
+    """Before the first forward lazy blocks count '?', not 0, and lazy shapes are '?'."""
+    tree = explorer.inspect(lazy_mlp())
+    rows = by_id(tree_rows(tree))
+    assert rows[""]["detail"] == rows["0"]["detail"] == "? params"
+    assert rows["0/weight"]["detail"].startswith("?")
+    assert count_text(tree, "1") == "0 params"
 
 
 def test_filter_keeps_matching_parameters_and_their_blocks():
@@ -51,16 +115,81 @@ def test_filter_keeps_matching_parameters_and_their_blocks():
 
 def test_output_shapes_appear_on_blocks_after_a_run():
     """After a run each block shows its output shape."""
-    tree = tied_tree()
-    rows = {r["id"]: r for r in tree_rows(tree, output_shapes={"0": (2, 8)})}
+    rows = by_id(tree_rows(tied_tree(), output_shapes={"0": (2, 8)}))
     assert rows["0"]["detail"] == "40 params · out (2, 8)"
 
 
-def test_big_trees_start_collapsed_below_the_first_level():
-    """A 500-layer model's rows are collapsed beyond depth 1."""
-    net = nn.Sequential(*[nn.Sequential(nn.Linear(2, 2)) for _ in range(500)])
-    rows = tree_rows(explorer.inspect(net))
-    assert rows[0]["expanded"] and not any(r["expanded"] for r in rows if r["depth"] >= 1)
+def test_small_trees_open_fully():
+    """The tied net (16 rows) is sent whole, every block open."""
+    rows = tree_rows(tied_tree())
+    assert len(rows) == 8 + 8
+    assert all(r["open"] for r in rows if r["children"])
+
+
+def test_large_trees_send_the_root_and_a_first_page_of_children():
+    """5,000 blocks: the root, its first 100 children (closed) and one 'show more' row."""
+    rows = tree_rows(wide_tree(5000))
+    assert [r["kind"] for r in rows] == ["block"] + ["block"] * 100 + ["more"]
+    assert rows[0]["open"] and not any(r["open"] for r in rows[1:])
+    assert rows[-1]["id"] == "/.more" and rows[-1]["detail"] == "4,900 hidden"
+    assert len(json.dumps(rows)) < 40_000
+
+
+def test_opening_a_block_sends_its_children():
+    """After the browser says block 7 is open, its weight and bias rows are sent."""
+    rows = tree_rows(wide_tree(500), view=TreeView(open={"7": True}))
+    ids = [r["id"] for r in rows]
+    assert ids[ids.index("7") : ids.index("7") + 3] == ["7", "7/weight", "7/bias"]
+    assert len(rows) == 1 + 100 + 2 + 1
+
+
+def test_closing_the_root_sends_one_row():
+    """A closed root is the only row."""
+    rows = tree_rows(tied_tree(), view=TreeView(open={"": False}))
+    assert [r["id"] for r in rows] == [""]
+
+
+def test_show_more_pages_further():
+    """Asking for 200 children of the root sends 200 and says how many are left."""
+    rows = tree_rows(wide_tree(500), view=TreeView(shown={"": 200}))
+    assert len(rows) == 1 + 200 + 1 and rows[-1]["detail"] == "300 hidden"
+
+
+def test_selection_deep_in_a_large_tree_is_opened_and_paged_to():
+    """Selecting 250/weight opens block 250 and pages the root far enough to show it."""
+    rows = by_id(tree_rows(wide_tree(500), selected="250/weight"))
+    assert "250/weight" in rows and rows["250"]["open"]
+    assert "251" not in rows
+
+
+def test_a_block_the_user_closed_stays_closed_around_the_selection():
+    """The user's choice wins over opening the selection's ancestors."""
+    rows = by_id(tree_rows(tied_tree(), selected="2/weight", view=TreeView(open={"2": False})))
+    assert "2/weight" not in rows and not rows["2"]["open"]
+
+
+def test_tree_view_from_the_browser_ignores_malformed_entries():
+    """Only boolean-ish open flags and positive whole page sizes are taken."""
+    view = TreeView.from_json({"open": {"1": True, "2": 0}, "shown": {"": 200, "x": "no"}})
+    assert view == TreeView(open={"1": True, "2": False}, shown={"": 200})
+    assert TreeView.from_json(["not", "a", "dict"]) == TreeView()
+
+
+def test_treemap_rows_stay_within_the_node_budget():
+    """5,000 blocks make one box for the root, holding every element."""
+    tree = explorer.inspect(nn.Sequential(*(nn.Linear(2, 2) for _ in range(5000))))
+    rows = treemap_rows(tree)
+    assert len(rows) <= DEFAULT_LIMITS.treemap_nodes
+    assert sum(r["value"] for r in rows) == 5000 * 6
+
+
+def test_treemap_rows_of_a_small_model_list_every_parameter():
+    """The tied net's treemap has every block and parameter name, each name once."""
+    rows = treemap_rows(tied_tree())
+    assert sorted(r["id"] for r in rows if r["kind"] == "param") == sorted(
+        param_id(n) for n in tied_tree().params
+    )
+    assert sum(r["value"] for r in rows) == 193
 
 
 def test_parameter_rows_of_a_block_give_state_dict_keys():

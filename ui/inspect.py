@@ -9,10 +9,10 @@ from explorer.figures import heatmap, histogram
 from explorer.initializers import expected
 from explorer.tree import tensor_preview
 from explorer.uses import use_scale, uses_sum_error
-from explorer.view import group_labels, name_of, parameter_rows
 from explorer.workspace import EDIT_OPS, Workspace
 from ui import state
 from ui.tables import counts_row
+from ui.view import group_labels, name_of, parameter_rows
 
 
 def detail_panel(ws: Workspace) -> None:

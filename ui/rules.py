@@ -7,9 +7,9 @@ import streamlit as st
 
 from explorer.formula import FUNCTIONS, NAMES, check_formula
 from explorer.initializers import INITIALIZERS, MAX_MAGNITUDE, OptionKind
-from explorer.view import parameter_rows
 from explorer.workspace import Workspace
 from ui import state
+from ui.view import parameter_rows
 
 RECIPES = {
     "init_normal: N(0, 0.01) weights, zero biases": [

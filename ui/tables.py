@@ -9,8 +9,8 @@ from explorer.errors import SpecError
 from explorer.presets import PRESETS
 from explorer.spec import to_json
 from explorer.tree import ParamCounts
-from explorer.view import compile_filter, parameter_rows
 from explorer.workspace import Workspace
+from ui.view import compile_filter, parameter_rows
 
 FRAMEWORK_NOTES = """
 - **MXNet / Gluon** set biases to **0** by default; PyTorch draws them from U(±1/√fan_in).
