@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import explorer
+from explorer.frozen import freeze
 from explorer.presets import PRESETS
 from explorer.spec import Limits, from_json, to_json, validate
 
@@ -197,3 +198,19 @@ def test_from_json_reports_json_syntax_errors():
     """Malformed JSON gives a SpecError with the line and column."""
     with pytest.raises(explorer.SpecError, match="not valid JSON: .* line 1, column"):
         from_json('{"type": "linear",')
+
+
+@pytest.mark.parametrize("key", PRESETS)
+def test_a_frozen_spec_validates_and_builds_like_the_plain_one(key):
+    """FrozenDicts and tuples are read like dicts and lists: same counts, same model."""
+    plain, frozen = PRESETS[key].spec, freeze(PRESETS[key].spec)
+    a, b = validate(plain), validate(frozen)
+    assert (b.param_count, b.modules, b.param_names, b.shapes) == (
+        a.param_count,
+        a.modules,
+        a.param_names,
+        a.shapes,
+    )
+    net_a, net_b = explorer.build(plain, device="meta"), explorer.build(frozen, device="meta")
+    assert str(net_b) == str(net_a)
+    assert list(net_b.state_dict()) == list(net_a.state_dict())

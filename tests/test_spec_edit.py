@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from explorer.errors import SpecError
+from explorer.frozen import FrozenDict, freeze
 from explorer.presets import PRESETS
 from explorer.spec import validate
 from explorer.spec_edit import (
@@ -414,3 +415,63 @@ def test_random_edits_keep_the_spec_valid_and_the_input_untouched(edits, preset)
         assert spec == before
         validate(new)
         spec = new
+
+
+def _plain(value) -> bool:
+    """Whether a value is plain JSON data: dicts and lists all the way down, nothing frozen."""
+    if isinstance(value, FrozenDict | tuple):
+        return False
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return True
+
+
+FROZEN_EDITS = {
+    "replace": lambda s: replace(s, ("children", 0, "block", "children", 1), {"type": "tanh"}),
+    "insert": lambda s: insert(s, ("children", 0, "block"), 0, {"type": "relu"}),
+    "remove": lambda s: remove(s, ("children", 1)),
+    "move": lambda s: move(s, ("children", 1), -1),
+    "wrap sequential": lambda s: wrap(s, ("children", 1), "sequential"),
+    "wrap repeat": lambda s: wrap(s, ("children", 1), "repeat"),
+    "unwrap": lambda s: unwrap(s, ("children", 0)),
+    "set_field": lambda s: set_field(s, ("children", 1), "bias", False),
+    "del_field": lambda s: del_field(s, ("children", 1), "in_features"),
+    "rename": lambda s: rename(s, ("children", 1), "head"),
+    "replace root": lambda s: replace(s, (), s),
+}
+
+
+@pytest.mark.parametrize("edit", FROZEN_EDITS.values(), ids=FROZEN_EDITS.keys())
+def test_an_edit_of_a_frozen_spec_returns_a_new_plain_spec(edit):
+    """Each edit accepts a frozen spec and returns plain dicts and lists, as from a plain spec."""
+    frozen = freeze(RGNET)
+    new = edit(frozen)
+    assert new == edit(copy.deepcopy(RGNET))
+    assert _plain(new)
+    assert frozen == freeze(RGNET)
+    validate(new)
+
+
+@pytest.mark.parametrize("edit", FROZEN_EDITS.values(), ids=FROZEN_EDITS.keys())
+def test_an_edit_shares_nothing_with_its_input(edit):
+    """Changing the result of an edit deep inside leaves the input spec as it was."""
+    spec = copy.deepcopy(RGNET)
+    new = edit(spec)
+    for row in outline(new):
+        get(new, row.path)["touched"] = True
+    assert spec == RGNET
+
+
+def test_reading_a_frozen_spec_works_like_a_plain_one():
+    """get, names, outline and block_of_error read FrozenDicts and tuples."""
+    frozen = freeze(TIED_LM)
+    assert outline(frozen) == outline(TIED_LM)
+    assert names(frozen) == ["embed"]
+    assert get(frozen, ("children", 3, "tie")) == {"weight": "embed.weight"}
+    assert block_of_error(freeze(RGNET), "children[0].block.children[2].out_features") == (
+        *INNER,
+        "children",
+        2,
+    )
