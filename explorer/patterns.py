@@ -51,7 +51,7 @@ MODE_LABELS = {
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
-_META = frozenset("\\.^$|?*+()[]{}-/#&~ ")  # escaped when a glob character is literal
+_NOTHING = "[^\\x00-\\x{10FFFF}]"  # a class no character is in
 _HINTS = (
     ("invalid escape sequence: \\", "backreferences such as \\1 need backtracking"),
     ("invalid perl operator: (?=", "lookahead (?=...) needs backtracking"),
@@ -122,18 +122,44 @@ def glob_to_regex(glob: str) -> str:
             if end < 0:
                 out.append("\\[")
                 continue
-            body, i = glob[i:end], end + 1
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            members = "".join(c if c == "-" else _escape(c) for c in body)
-            out.append(f"[{'^' if negate else ''}{members}]")
+            out.append(_glob_set(glob[i:end]))
+            i = end + 1
         else:
             out.append(_escape(char))
     return "".join(out)
 
 
+def _glob_set(body: str) -> str:
+    """A ``[...]`` set of a glob as an RE2 class, read as ``fnmatch`` reads it.
+
+    Hyphens that make ranges split the body into chunks; a range whose ends are out of
+    order is dropped, as ``fnmatch`` drops it; an empty set matches nothing.
+    """
+    chunks, start, at = [], 0, 2 if body.startswith("!") else 1
+    while (at := body.find("-", at)) >= 0:
+        chunks.append(body[start:at])
+        start, at = at + 1, at + 3
+    if body[start:]:
+        chunks.append(body[start:])
+    else:
+        chunks[-1] += "-"
+    for k in range(len(chunks) - 1, 0, -1):
+        if chunks[k - 1][-1] > chunks[k][0]:
+            chunks[k - 1] = chunks[k - 1][:-1] + chunks[k][1:]
+            del chunks[k]
+    text = "-".join(chunks)
+    if not text:
+        return _NOTHING
+    if text == "!":
+        return "."  # a negated empty set: any one character
+    negate = text.startswith("!")
+    chunks[0] = chunks[0][negate:]
+    members = "-".join("".join(_escape(c) for c in chunk) for chunk in chunks)
+    return f"[{'^' if negate else ''}{members}]"
+
+
 def _escape(char: str) -> str:
-    return "\\" + char if char in _META else char
+    return "\\" + char if char.isascii() and not char.isalnum() else char
 
 
 def compile_pattern(
