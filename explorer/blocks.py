@@ -18,6 +18,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from torch import nn
@@ -102,7 +103,7 @@ class BlockType:
 
         return value
 
-    @property
+    @cached_property
     def child_fields(self) -> tuple[Field, ...]:
         """The fields that hold blocks."""
         return tuple(f for f in self.fields if f.kind in (Kind.BLOCK, Kind.BLOCKS))

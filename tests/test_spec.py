@@ -1,10 +1,14 @@
 """Specs: building the chapter's models, JSON round trips, and one SpecError per bad-input class."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 import explorer
 from explorer.frozen import freeze
@@ -214,3 +218,141 @@ def test_a_frozen_spec_validates_and_builds_like_the_plain_one(key):
     net_a, net_b = explorer.build(plain, device="meta"), explorer.build(frozen, device="meta")
     assert str(net_b) == str(net_a)
     assert list(net_b.state_dict()) == list(net_a.state_dict())
+
+
+# --- the expanded model is budgeted arithmetically, before anything is built ---
+
+
+def doubling_chain(depth: int, base: dict | None = None) -> dict:
+    """b0 = base; b_i = sequential[shared b_{i-1}, shared b_{i-1}]: 2^depth copies of b0."""
+    base = base or linear(8, in_features=8)
+    blocks = [{**base, "name": "b0"}]
+    for i in range(1, depth + 1):
+        ref = {"type": "shared", "ref": f"b{i - 1}"}
+        blocks.append(seq(ref, ref, name=f"b{i}"))
+    return seq(*blocks)
+
+
+NESTED_REPEATS = {
+    "type": "repeat",
+    "times": 256,
+    "block": {
+        "type": "repeat",
+        "times": 256,
+        "block": {"type": "repeat", "times": 256, "block": {"type": "relu"}},
+    },
+}
+
+_REFUSE_IN_A_BOX = """
+import resource, sys, json
+from explorer.errors import SpecError
+from explorer.spec import validate
+from explorer.build import build
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:"))
+cap = vm * 1024 + 256 * 2**20  # what the interpreter has now, plus 256 MiB
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+spec = json.loads(sys.argv[1])
+for step in (validate, build):
+    try:
+        step(spec)
+    except SpecError as err:
+        print(err)
+    else:
+        print("accepted")
+"""
+
+
+def refused_in_a_box(spec: dict) -> list[str]:
+    """Validate and build ``spec`` in a child process with 256 MiB to spare and 30 s at most."""
+    out = subprocess.run(
+        [sys.executable, "-c", _REFUSE_IN_A_BOX, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.splitlines()
+
+
+def test_doubling_shared_chain_is_refused_by_arithmetic():
+    """A 4 KB spec that expands 2^30 times is refused without expanding, in a memory box."""
+    spec = doubling_chain(30)
+    assert len(json.dumps(spec)) < 4_000
+    message = (
+        "children[14]: the model would have 4,294,967,264 modules once repeat and "
+        "shared blocks are expanded; the limit is 20,000; this block alone makes 32,767"
+    )
+    assert refused_in_a_box(spec) == [message, message]
+
+
+def test_nested_repeats_are_refused_by_arithmetic():
+    """repeat(256, repeat(256, repeat(256, relu))) would make 16.8 M modules: refused."""
+    message = (
+        "block: the model would have 16,843,009 modules once repeat and shared blocks are "
+        "expanded; the limit is 20,000; this block alone makes 65,793"
+    )
+    assert refused_in_a_box(NESTED_REPEATS) == [message, message]
+
+
+def test_budget_counts_equal_pytorchs_on_a_small_chain():
+    """Modules, names and elements of a depth-5 doubling chain are what PyTorch counts."""
+    spec = doubling_chain(5, base=seq(linear(3, in_features=3), {"type": "relu"}))
+    info = validate(spec)
+    net = explorer.build(spec)
+    assert info.modules == len(list(net.named_modules(remove_duplicate=False)))
+    assert info.param_names == len(list(net.named_parameters(remove_duplicate=False)))
+    assert info.param_count == sum(p.numel() for p in net.parameters()) == 12
+    assert info.depth == 7  # root, b5 … b1, b0, its linear
+
+
+@pytest.mark.parametrize("key", PRESETS)
+def test_budget_counts_equal_pytorchs_on_every_preset(key):
+    """For each preset, the counts validation predicts are those of the built model."""
+    p = PRESETS[key]
+    info = validate(p.spec, input_shape=p.input_shape if p.input_kind == "uniform" else None)
+    net = explorer.build(p.spec, device="meta")
+    assert info.modules == len(list(net.named_modules(remove_duplicate=False)))
+    assert info.param_names == len(list(net.named_parameters(remove_duplicate=False)))
+    if not any(is_lazy(q) for q in net.parameters()):
+        assert info.param_count == sum(q.numel() for q in net.parameters())
+
+
+@pytest.mark.parametrize(
+    "limits,spec,message",
+    [
+        (
+            Limits(max_modules=10),
+            seq(*[{"type": "relu"}] * 10),
+            "the model would have 11 modules once repeat and shared blocks are expanded; "
+            "the limit is 10",
+        ),
+        (
+            Limits(max_param_names=3),
+            {"type": "repeat", "times": 2, "block": linear(4)},
+            "the model would have 4 parameter names once repeat and shared blocks are expanded; "
+            "the limit is 3",
+        ),
+        (
+            Limits(max_depth=3),
+            seq(
+                seq(seq({"type": "relu"}), name="deep"), seq(seq({"type": "shared", "ref": "deep"}))
+            ),
+            "children[1]: blocks are nested 5 deep once shared blocks are expanded; the limit is 3",
+        ),
+    ],
+    ids=["modules", "names", "depth"],
+)
+def test_each_budget_names_the_place_and_the_size(limits, spec, message):
+    """Over-budget modules, names and expanded nesting each name the size asked for."""
+    with pytest.raises(explorer.SpecError) as err:
+        validate(spec, limits)
+    assert str(err.value) == message
+
+
+def test_meta_device_allows_a_7b_model_that_cpu_refuses():
+    """7 B parameters are refused for real memory but allowed on meta (structure only)."""
+    huge = seq(*[linear(65536, in_features=65536) for _ in range(2)])
+    with pytest.raises(explorer.SpecError, match="8,590,065,664 parameters"):
+        validate(huge)
+    assert validate(huge, device="meta").param_count == 8_590_065_664
