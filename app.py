@@ -1,47 +1,56 @@
 """Parameter Explorer: see inside a PyTorch model's parameters, as in D2L's "Parameter Management".
 
-Run with ``make run`` (or ``streamlit run app.py``).
+Run with ``make run`` (or ``streamlit run app.py``). Every action runs in a widget callback,
+before anything below is drawn, so the whole page always shows one state. Only the open
+tab is computed; the Explore tab is a fragment, so a click in the tree reruns the tree and
+the detail panel only.
 """
+
+from pathlib import Path
 
 import streamlit as st
 
-from ui import sidebar
+from ui import sidebar, state
 from ui.builder import builder_panel
 from ui.inspect import detail_panel
 from ui.rules import rules_panel
-from ui.state import workspace
 from ui.tables import all_parameters_panel, code_panel
 from ui.tree_panel import tree_panel
 
 st.set_page_config(
-    page_title="Parameter Explorer", page_icon=":material/account_tree:", layout="wide"
+    page_title="Parameter Explorer",
+    page_icon=str(Path(__file__).parent / "ui" / "icon.png"),  # served locally: no outside fetch
+    layout="wide",
 )
 
-ws = workspace()
+ws = state.workspace()
+state.page_drawn()  # callbacks ran already: this whole run draws this version
 sidebar.render(ws)
 sidebar.status_line(ws)
 
-explore, build, init, table, code = st.tabs(
-    [
-        ":material/account_tree: Explore",
-        ":material/construction: Build",
-        ":material/casino: Initialize",
-        ":material/table_rows: All parameters",
-        ":material/code: Code",
-    ],
-    key="tabs",
-)
-with explore:
+
+@st.fragment
+def explore() -> None:
+    """The tree and the selection's details: a click reruns only this."""
+    state.follow_page()
+    ws = state.workspace()
     left, right = st.columns([2, 3], gap="medium")
     with left:
         tree_panel(ws)
     with right:
         detail_panel(ws)
-with build:
-    builder_panel(ws)
-with init:
-    rules_panel(ws)
-with table:
-    all_parameters_panel(ws)
-with code:
-    code_panel(ws)
+
+
+PANELS = {
+    ":material/account_tree: Explore": explore,
+    ":material/construction: Build": lambda: builder_panel(ws),
+    ":material/casino: Initialize": lambda: rules_panel(ws),
+    ":material/table_rows: All parameters": lambda: all_parameters_panel(ws),
+    ":material/code: Code": lambda: code_panel(ws),
+}
+for tab, panel in zip(
+    st.tabs(list(PANELS), key="tabs", on_change="rerun"), PANELS.values(), strict=True
+):
+    if tab.open:
+        with tab:
+            panel()

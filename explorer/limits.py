@@ -50,7 +50,7 @@ class Limits:
     max_meta_params: int = 10**12  # parameter elements of a model built on the meta device
     max_spec_bytes: int = 1_000_000  # spec or experiment JSON text
     # running it
-    max_input_elements: int = 1_000_000
+    max_input_elements: int = 50_000_000
     max_activation_bytes: int = 2 * GIB  # what autograd keeps for one forward pass
     max_value_bytes: int = 4 * GIB  # parameters, in the session's dtype
     # initializers
@@ -66,6 +66,10 @@ class Limits:
     max_upload_bytes: int = 200 * MIB
     max_undo: int = 50
     max_seed: int = 2**32 - 1
+    # figures: what one heatmap or histogram sends to the browser
+    max_heatmap_side: int = 512  # cells along either side of a heatmap
+    max_heatmap_cells: int = 160 * 1024  # float32 as base64 JSON: about 5.6 bytes a cell
+    max_histogram_bins: int = 256
     # work queue: how many heavy jobs (training, big forwards) run at once in one process
     heavy_slots: int = 2
     # what one screen sends: the tree and the overview carry the rows on screen, not the model

@@ -11,13 +11,15 @@ from torch import nn
 
 from explorer.devices import module_device, resolve_device
 from explorer.errors import DeviceError, ExplorerError, SpecError
+from explorer.experiment import InputKind, Loss
+from explorer.limits import DEFAULT_LIMITS, Limits
+from explorer.rebind import meta_twin
 from explorer.uses import UseRecorder
 
-__all__ = ["RunResult", "run", "make_input"]
+__all__ = ["RunResult", "run", "make_input", "activation_bytes", "check_activations"]
 
-LOSSES = ("sum", "mse", "cross_entropy")
-INPUT_KINDS = ("uniform", "tokens")
-MAX_INPUT_ELEMENTS = 50_000_000
+LOSSES = tuple(Loss)
+INPUT_KINDS = tuple(InputKind)
 
 
 @dataclass
@@ -51,25 +53,37 @@ def run(
     loss: str = "sum",
     device: str | None = None,
     target: torch.Tensor | None = None,
+    backward: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
+    probe: bool = True,
 ) -> RunResult:
-    """Run one forward and one backward pass and split every gradient by module call.
+    """Run one forward and (unless ``backward=False``) one backward pass; split grads by call.
 
     ``loss`` is ``"sum"``, ``"mse"`` (against ``target``, zeros by default) or
     ``"cross_entropy"`` (random class ids from a generator seeded 0 by default).
     ``device`` None keeps the module where it is; otherwise the module is moved there with
     ``module.to`` and stays there after a successful run (after a failure it is moved back).
-    ``x`` is copied to the device, never changed. Parameter grads hold this run's gradients.
+    ``x`` is copied to the device, never changed. Parameter grads hold this run's gradients;
+    a forward-only run leaves every ``.grad`` None and keeps no graph. After a failure every
+    ``.grad`` is what it was before the call.
+
+    Before anything runs, the same pass is probed on the meta device, and an input whose
+    activations would exceed ``limits.max_activation_bytes`` is refused with the size asked for
+    (``probe=False`` skips this when the caller has checked already).
 
     Example: ``run(nn.Sequential(nn.Linear(4, 8)), make_input((2, 4))).loss``
     """
-    _check_request(x, loss)
+    _check_request(x, loss, limits)
+    if probe:
+        check_activations(module, x, limits, backward)
     original = module_device(module)
     chosen = original if device is None else resolve_device(device)
     training = {m: m.training for m in module.modules()}
+    grads = {p: p.grad for p in module.parameters()}
     try:
-        return _run_on(module, x, loss, target, chosen)
+        return _run_on(module, x, loss, target, chosen, backward)
     except BaseException as err:
-        _recover(module, original, moved=chosen != original)
+        _recover(module, grads, original, moved=chosen != original)
         if isinstance(err, torch.OutOfMemoryError):
             raise DeviceError(
                 f"out of memory on {chosen} while running the model on an input of shape "
@@ -89,6 +103,7 @@ def make_input(
     dtype: torch.dtype = torch.float32,
     device: str = "cpu",
     high: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> torch.Tensor:
     """A repeatable input: ``torch.rand`` values, or int64 token ids in ``[0, high)``.
 
@@ -96,7 +111,7 @@ def make_input(
     gets the same numbers. Example: ``make_input((2, 4))`` is the chapter's
     ``X = torch.rand(size=(2, 4))``; ``make_input((2, 5), "tokens", high=100)`` feeds an embedding.
     """
-    size = _checked_shape(shape)
+    size = _checked_shape(shape, limits)
     place = resolve_device(device)
     generator = torch.Generator().manual_seed(seed)
     if kind == "uniform":
@@ -112,36 +127,102 @@ def make_input(
     return values.to(place)
 
 
-def _check_request(x: torch.Tensor, loss: str) -> None:
+def activation_bytes(
+    module: nn.Module, x: torch.Tensor, loss: str = "sum", backward: bool = True
+) -> int | None:
+    """Bytes one pass would hold, measured on a meta-device twin: no memory is used.
+
+    With ``backward`` it is what autograd saves for the backward pass (parameters left out)
+    plus the output; without, the largest output of any module call. None when the model
+    cannot run on the meta device (the real pass then reports its own errors).
+    """
+    twin, meta_x = meta_twin(module), x.to("meta")
+    params = {id(p) for p in twin.parameters()}
+    saved, largest = 0, 0
+
+    def pack(t: torch.Tensor):
+        nonlocal saved
+        if id(t) not in params and not (t._base is not None and id(t._base) in params):
+            saved += t.nbytes
+        return t
+
+    def note(_module, _args, output):
+        nonlocal largest
+        if isinstance(output, torch.Tensor):
+            largest = max(largest, output.nbytes)
+
+    handles = [m.register_forward_hook(note) for m in twin.modules()]
+    try:
+        with (
+            torch.set_grad_enabled(backward),
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        ):
+            out = _forward(twin, meta_x)
+            _loss(out, loss, None)
+    except (RuntimeError, NotImplementedError, ExplorerError, TypeError, ValueError):
+        return None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return saved + out.nbytes if backward else max(largest, out.nbytes)
+
+
+def check_activations(
+    module: nn.Module,
+    x: torch.Tensor,
+    limits: Limits = DEFAULT_LIMITS,
+    backward: bool = True,
+    need: int | None = None,
+) -> None:
+    """Refuse a pass whose activations would exceed ``limits.max_activation_bytes``.
+
+    ``need`` is the size when the caller measured it already (see ``activation_bytes``).
+    """
+    if need is None:
+        need = activation_bytes(module, x, backward=backward)
+    if need is not None and need > limits.max_activation_bytes:
+        raise SpecError(
+            f"a {'forward + backward' if backward else 'forward'} pass on an input of shape "
+            f"{tuple(x.shape)} would hold {_mib(need)} of activations; the limit is "
+            f"{_mib(limits.max_activation_bytes)}: use a smaller input or a smaller model",
+            "input_shape",
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+
+
+def _check_request(x: torch.Tensor, loss: str, limits: Limits) -> None:
     """Refuse a bad loss name or an oversized input before anything is moved or allocated."""
     if loss not in LOSSES:
         raise SpecError(f"must be one of {', '.join(LOSSES)}, got {loss!r}", path="loss")
     if not isinstance(x, torch.Tensor):
         raise SpecError(f"must be a tensor, got {type(x).__name__}", path="input")
-    if x.numel() > MAX_INPUT_ELEMENTS:
+    if x.numel() > limits.max_input_elements:
         raise SpecError(
-            f"has {x.numel():,} elements; the explorer runs at most {MAX_INPUT_ELEMENTS:,}",
+            f"has {x.numel():,} elements; the limit is {limits.max_input_elements:,}",
             path="input",
         )
 
 
-def _checked_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+def _checked_shape(shape: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
     """The shape as a tuple of positive whole numbers no larger than the input limit."""
     size = tuple(shape)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in size):
         raise SpecError(f"must be whole numbers of at least 1, got {size}", path="shape")
-    if torch.Size(size).numel() > MAX_INPUT_ELEMENTS:
-        raise SpecError(f"{size} exceeds {MAX_INPUT_ELEMENTS:,} elements", path="shape")
+    if torch.Size(size).numel() > limits.max_input_elements:
+        raise SpecError(f"{size} exceeds {limits.max_input_elements:,} elements", path="shape")
     return size
 
 
-def _run_on(module, x, loss, target, device: torch.device) -> RunResult:
+def _run_on(module, x, loss, target, device: torch.device, backward: bool) -> RunResult:
     """Move module and a copy of ``x`` to ``device``, then run with the use recorder on."""
     module.zero_grad(set_to_none=True)
     module.to(device)
     inputs = x.to(device)
     with UseRecorder(module) as recorder:
-        output, value, seconds = _forward_backward(module, inputs, loss, target)
+        output, value, seconds = _forward_backward(module, inputs, loss, target, backward)
     grads, labels = recorder.split(module)
     dtype = str(output.dtype).removeprefix("torch.")
     return RunResult(
@@ -156,23 +237,24 @@ def _run_on(module, x, loss, target, device: torch.device) -> RunResult:
     )
 
 
-def _recover(module: nn.Module, original: torch.device, moved: bool) -> None:
-    """After a failed run: clear grads, move the module back, and free cached GPU memory."""
-    module.zero_grad(set_to_none=True)
+def _recover(module: nn.Module, grads: dict, original: torch.device, moved: bool) -> None:
+    """After a failed run: put the grads back, move the module back, free cached GPU memory."""
+    for param, grad in grads.items():
+        param.grad = grad
     if moved:
         module.to(original)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
-def _forward_backward(module, x, loss, target):
+def _forward_backward(module, x, loss, target, backward: bool = True):
     """The timed forward and backward pass; returns ``(output, loss tensor, seconds)``."""
     _synchronize(x.device)
     start = time.perf_counter()
-    with torch.enable_grad():
+    with torch.set_grad_enabled(backward):
         output = _forward(module, x)
         value = _loss(output, loss, target)
-        if value.requires_grad:
+        if backward and value.requires_grad:
             value.backward()
     _synchronize(x.device)
     return output, value, time.perf_counter() - start

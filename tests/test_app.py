@@ -1,5 +1,6 @@
 """The whole app under Streamlit's AppTest, walking the chapter's steps (WALKTHROUGH.md)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,19 @@ def load_preset(at, key):
 
 def markdown_text(at) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def errors(at) -> list[str]:
+    """The error boxes' texts as the user reads them (markdown escapes removed)."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+
+
+def open_tab(at, name: str) -> None:
+    """Open a tab by its name; only the open tab's panel runs."""
+    label = next(t.label for t in at.tabs if t.label.endswith(name))
+    at.session_state["tabs"] = label
+    at.run()
+    assert not at.exception
 
 
 def test_opens_on_the_mlp_with_lazy_shapes_and_the_status_line(app):
@@ -94,16 +108,18 @@ def test_editing_a_tied_weight_changes_its_alias(app):
     load_preset(app, "tied")
     run_forward(app)
     select(app, "2/weight")
-    app.number_input(key="edit_value_2.weight").set_value(100.0)
-    app.text_input(key="edit_index_2.weight").input("0, 0")
-    app.button(key="edit_apply_2.weight").click().run()
+    app.number_input(key="edit_2.weight_value").set_value(100.0)
+    app.text_input(key="edit_2.weight_index").input("0, 0")
+    app.button(key="edit_2.weight_apply").click().run()
     assert not app.exception
     assert ws(app).tree().tensor("4.weight")[0, 0].item() == 100
+    assert any(c.value == "net[2].weight.data[0, 0] = 100" for c in app.code)
 
 
 def test_recipe_xavier_and_42(app):
     """Step 10: the xavier/42 recipe leaves layer 2 all 42 and records provenance."""
     run_forward(app)
+    open_tab(app, "Initialize")
     app.selectbox(key="recipe").select("xavier on layer 0, 42 on layer 2").run()
     app.button(key="use_recipe").click().run()
     assert not app.exception
@@ -114,17 +130,29 @@ def test_recipe_xavier_and_42(app):
 
 def test_bad_filter_regex_shows_an_error_not_a_traceback(app):
     """An invalid regex in the filter is an st.error message."""
-    app.text_input(key="table_filter").input("(").run()
+    app.text_input(key="filter").input("(").run()
     assert not app.exception
-    assert any("not a valid regular expression" in e.value for e in app.error)
+    assert any("not a valid regular expression" in e for e in errors(app))
 
 
 def test_weight_filter_keeps_only_weights(app):
     """Step 5g: '.*weight' in the table filter leaves only weights."""
     run_forward(app)
-    app.text_input(key="table_filter").input(".*weight").run()
+    app.text_input(key="filter").input(".*weight").run()
+    open_tab(app, "All parameters")
     indexes = [list(d.value.index) for d in app.dataframe if "access" in d.value.columns]
-    assert ["0.weight", "2.weight"] in indexes
+    assert indexes == [["0.weight", "2.weight"]]
+    assert any("keeps 2 of 4 parameter names" in c.value for c in app.caption)
+
+
+def test_prefix_filter_is_glu_on_collect_params(app):
+    """Gluon's collect_params('dense0') matches from the start: '0' keeps block 0's names."""
+    run_forward(app)
+    app.text_input(key="filter").input("0").run()
+    app.segmented_control(key="filter_mode").set_value("prefix").run()
+    open_tab(app, "All parameters")
+    indexes = [list(d.value.index) for d in app.dataframe if "access" in d.value.columns]
+    assert indexes == [["0.weight", "0.bias"]]
 
 
 def test_cuda_is_listed_as_unavailable_with_the_reason(app):
@@ -138,9 +166,9 @@ def test_bad_input_shape_keeps_the_model(app):
     """A shape that does not fit rgnet gives an error on run and keeps the model."""
     load_preset(app, "rgnet")
     before = ws(app).module
-    app.text_input(key="input_shape_(2, 4)").input("2, 5").run()
+    app.text_input(key="input_shape").input("2, 5").run()
     run_forward(app)
-    assert any("(2, 5)" in e.value for e in app.error)
+    assert any("(2, 5)" in e for e in errors(app))
     assert ws(app).module is before
 
 
@@ -150,3 +178,36 @@ def test_two_sessions_do_not_share_a_model():
     a.run(timeout=60)
     b.run(timeout=60)
     assert a.session_state["workspace"] is not b.session_state["workspace"]
+
+
+def test_every_action_shows_its_new_state_in_the_same_rerun(app):
+    """Each action's click: the status line, figures and sidebar show the new version at once."""
+    load_preset(app, "tied")
+    select(app, "2/weight")
+    clicks = [
+        lambda: app.button(key="forward_button").click().run(),
+        lambda: app.button(key="backward_button").click().run(),
+        lambda: app.button(key="run_button").click().run(),
+        lambda: app.selectbox(key="dtype_choice").select("float64").run(),
+        lambda: app.number_input(key="seed").set_value(3).run(),
+    ]
+    for click in clicks:
+        before = ws(app).version
+        click()
+        assert not app.exception
+        now = ws(app)
+        assert now.version > before
+        assert f"state {now.version}" in markdown_text(app)
+        cache_version, entries = app.session_state["cache"]
+        assert cache_version == now.version and entries, "figures of an older state on screen"
+        loss = [m.value for m in app.metric if m.label == "Loss"]
+        assert loss == ([] if now.last_run is None else [f"{now.last_run.loss:.6g}"])
+
+
+def test_an_error_disappears_after_the_next_successful_action(app):
+    """An error belongs to the state it was raised on: the next good action clears it."""
+    app.text_input(key="input_shape").input("2, a").run()
+    assert any("whole numbers" in e for e in errors(app))
+    app.button(key="run_button").click().run()
+    assert not app.exception
+    assert not any("whole numbers" in e for e in errors(app))

@@ -1,11 +1,11 @@
 """Workspace: the app's per-user state, walked through the chapter's steps."""
 
-import copy
-
 import pytest
 import torch
 
 from explorer.errors import ExplorerError, SpecError
+from explorer.frozen import thaw
+from explorer.limits import Limits
 from explorer.presets import PRESETS
 from explorer.workspace import Workspace
 
@@ -23,9 +23,14 @@ def test_mlp_preset_opens_lazy_and_forward_gives_the_chapters_shapes():
 def test_deferred_shapes_are_recorded_at_the_first_forward():
     """Exercise 3: each lazy parameter's shape after the first forward is remembered."""
     ws = Workspace.from_preset("mlp")
-    assert ws.deferred == {}
+    assert dict(ws.state.deferred) == {}
     ws.forward_backward()
-    assert ws.deferred == {"0.weight": (8, 4), "0.bias": (8,), "2.weight": (1, 8), "2.bias": (1,)}
+    assert dict(ws.state.deferred) == {
+        "0.weight": (8, 4),
+        "0.bias": (8,),
+        "2.weight": (1, 8),
+        "2.bias": (1,),
+    }
 
 
 def test_a_new_input_width_rebuilds_lazy_layers():
@@ -60,7 +65,7 @@ def test_editing_one_alias_changes_the_other():
     ws.forward_backward()
     ws.edit("2.weight", "set", 100.0, (0, 0))
     assert ws.tree().tensor("4.weight")[0, 0].item() == 100
-    assert ws.edited == {"2.weight", "4.weight"}
+    assert ws.state.edited == {"2.weight", "4.weight"}
 
 
 def test_edit_add_then_set_as_in_the_chapter():
@@ -85,7 +90,7 @@ def test_a_bad_spec_keeps_the_previous_model():
     """A failing change raises and leaves setup, module and version as they were."""
     ws = Workspace.from_preset("rgnet")
     module, setup, version = ws.module, ws.setup, ws.version
-    bad = copy.deepcopy(ws.setup.spec)
+    bad = thaw(ws.setup.spec)
     bad["children"][1]["out_features"] = -3
     with pytest.raises(SpecError, match=r"children\[1\].out_features"):
         ws.change(spec=bad)
@@ -96,8 +101,8 @@ def test_undo_and_redo_restore_setups():
     """Undo returns to the previous spec and redo re-applies the change."""
     ws = Workspace.from_preset("mlp")
     ws.change(spec=PRESETS["tied"].spec)
-    assert ws.undo() and ws.setup.spec == PRESETS["mlp"].spec
-    assert ws.redo() and ws.setup.spec == PRESETS["tied"].spec
+    assert ws.undo() and thaw(ws.setup.spec) == PRESETS["mlp"].spec
+    assert ws.redo() and thaw(ws.setup.spec) == PRESETS["tied"].spec
     assert not ws.redo()
 
 
@@ -120,6 +125,7 @@ def test_reinitialize_a_lazy_model_materializes_it_first():
     """Re-initializing lazy layers gives them shapes from a dry forward on the input."""
     ws = Workspace.from_preset("mlp")
     ws.change(rules=[{"init": "constant", "target": "*", "value": 1.0}])
+    assert ws.has_lazy()  # the rules wait for the shapes
     ws.reinitialize()
     assert torch.equal(ws.tree().tensor("0.weight"), torch.ones(8, 4))
 
@@ -138,6 +144,22 @@ def test_input_shape_limits_are_checked_before_allocating():
     ws = Workspace.from_preset("mlp")
     with pytest.raises(SpecError, match="input_shape: the input would have"):
         ws.change(input_shape=(100000, 100000))
+
+
+def test_a_forward_whose_activations_exceed_the_budget_is_refused_before_running():
+    """Issue 10 row 4: a wide conv on a big image is refused with the size it asks for."""
+    spec = {
+        "type": "conv2d",
+        "in_channels": 1,
+        "out_channels": 4096,
+        "kernel_size": 1,
+        "padding": 16,
+    }
+    ws = Workspace.from_preset("mlp", limits=Limits(max_activation_bytes=2**30))
+    ws.change(spec=spec, input_shape=(1, 1, 1000, 1000), preset=None)
+    with pytest.raises(SpecError, match=r"would hold 16.3 GiB of activations"):
+        ws.backward()
+    assert ws.last_run is None
 
 
 def test_tokens_preset_runs_with_cross_entropy_and_tied_embedding_uses():
@@ -170,8 +192,6 @@ def test_unavailable_device_is_refused_and_nothing_moves():
 
 def test_lazy_layers_too_big_for_the_input_are_refused_before_allocating():
     """A lazy conv that a many-channel input would make huge is refused by a meta probe."""
-    from explorer.spec import Limits
-
     ws = Workspace.from_preset("mlp", limits=Limits(max_params=1_000_000))
     conv = {"type": "conv2d", "out_channels": 64, "kernel_size": 31}
     ws.change(spec=conv, input_shape=(1, 512, 31, 31))  # in_channels unknown until forward
@@ -182,8 +202,6 @@ def test_lazy_layers_too_big_for_the_input_are_refused_before_allocating():
 
 def test_an_input_that_makes_the_first_lazy_layer_too_big_is_refused_early():
     """Changing the input shape re-checks the spec with the input's feature size."""
-    from explorer.spec import Limits
-
     ws = Workspace.from_preset("mlp", limits=Limits(max_params=10_000))
-    with pytest.raises(SpecError, match="more than 10,000 parameters"):
+    with pytest.raises(SpecError, match="16,401 parameters; the limit is 10,000"):
         ws.change(input_shape=(2, 2048))

@@ -1,4 +1,7 @@
-"""The detail panel: what a selected parameter or block holds, its gradient, and value edits."""
+"""The detail panel: what a selected parameter or block holds, its gradient, and value edits.
+
+Everything here is computed for the selection only, once per state version (``state.cached``).
+"""
 
 from __future__ import annotations
 
@@ -7,55 +10,61 @@ import streamlit as st
 
 from explorer.figures import heatmap, histogram
 from explorer.initializers import expected
-from explorer.tree import tensor_preview
+from explorer.reduce import tensor_preview
+from explorer.state import State
 from explorer.uses import use_scale, uses_sum_error
 from explorer.workspace import EDIT_OPS, Workspace
 from ui import state
-from ui.tables import counts_row
-from ui.view import group_labels, name_of, parameter_rows
+from ui.tables import counts_row, literal
+from ui.view import name_of, parameter_rows
+
+_PLOT = {"displayModeBar": False}
+EDIT_CODE = {"set": "=", "add": "+=", "multiply": "*="}
 
 
 def detail_panel(ws: Workspace) -> None:
     """Show the selection: a parameter's values and gradient, or a block's parameter table."""
-    tree = ws.tree()
+    s = ws.state
+    tree = s.tree
     selected = state.selection()
     name = name_of(selected)
     if name is not None and name in tree.params:
-        _parameter(ws, tree, name)
-    elif name is None and selected in {n.path for n in tree.root.walk()}:
-        _block(ws, tree, selected)
+        _parameter(s, name)
+    elif name is None and selected in tree.blocks:
+        _block(s, selected)
     else:
-        state.select("")
-        _block(ws, tree, "")
+        _block(s, "")
 
 
-def _describe_rule(ws: Workspace, name: str) -> str:
-    index = ws.provenance.get(name)
+def _describe_rule(s: State, name: str) -> str:
+    index = s.provenance.get(name)
     if index is None:
-        if ws.has_lazy():
+        if s.lazy:
             return "not initialized yet: lazy layers get values at the first forward pass"
         return "PyTorch's default `reset_parameters` (no rule matched)"
-    rule = ws.applied_rules[index]
-    target = f"regex `{rule['regex']}`" if "regex" in rule else f"`{rule['target']}`"
-    return f"rule {index + 1}: **{rule['init']}** on {target}"
+    rule = s.applied_rules[index]
+    target = rule.get("regex") or rule.get("target", "*")
+    return f"rule {index + 1}: **{rule['init']}** on {literal(target)}"
 
 
-def _parameter(ws: Workspace, tree, name: str) -> None:
+def _parameter(s: State, name: str) -> None:
+    tree = s.tree
     info = tree.params[name]
     group = sorted(tree.group_of(name) - {name})
-    st.subheader(f"Parameter `{name}`")
+    st.subheader(f"Parameter {literal(name)}")
     st.code(tree.access_path(name), language="python")
     listed = min(tree.group_of(name), key=list(tree.params).index)
+    shape = "?" if info.shape is None else tuple(info.shape)
     facts = [
-        f"class `Parameter` · shape `{'?' if info.shape is None else tuple(info.shape)}` · "
-        f"`{info.dtype}` · `{info.device}` · requires_grad `{info.requires_grad}`",
-        f"state_dict key `{name}` · named_parameters() lists it as `{listed}`"
+        f"class `Parameter` · shape `{shape}` · `{info.dtype}` · `{info.device}` · "
+        f"requires_grad `{info.requires_grad}`",
+        f"state_dict key {literal(name)} · named_parameters() lists it as {literal(listed)}"
         + ("" if listed == name else " (aliases are skipped: remove_duplicate=True)"),
-        f"set by {_describe_rule(ws, name)}",
+        f"set by {_describe_rule(s, name)}",
     ]
     if group:
-        letter = group_labels(tree)[name]
-        others = ", ".join(f"`{g}`" for g in group)
+        letter = tree.group_labels[name]
+        others = ", ".join(literal(g) for g in group)
         facts.append(
             f":material/link: **tied {letter}**: the same tensor as {others}; editing one edits all"
         )
@@ -63,33 +72,39 @@ def _parameter(ws: Workspace, tree, name: str) -> None:
     if info.is_lazy:
         st.info(
             "Shape unknown (`?`): this lazy parameter is created by the first forward pass. "
-            "Press **Forward + backward** in the sidebar."
+            "Press **Forward** in the sidebar.",
+            icon=":material/hourglass_empty:",
         )
         return
-    _values(ws, tree, name)
-    _gradient(ws, tree, name)
-    _edit_form(ws, name, info.shape)
+    if info.device == "meta":
+        st.info("No values on the meta device: this model is structure only.", icon="ℹ️")
+        return
+    _values(s, name)
+    _gradient(s, name)
+    _edit_form(s, name, info.shape)
 
 
-def _values(ws: Workspace, tree, name: str) -> None:
+def _values(s: State, name: str) -> None:
+    tree = s.tree
     param = tree.tensor(name)
     owner_path, _, local = name.rpartition(".")
     owner = tree.module.get_submodule(owner_path) if owner_path else tree.module
-    rule = ws.rule_of(name) or ({"init": "default"} if not ws.edited else None)
-    overlay = expected(rule, param, owner, local) if name not in ws.edited else None
+    edited = name in s.edited
+    rule = s.rule_of(name) or {"init": "default"}
+    overlay = None if edited else expected(rule, param, owner, local)
+    cell = _edited_cell(s, name, param.dim()) if edited else None
     left, right = st.columns(2)
     with left:
-        cell = _edited_cell(name, param.dim()) if name in ws.edited else None
         fig = state.cached(
-            f"heatmap{cell}", name, lambda: heatmap(param, f"{name} values", highlight=cell)
+            "heatmap", name, lambda: heatmap(param, f"{name} values", highlight=cell)
         )
-        st.plotly_chart(fig, key=f"heat_{name}", config={"displayModeBar": False})
+        st.plotly_chart(fig, key=f"heat_{name}", config=_PLOT)
     with right:
         fig = state.cached(
             "hist", name, lambda: histogram(param, f"{name} histogram", expected=overlay)
         )
-        st.plotly_chart(fig, key=f"hist_{name}", config={"displayModeBar": False})
-    if name in ws.edited:
+        st.plotly_chart(fig, key=f"hist_{name}", config=_PLOT)
+    if edited:
         st.caption("Values were edited after initialization, so no initializer overlay is drawn.")
     stats = state.cached("stats", name, lambda: tree.stats(name))
     _stats_row(stats)
@@ -97,12 +112,16 @@ def _values(ws: Workspace, tree, name: str) -> None:
         st.code(tensor_preview(param), language=None)
 
 
-def _edited_cell(name: str, ndim: int) -> tuple[int, int] | None:
-    """The (row, col) of the element edited last in this parameter, to box on the heatmap."""
-    edited, index = st.session_state.get("last_edit", (None, None))
-    if edited != name or index is None or ndim not in (1, 2):
-        return None
-    return (0, index[0]) if ndim == 1 else (index[0], index[1])
+def _edited_cell(s: State, name: str, ndim: int) -> tuple[int, int] | None:
+    """The (row, col) of the element edited last in this tensor, to box on the heatmap."""
+    aliases = s.tree.group_of(name)
+    for op in reversed(s.experiment.ops):
+        if op["op"] == "edit" and op["name"] in aliases:
+            index = op.get("index")
+            if index is None or ndim not in (1, 2):
+                return None
+            return (0, index[0]) if ndim == 1 else (index[0], index[1])
+    return None
 
 
 def _stats_row(stats: dict, prefix: str = "") -> None:
@@ -112,45 +131,46 @@ def _stats_row(stats: dict, prefix: str = "") -> None:
         f"{stats[prefix + k]:.1%}" if k == "zero_fraction" else f"{stats[prefix + k]:.4g}"
         for k in keys
     ]
-    st.markdown(
-        "| "
-        + " | ".join(heads)
-        + " |\n|"
-        + "---|" * len(keys)
-        + "\n| "
-        + " | ".join(f"`{c}`" for c in cells)
-        + " |"
+    st.dataframe(
+        pd.DataFrame([cells], columns=heads),
+        hide_index=True,
+        key=f"stats_{prefix or 'values'}",
     )
 
 
-def _gradient(ws: Workspace, tree, name: str) -> None:
+def _gradient(s: State, name: str) -> None:
+    tree = s.tree
     st.markdown("#### Gradient")
     param = tree.tensor(name)
-    if param.grad is None or ws.last_run is None:
+    access = tree.access_path(name)
+    if param.grad is None or s.last_run is None:
+        after = "run Backward" if s.experiment.ran == "forward" else "run Forward, then Backward"
         st.info(
-            f"No gradient yet: run forward + backward. (`{tree.access_path(name)}.grad` is `None`)",
+            f"No gradient yet: `{access}.grad` is `None` until a backward pass ({after}).",
             icon=":material/block:",
         )
         return
-    uses = ws.last_run.grad_by_use.get(name, [])
-    labels = ws.last_run.use_labels.get(name, [])
+    uses = s.last_run.grad_by_use.get(name, [])
+    labels = s.last_run.use_labels.get(name, [])
     grad = param.grad
     stats = state.cached("stats", name, lambda: tree.stats(name))
     st.caption(
-        f"‖grad‖ = {stats['grad_norm']:.4g} · loss = {ws.setup.loss} · {len(uses)} use(s) "
-        "in the forward pass"
+        f"`{access}.grad` · ‖grad‖ = {stats['grad_norm']:.4g} · loss = {s.experiment.loss} · "
+        f"{len(uses)} use(s) in the forward pass"
     )
     _stats_row(stats, "grad_")
     if len(uses) > 1:
         _uses_row(name, uses, labels, grad)
-    left, right = st.columns(2)
-    if len(uses) <= 1:
-        with left:
-            fig = state.cached("grad", name, lambda: heatmap(grad, f"{name}.grad"))
-            st.plotly_chart(fig, key=f"grad_only_{name}", config={"displayModeBar": False})
-    with right if len(uses) <= 1 else left:
         fig = state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
-        st.plotly_chart(fig, key=f"grad_hist_{name}", config={"displayModeBar": False})
+        st.plotly_chart(fig, key=f"grad_hist_{name}", config=_PLOT)
+        return
+    left, right = st.columns(2)
+    with left:
+        fig = state.cached("grad", name, lambda: heatmap(grad, f"{name}.grad"))
+        st.plotly_chart(fig, key=f"grad_only_{name}", config=_PLOT)
+    with right:
+        fig = state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
+        st.plotly_chart(fig, key=f"grad_hist_{name}", config=_PLOT)
 
 
 def _uses_row(name: str, uses, labels, grad) -> None:
@@ -160,13 +180,13 @@ def _uses_row(name: str, uses, labels, grad) -> None:
     for i, (use, label) in enumerate(zip(uses, labels, strict=False)):
         with cols[i]:
             fig = state.cached(
-                f"use{i}", name, lambda u=use, i=i: heatmap(u, f"use {i + 1}", zmax=scale)
+                "use", (name, i), lambda u=use, i=i: heatmap(u, f"use {i + 1}", zmax=scale)
             )
-            st.plotly_chart(fig, key=f"use_{name}_{i}", config={"displayModeBar": False})
+            st.plotly_chart(fig, key=f"use_{name}_{i}", config=_PLOT)
             st.caption(label)
     with cols[-1]:
         fig = state.cached("grad", name, lambda: heatmap(grad, "total .grad", zmax=scale))
-        st.plotly_chart(fig, key=f"grad_{name}", config={"displayModeBar": False})
+        st.plotly_chart(fig, key=f"grad_{name}", config=_PLOT)
     diff = state.cached("use_check", name, lambda: uses_sum_error(uses, grad))
     terms = " + ".join(f"use {i + 1}" for i in range(len(uses)))
     ok = diff <= 1e-5 * max(1.0, scale)
@@ -176,73 +196,102 @@ def _uses_row(name: str, uses, labels, grad) -> None:
     )
 
 
-def _edit_form(ws: Workspace, name: str, shape) -> None:
+def _edit_form(s: State, name: str, shape) -> None:
     st.markdown("#### Edit values")
-    with st.form(key=f"edit_form_{name}", border=True):
-        st.caption("As `net[0].weight.data[:] += 1` and `net[0].weight.data[0, 0] = 42`.")
+    key = f"edit_{name}"
+    with st.form(key=f"{key}_form", border=True):
         cols = st.columns([2, 2, 3])
-        op = cols[0].selectbox(
+        cols[0].selectbox(
             "Operation",
             EDIT_OPS,
-            key=f"edit_op_{name}",
+            key=f"{key}_op",
             format_func={"set": "set =", "add": "add +=", "multiply": "multiply *="}.get,
         )
-        value = cols[1].number_input("Value", value=42.0, key=f"edit_value_{name}", format="%g")
-        index_text = cols[2].text_input(
+        cols[1].number_input("Value", value=42.0, key=f"{key}_value", format="%g")
+        cols[2].text_input(
             "Index (empty = every element)",
             value=", ".join("0" * len(shape)) if shape else "",
-            key=f"edit_index_{name}",
+            key=f"{key}_index",
             placeholder="e.g. 0, 0",
         )
-        if st.form_submit_button("Apply edit", type="primary", key=f"edit_apply_{name}"):
-            index = _parse_index(index_text)
-            if index is False:
-                st.error("Index: whole numbers separated by commas, or empty for every element.")
-            elif state.act("edit", lambda: ws.edit(name, op, value, index)):
-                st.session_state["last_edit"] = (name, index)
-                st.rerun()
-    state.show_messages("edit")
+        st.form_submit_button(
+            "Apply edit", type="primary", key=f"{key}_apply", on_click=_apply_edit, args=(name,)
+        )
+    state.show_error("edit")
+    last = _last_edit_code(s, name)
+    if last:
+        st.caption("The last edit, in PyTorch:")
+        st.code(last, language="python")
+
+
+def _apply_edit(name: str) -> None:
+    key = f"edit_{name}"
+    how = st.session_state.get(f"{key}_op") or "set"
+    value = st.session_state.get(f"{key}_value")
+    index = _parse_index(st.session_state.get(f"{key}_index") or "")
+
+    def run() -> None:
+        if index is False:
+            from explorer.errors import SpecError
+
+            raise SpecError(
+                "whole numbers separated by commas, or empty for every element", "index"
+            )
+        state.workspace().edit(name, how, value, index)
+
+    state.act("edit", run)
+
+
+def _last_edit_code(s: State, name: str) -> str | None:
+    aliases = s.tree.group_of(name)
+    for op in reversed(s.experiment.ops):
+        if op["op"] == "edit" and op["name"] in aliases:
+            where = "" if op.get("index") is None else ", ".join(map(str, op["index"]))
+            target = f"{s.tree.access_path(op['name'])}.data[{where or ':'}]"
+            return f"{target} {EDIT_CODE[op['how']]} {op['value']:g}"
+    return None
 
 
 def _parse_index(text: str):
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         return None
-    if not all(p.isdigit() for p in parts):
+    if not all(p.isdigit() and len(p) <= 9 for p in parts):
         return False
     return tuple(int(p) for p in parts)
 
 
-def _block(ws: Workspace, tree, path: str) -> None:
+def _block(s: State, path: str) -> None:
+    tree = s.tree
     node = tree.block(path)
-    st.subheader(f"Block `{path or tree.root_name}` · {node.type}")
+    st.subheader(f"Block {literal(path or tree.root_name)} · {node.type}")
     st.code(tree.access_path(path) if path else tree.root_name, language="python")
-    counts_row(tree.counts(path))
-    rows = parameter_rows(tree, ws.provenance, block=path)
+    if not path and s.deferred:
+        _deferred_table(s)
+    counts_row(tree.counts(path), state.name_filter(), tree, path)
+    rows = parameter_rows(tree, s.provenance, block=path)
     if rows:
         frame = pd.DataFrame(rows).set_index("name")
-        st.dataframe(frame, key=f"block_table_{path}", use_container_width=True)
+        st.dataframe(frame, key=f"block_table_{path}", width="stretch")
     else:
         st.caption("This block has no parameters (an activation, say).")
-    if not path and ws.deferred:
-        _deferred_table(ws)
     with st.expander("print(module)", expanded=not path):
         module = tree.module.get_submodule(path) if path else tree.module
-        text = str(module)
+        text = state.cached("print", path, lambda: str(module))
         st.code(text if len(text) < 20_000 else text[:20_000] + "\n…", language=None)
 
 
-def _deferred_table(ws: Workspace) -> None:
-    """Exercise 3: the lazy parameters' shapes before and after the first forward pass."""
-    with st.expander("Deferred initialization: shapes before and after the first forward"):
-        frame = pd.DataFrame(
-            [
-                {"parameter": n, "before": "? (uninitialized)", "after": str(s)}
-                for n, s in ws.deferred.items()
-            ]
-        ).set_index("parameter")
-        st.dataframe(frame, key="deferred_table", use_container_width=True)
-        st.caption(
-            f"The first forward pass on the input {tuple(ws.setup.input_shape)} gave the "
-            "lazy layers their shapes; the rules were applied right after."
-        )
+def _deferred_table(s: State) -> None:
+    """Deferred initialization: the lazy parameters' shapes before and after the first forward."""
+    st.markdown("#### Deferred initialization: shapes before and after the first forward")
+    frame = pd.DataFrame(
+        [
+            {"parameter": n, "before": "? (uninitialized)", "after": str(shape)}
+            for n, shape in s.deferred.items()
+        ]
+    ).set_index("parameter")
+    st.dataframe(frame, key="deferred_table", width="stretch")
+    st.caption(
+        f"The first forward pass on the input {tuple(s.experiment.input_shape)} decided these "
+        "shapes; the rules were applied right after."
+    )

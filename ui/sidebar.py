@@ -1,162 +1,254 @@
-"""The sidebar: which model, where it runs, on what input, and the forward + backward button."""
+"""The sidebar: which model, the one filter, the run buttons, and where and on what it runs.
+
+Every control acts in its callback, before the page is drawn. Widget keys carry the state
+version where the widget shows a value of the state, so after an undo it shows the new value.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from explorer.devices import available_devices
+from explorer.experiment import DTYPES, Loss, Ran
+from explorer.frozen import freeze
+from explorer.patterns import MODE_LABELS, MatchMode
 from explorer.presets import PRESETS, preset
-from explorer.tree import tensor_preview
-from explorer.workspace import DTYPES, LOSSES, Workspace
+from explorer.reduce import tensor_preview
+from explorer.workspace import Workspace
 from ui import state
+
+TEXT = {
+    "title": "Parameter Explorer",
+    "caption": "See inside a PyTorch model's parameters, as in D2L's *Parameter Management*.",
+    "preset": "Model preset",
+    "filter": "Filter parameters",
+    "filter_help": "A regular expression over parameter names, matched in linear time. "
+    "Whole name: `.*weight` keeps every weight, like Gluon's `net.collect_params('.*weight')`. "
+    "From the start: `0` keeps every name under block 0, like `collect_params('dense0')`.",
+    "not_run": "Not run yet: `.grad` is `None` until a backward pass.",
+    "forward_only": "Forward done: the output and loss are here; `.grad` is still `None`.",
+    "forward_help": "output = net(X): the output and the loss; no gradients yet.",
+    "backward_help": "loss.backward() after the forward pass: fills every .grad.",
+    "both_help": "Forward and backward in one click.",
+}
 
 
 def render(ws: Workspace) -> None:
     """Draw the whole sidebar."""
     with st.sidebar:
-        st.title(":material/account_tree: Parameter Explorer")
-        st.caption("See inside a PyTorch model's parameters, as in D2L's *Parameter Management*.")
+        st.title(f":material/account_tree: {TEXT['title']}")
+        st.caption(TEXT["caption"])
         _model_picker(ws)
-        _run_button(ws)
+        _filter()
+        _run_buttons(ws)
         st.divider()
         _execution(ws)
 
 
 def status_line(ws: Workspace) -> None:
-    """Device, dtype, seed and input, always shown: a screenshot says where numbers came from."""
-    s = ws.setup
-    shape = "×".join(map(str, s.input_shape))
-    ran = "forward + backward done" if ws.last_run else "not run yet"
-    lazy = (
-        " · :material/hourglass_empty: lazy shapes unknown until the first forward"
-        if ws.has_lazy()
-        else ""
-    )
-    title = PRESETS[s.preset].title if s.preset in PRESETS else "Custom model"
-    if s.preset in PRESETS and s.spec != PRESETS[s.preset].spec:
+    """Device, dtype, seed, input, loss and state number: where a screenshot's numbers come from."""
+    exp = ws.experiment
+    shape = "×".join(map(str, exp.input_shape))
+    ran = {
+        Ran.NONE: "not run yet",
+        Ran.FORWARD: "forward done",
+        Ran.BACKWARD: "forward + backward done",
+    }[Ran(exp.ran)]
+    lazy = " · :material/hourglass_empty: lazy shapes unknown until the first forward"
+    title = PRESETS[exp.preset].title if exp.preset in PRESETS else "Custom model"
+    if exp.preset in PRESETS and (
+        exp.spec != freeze(PRESETS[exp.preset].spec)
+        or exp.rules != freeze(tuple(PRESETS[exp.preset].rules))
+    ):
         title += " (modified)"
+    edits = f" · {len(exp.ops)} value change(s) since init" if exp.ops else ""
     st.markdown(
         f"**{title}** · "
-        f":blue-badge[device {ws.device}] :violet-badge[{ws.dtype}] :orange-badge[seed {s.seed}] "
-        f":gray-badge[input {shape} {s.input_kind}] :green-badge[loss {s.loss}] · {ran}{lazy}"
+        f":blue-badge[device {ws.device}] :violet-badge[{ws.dtype}] "
+        f":orange-badge[seed {exp.seed}] :gray-badge[input {shape} {exp.input_kind}] "
+        f":green-badge[loss {exp.loss}] · {ran}{edits}{lazy if ws.has_lazy() else ''} "
+        f"· state {ws.version}"
     )
 
 
 def _model_picker(ws: Workspace) -> None:
     keys = list(PRESETS)
-    current = ws.setup.preset if ws.setup.preset in PRESETS else None
-    choice = st.selectbox(
-        "Model preset",
+    current = ws.experiment.preset if ws.experiment.preset in PRESETS else None
+    state.show_value("preset_choice", current)
+    st.selectbox(
+        TEXT["preset"],
         keys,
-        index=keys.index(current) if current else None,
         format_func=lambda k: PRESETS[k].title,
         key="preset_choice",
         placeholder="Custom model",
+        on_change=_load_preset,
+        args=("preset_choice",),
     )
-    if choice and choice != current:
-        p = preset(choice)
-        if state.act(
-            "preset",
-            lambda: ws.change(
-                spec=p.spec,
-                rules=p.rules,
-                input_shape=p.input_shape,
-                input_kind=p.input_kind,
-                vocab=p.vocab,
-                loss=p.loss,
-                preset=choice,
-            ),
-        ):
-            state.select("")
-            st.rerun()
-    state.show_messages("preset")
-    if ws.setup.preset in PRESETS:
-        st.caption(PRESETS[ws.setup.preset].description)
+    state.show_error("preset_choice")
+    if current:
+        st.caption(PRESETS[current].description)
 
 
-def _execution(ws: Workspace) -> None:
-    options = available_devices()
-    usable = [d.name for d in options if d.available]
-    index = usable.index(ws.device) if ws.device in usable else 0
-    device = st.selectbox("Device", usable, index=index, key="device_choice")
-    for d in options:
-        if not d.available:
-            st.caption(f":material/block: ~~{d.name}~~ — {d.reason}")
-    dtypes = list(DTYPES)
-    dtype = st.selectbox("dtype", dtypes, index=dtypes.index(ws.dtype), key="dtype_choice")
-    if device != ws.device or dtype != ws.dtype:
-        state.act("execution", lambda: ws.move(device=device, dtype=dtype))
-    seed = st.number_input(
-        "Seed",
-        min_value=0,
-        max_value=2**31 - 1,
-        value=ws.setup.seed,
-        step=1,
-        key=f"seed_{ws.setup.seed}",
-        help="Seeds the initializers and the random input batch.",
+def _load_preset(key: str) -> None:
+    choice = st.session_state.get(key)
+    if not choice:
+        return
+    p = preset(choice)
+    change = dict(
+        spec=p.spec,
+        rules=p.rules,
+        input_shape=p.input_shape,
+        input_kind=p.input_kind,
+        vocab=p.vocab,
+        loss=p.loss,
+        preset=choice,
+        root_name=p.root_name,
     )
-    if seed != ws.setup.seed:
-        state.act("execution", lambda: (ws.change(seed=int(seed)), ws.reinitialize()))
-        st.rerun()
-    _input_controls(ws)
-    state.show_messages("execution")
+    if state.act(key, lambda: state.workspace().change(**change)):
+        state.select("")
 
 
-def _input_controls(ws: Workspace) -> None:
-    s = ws.setup
-    text = st.text_input(
-        "Input shape",
-        ", ".join(map(str, s.input_shape)),
-        key=f"input_shape_{s.input_shape}",
-        help="A random batch: torch.rand(shape) as in the chapter, or token ids "
-        "for embedding models.",
+def _filter() -> None:
+    st.text_input(
+        TEXT["filter"],
+        key="filter",
+        placeholder="e.g. .*weight",
+        help=TEXT["filter_help"],
     )
-    shape = _parse_shape(text)
-    if shape is None:
-        st.error(
-            "Input shape: whole numbers separated by commas, e.g. 2, 4", icon=":material/error:"
-        )
-    elif shape != tuple(s.input_shape) and state.act(
-        "execution", lambda: ws.change(input_shape=shape)
-    ):
-        st.rerun()
-    loss = st.selectbox(
-        "Loss",
-        LOSSES,
-        index=LOSSES.index(s.loss),
-        key="loss_choice",
-        help="sum: output.sum(); mse: against zeros; cross_entropy: against random class ids.",
+    st.segmented_control(
+        "Match",
+        [MatchMode.FULL, MatchMode.PREFIX],
+        default=MatchMode.FULL,
+        format_func=lambda m: "whole name" if m == MatchMode.FULL else "from the start",
+        key="filter_mode",
+        label_visibility="collapsed",
+        help=" · ".join(MODE_LABELS[m] for m in (MatchMode.FULL, MatchMode.PREFIX)),
     )
-    if loss != s.loss:
-        state.act("execution", lambda: ws.change(loss=loss))
+    state.show_message(state.filter_problem())
 
 
-def _parse_shape(text: str) -> tuple[int, ...] | None:
-    parts = [p.strip() for p in text.replace("×", ",").replace("x", ",").split(",") if p.strip()]
-    if not parts or not all(p.isdigit() for p in parts):
-        return None
-    return tuple(int(p) for p in parts)
-
-
-def _run_button(ws: Workspace) -> None:
-    if st.button(
+def _run_buttons(ws: Workspace) -> None:
+    ran = Ran(ws.experiment.ran)
+    cols = st.columns(2)
+    cols[0].button(
+        "Forward",
+        key="forward_button",
+        icon=":material/east:",
+        width="stretch",
+        help=TEXT["forward_help"],
+        on_click=state.act,
+        args=("run", lambda: state.workspace().forward()),
+    )
+    cols[1].button(
+        "Backward",
+        key="backward_button",
+        icon=":material/west:",
+        width="stretch",
+        disabled=ran == Ran.NONE,
+        help=TEXT["backward_help"],
+        on_click=state.act,
+        args=("run", lambda: state.workspace().backward()),
+    )
+    st.button(
         "Forward + backward",
         type="primary",
         key="run_button",
         icon=":material/play_arrow:",
-        use_container_width=True,
-    ):
-        with st.spinner("Running forward and backward…"):
-            state.act("run", ws.forward_backward)
-    state.show_messages("run")
+        width="stretch",
+        help=TEXT["both_help"],
+        on_click=state.act,
+        args=("run", lambda: state.workspace().backward()),
+    )
+    state.show_error("run")
     result = ws.last_run
     if result is None:
-        st.caption("No run yet: gradients are None until a backward pass.")
+        st.caption(TEXT["not_run"])
         return
-    st.metric("Loss", f"{result.loss:.6g}", help=f"loss = {ws.setup.loss}")
+    st.metric("Loss", f"{result.loss:.6g}", help=f"loss = {ws.experiment.loss}")
     st.caption(
         f"Output {tuple(result.output.shape)} on {result.device}, "
         f"{result.dtype} · {result.seconds * 1000:.1f} ms"
     )
+    if ran == Ran.FORWARD:
+        st.caption(TEXT["forward_only"])
     with st.expander("Output tensor", expanded=False):
         st.code(tensor_preview(result.output), language=None)
+
+
+def _execution(ws: Workspace) -> None:
+    exp = ws.experiment
+    options = available_devices()
+    usable = [d.name for d in options if d.available]
+    _control(
+        st.selectbox, "device_choice", ws.device, "move", "device", label="Device", options=usable
+    )
+    for d in options:
+        if not d.available:
+            st.caption(f":material/block: ~~{d.name}~~ — {d.reason}")
+    _control(
+        st.selectbox, "dtype_choice", ws.dtype, "move", "dtype", label="dtype", options=list(DTYPES)
+    )
+    _control(
+        st.number_input,
+        "seed",
+        exp.seed,
+        "change",
+        "seed",
+        label="Seed",
+        min_value=0,
+        max_value=state.LIMITS.max_seed,
+        step=1,
+        help="Seeds PyTorch's default initialization, the rules and the random input batch.",
+    )
+    _control(
+        st.text_input,
+        "input_shape",
+        ", ".join(map(str, exp.input_shape)),
+        "change",
+        "input_shape",
+        label="Input shape",
+        help="A random batch: torch.rand(shape) as in the chapter, or token ids "
+        "for embedding models.",
+    )
+    _control(
+        st.selectbox,
+        "loss_choice",
+        exp.loss,
+        "change",
+        "loss",
+        label="Loss",
+        options=[str(x) for x in Loss],
+        help="sum: output.sum(); mse: against zeros; cross_entropy: against random class ids.",
+    )
+
+
+def _control(widget, key: str, value, method: str, field: str, **kwargs) -> None:
+    """A widget showing one field of the state; changing it runs ``ws.<method>(field=...)``."""
+    state.show_value(key, value)
+    widget(key=key, on_change=_on_change, args=(key, method, field), **kwargs)
+    state.show_error(key)
+
+
+def _on_change(key: str, method: str, field: str) -> None:
+    """A sidebar control changed: run ``ws.move`` or ``ws.change`` with its new value."""
+    value = st.session_state.get(key)
+    if field == "input_shape":
+        value = _parse_shape(str(value))
+    elif field == "seed":
+        value = int(value)
+
+    def run() -> None:
+        if value is None:
+            from explorer.errors import SpecError
+
+            raise SpecError("whole numbers separated by commas, e.g. 2, 4", "input_shape")
+        getattr(state.workspace(), method)(**{field: value})
+
+    state.act(key, run)
+
+
+def _parse_shape(text: str) -> tuple[int, ...] | None:
+    parts = [p.strip() for p in text.replace("×", ",").replace("x", ",").split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and len(p) <= 9 for p in parts):
+        return None
+    return tuple(int(p) for p in parts)

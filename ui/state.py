@@ -1,99 +1,171 @@
-"""The one place the UI touches ``st.session_state``: the user's workspace, actions and caches."""
+"""The session's workspace, actions, errors, selection and per-version caches.
+
+This module owns the app's own entries in ``st.session_state``: the workspace, the selected
+tree id, the errors of failed actions and the caches. (Widgets keep their own values there
+under their ``key``s; panels read those through the widget calls.)
+
+Every action runs in a widget callback through ``act``, so it is done before any panel is
+drawn and the whole screen shows the new state in the same rerun. An error belongs to the
+state it was raised on: it is shown next to the control that caused it until the state moves.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
-from explorer.errors import ExplorerError
-from explorer.spec import Limits
+from explorer.errors import ExplorerError, SpecError
+from explorer.limits import Limits, profile
+from explorer.patterns import MatchMode, Pattern, compile_pattern
+from explorer.state import warm_up
 from explorer.workspace import Workspace
 
-__all__ = ["workspace", "act", "show_messages", "cached", "selection", "select"]
+__all__ = [
+    "LIMITS",
+    "workspace",
+    "act",
+    "action",
+    "error_for",
+    "show_error",
+    "show_message",
+    "cached",
+    "selection",
+    "show_value",
+    "select",
+    "page_drawn",
+    "follow_page",
+    "name_filter",
+    "filter_problem",
+]
 
-_WS = "workspace"
-_ERRORS = "errors"
-_CACHE = "figure_cache"
-_SELECTED = "selected"
-_CACHE_SIZE = 64
+_WS, _ERRORS, _CACHE, _SELECTED, _PAGE = "workspace", "errors", "cache", "selected", "page_version"
+_CACHE_ENTRIES = 48
 _log = logging.getLogger(__name__)
 
-# One browser session's budget on a shared server: 20 M parameters is 80 MB in float32,
-# twice that while an action works on a copy.
-SESSION_LIMITS = Limits(max_params=20_000_000, max_blocks=2_000)
+LIMITS: Limits = profile()  # EXPLORER_PROFILE=hosted on a shared server
+
+
+@st.cache_resource
+def _warm_up() -> threading.Thread:
+    """Once per server process: PyTorch's first meta-device pass costs seconds of imports."""
+    thread = threading.Thread(target=warm_up, name="explorer-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+_warm_up()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed action's message, and the state version it was raised on."""
+
+    message: str
+    version: int
 
 
 def workspace() -> Workspace:
-    """This session's workspace, created with the chapter's MLP on first visit."""
+    """This session's workspace, created with the chapter's MLP on the first visit."""
     if _WS not in st.session_state:
-        st.session_state[_WS] = Workspace.from_preset("mlp", limits=SESSION_LIMITS)
+        st.session_state[_WS] = Workspace.from_preset("mlp", limits=LIMITS)
     return st.session_state[_WS]
 
 
-def replace_workspace(ws: Workspace) -> None:
-    """Swap in a whole new workspace (a preset), clearing the selection and caches."""
-    st.session_state[_WS] = ws
-    st.session_state.pop(_CACHE, None)
-    st.session_state[_SELECTED] = ""
+def act(where: str, run: Callable[[], object]) -> bool:
+    """Run an action; on failure remember its message for the control named ``where``.
 
-
-def act(where: str, action: Callable[[], object]) -> bool:
-    """Run an action; on a user error keep the workspace as it was and remember the message.
-
-    ``where`` names the panel that shows the error (``show_messages(where)``).
+    The workspace swaps in a whole new state or nothing, so a failure needs no clean-up.
     """
-    errors = st.session_state.setdefault(_ERRORS, {})
+    ws = workspace()
+    errors: dict[str, Failure] = st.session_state.setdefault(_ERRORS, {})
     try:
-        action()
+        run()
     except ExplorerError as err:
-        errors[where] = err
+        errors[where] = Failure(str(err), ws.version)
         return False
     except Exception as err:  # a bug: keep the session alive and say so, without a traceback
         _log.exception("unexpected error in %s", where)
-        errors[where] = ExplorerError(
-            f"Unexpected error ({type(err).__name__}: {err}). "
-            "The previous model is kept; please report this."
+        errors[where] = Failure(
+            f"Unexpected error ({type(err).__name__}). Nothing was changed; please report this.",
+            ws.version,
         )
         return False
     errors.pop(where, None)
     return True
 
 
-def error_for(where: str) -> ExplorerError | None:
-    """The last error of a panel, if its last action failed."""
-    return st.session_state.get(_ERRORS, {}).get(where)
+def action(where: str, method: str, *args, **kwargs) -> tuple[Callable, tuple]:
+    """``on_click``/``on_change`` and ``args`` for a button that runs ``ws.<method>(*args)``.
 
-
-def show_messages(where: str) -> None:
-    """Show the panel's last error as ``st.error``, never as a traceback."""
-    err = error_for(where)
-    if err is not None:
-        st.error(str(err), icon=":material/error:")
-
-
-def clear_error(where: str) -> None:
-    st.session_state.get(_ERRORS, {}).pop(where, None)
-
-
-def cached(kind: str, name: str, make: Callable[[], object]) -> object:
-    """A per-session cache of figures and stats, invalidated whenever the values change.
-
-    Keys include the workspace's ``version``, which every action bumps; nothing is
-    shared between sessions.
+    Example: ``st.button("Backward", **dict(zip(("on_click", "args"), action("run", "backward"))))``
     """
-    cache: OrderedDict = st.session_state.setdefault(_CACHE, OrderedDict())
-    key = (kind, name, workspace().version)
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
+    return act, (where, lambda: getattr(workspace(), method)(*args, **kwargs))
+
+
+def error_for(where: str) -> str | None:
+    """The message of the last failed action at ``where``, while the state it failed on lasts."""
+    failure = st.session_state.get(_ERRORS, {}).get(where)
+    if failure is None or failure.version != workspace().version:
+        return None
+    return failure.message
+
+
+def show_error(where: str) -> None:
+    """Show the control's error in a red box, as typed (never as markdown or a traceback)."""
+    show_message(error_for(where))
+
+
+show_messages = show_error  # the name the rules panel still uses
+
+
+def show_message(message: str | None) -> None:
+    """A red box with ``message`` shown as plain text; nothing when it is None."""
+    if message is not None:
+        st.error(_plain(message), icon="⚠️")
+
+
+def _plain(text: str) -> str:
+    """Text that markdown shows as typed: every markdown character escaped."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:" else c for c in text)
+
+
+def cached(kind: str, key: object, make: Callable[[], object]) -> object:
+    """A value computed once per state version (figures, stats), kept for this session only.
+
+    The cache holds one version at a time: any action clears it, and within a version it
+    keeps the last ``_CACHE_ENTRIES`` values, so memory stays bounded.
+    """
+    version = workspace().version
+    store = st.session_state.get(_CACHE)
+    if store is None or store[0] != version:
+        store = (version, OrderedDict())
+        st.session_state[_CACHE] = store
+    entries: OrderedDict = store[1]
+    full = (kind, key)
+    if full in entries:
+        entries.move_to_end(full)
+        return entries[full]
     value = make()
-    cache[key] = value
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
+    entries[full] = value
+    while len(entries) > _CACHE_ENTRIES:
+        entries.popitem(last=False)
     return value
+
+
+def show_value(key: str, value: object) -> None:
+    """Make widget ``key`` show ``value`` from the state, before the widget is drawn.
+
+    Callbacks have run by then, so a widget whose action worked already shows ``value``;
+    this matters after undo, a preset or a link. A widget whose action failed keeps what the
+    user typed, next to its error.
+    """
+    if error_for(key) is None and st.session_state.get(key) != value:
+        st.session_state[key] = value
 
 
 def selection() -> str:
@@ -103,3 +175,40 @@ def selection() -> str:
 
 def select(node_id: str) -> None:
     st.session_state[_SELECTED] = node_id
+
+
+def page_drawn() -> None:
+    """Record which state version the whole page shows (call at the top of the app)."""
+    st.session_state[_PAGE] = workspace().version
+
+
+def follow_page() -> None:
+    """In a fragment: if an action inside it changed the state, redraw the whole page."""
+    if st.session_state.get(_PAGE, workspace().version) != workspace().version:
+        st.rerun(scope="app")
+
+
+def name_filter() -> Pattern | None:
+    """The sidebar's one filter over parameter names (tree, tables, counts); None when empty."""
+    text = (st.session_state.get("filter") or "").strip()
+    if not text:
+        return None
+    mode = st.session_state.get("filter_mode") or MatchMode.FULL
+    try:
+        return compile_pattern(text, mode, LIMITS, "filter")
+    except SpecError:
+        return None
+
+
+def filter_problem() -> str | None:
+    """Why the filter text cannot be used, or None."""
+    text = (st.session_state.get("filter") or "").strip()
+    if not text:
+        return None
+    try:
+        compile_pattern(
+            text, st.session_state.get("filter_mode") or MatchMode.FULL, LIMITS, "filter"
+        )
+    except SpecError as err:
+        return str(err)
+    return None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.errors import SpecError
+from explorer.frozen import thaw
+from explorer.patterns import MatchMode, Pattern
 from explorer.presets import PRESETS
 from explorer.spec import to_json
 from explorer.tree import ParamCounts
 from explorer.workspace import Workspace
-from ui.view import compile_filter, parameter_rows
+from ui import state
+from ui.view import parameter_rows
 
 FRAMEWORK_NOTES = """
 - **MXNet / Gluon** set biases to **0** by default; PyTorch draws them from U(±1/√fan_in).
@@ -25,20 +27,29 @@ FRAMEWORK_NOTES = """
 """
 
 
-def regex_filter(label: str, key: str) -> str | None:
-    """A text box for a full-match regex over parameter names; shows an error if it is invalid."""
-    text = st.text_input(
-        label, key=key, placeholder=".*weight", help="Like Gluon's net.collect_params('.*weight')."
-    )
-    try:
-        return compile_filter(text.strip())
-    except SpecError as err:
-        st.error(str(err), icon=":material/error:")
+def regex_filter(label: str = "", key: str = "") -> str | None:
+    """The sidebar's one filter as a full-match regex (``None`` when empty or invalid).
+
+    Prefix mode (Gluon's ``collect_params``) becomes ``(?:text).*``.
+    """
+    pattern = state.name_filter()
+    if pattern is None:
         return None
+    return pattern.text if pattern.mode == MatchMode.FULL else f"(?:{pattern.text}).*"
 
 
-def counts_row(counts: ParamCounts) -> None:
-    """Parameter counts three ways, side by side, because tying makes them differ."""
+def literal(text: str) -> str:
+    """``text`` as inline code that markdown cannot interpret (backticks inside are replaced)."""
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def counts_row(
+    counts: ParamCounts, pattern: Pattern | None = None, tree=None, path: str = ""
+) -> None:
+    """Parameter counts three ways, side by side, because tying makes them differ.
+
+    With a filter, a line says how many names it keeps out of the block's total.
+    """
     cells = [
         (
             "parameters()",
@@ -62,29 +73,61 @@ def counts_row(counts: ParamCounts) -> None:
     for col, (label, elements, note, help_text) in zip(st.columns(3), cells, strict=True):
         col.metric(label, f"{elements:,}", help=help_text)
         col.caption(note)
+    if pattern is not None and tree is not None:
+        prefix = f"{path}." if path else ""
+        names = [n for n in tree.params if n.startswith(prefix)]
+        kept = [n for n in names if pattern.matches(n)]
+        elements = sum(tree.params[n].numel for n in kept)
+        st.caption(
+            f"The filter keeps {len(kept)} of {len(names)} parameter names "
+            f"({elements:,} elements, aliases counted)."
+        )
 
 
-@st.fragment
 def all_parameters_panel(ws: Workspace) -> None:
-    """Every parameter name and shape, as ``[(n, p.shape) for n, p in net.named_parameters()]``."""
-    tree = ws.tree()
-    pattern = regex_filter("Filter (regex, full match)", key="table_filter")
-    counts_row(tree.counts())
-    rows = parameter_rows(tree, ws.provenance, pattern=pattern)
+    """``named_parameters()`` as the chapter lists it, then the aliases only state_dict() keeps."""
+    s = ws.state
+    tree = s.tree
+    pattern = state.name_filter()
+    counts_row(tree.counts(), pattern, tree)
+    rows = parameter_rows(tree, s.provenance)
+    if pattern is not None:
+        rows = [r for r in rows if pattern.matches(r["name"])]
     if not rows:
-        st.info("No parameter matches." if pattern else "This model has no parameters.")
+        st.info("No parameter name matches the filter." if pattern else "No parameters.")
         return
+    listed = {name for name, _ in tree.module.named_parameters()}
+    unique = [r for r in rows if r["name"] in listed]
+    aliases = [r for r in rows if r["name"] not in listed]
+    st.markdown("**`[(name, p.shape) for name, p in net.named_parameters()]`**: each tensor once")
+    _table(unique, "all_params_table")
+    if aliases:
+        st.markdown(
+            "**Aliases**: names that only `state_dict()` and "
+            "`named_parameters(remove_duplicate=False)` list; each is the same tensor as the "
+            "name in its *tied* column"
+        )
+        _table(aliases, "alias_params_table")
+
+
+def _table(rows: list[dict], key: str) -> None:
+    frame = pd.DataFrame(rows).set_index("name")
     st.dataframe(
-        pd.DataFrame(rows).set_index("name"),
-        key="all_params_table",
-        use_container_width=True,
+        frame,
+        key=key,
+        width="stretch",
         height=min(600, 40 + 35 * len(rows)),
+        column_config={
+            "access": st.column_config.TextColumn("access", width="medium"),
+            "tied": st.column_config.TextColumn("tied", width="medium"),
+            "rule": st.column_config.TextColumn("rule", width="medium"),
+        },
     )
 
 
 def code_panel(ws: Workspace) -> None:
     """The chapter's PyTorch code for the preset, the built module and the spec."""
-    key = ws.setup.preset
+    key = ws.experiment.preset
     left, right = st.columns(2)
     with left:
         if key in PRESETS:
@@ -96,4 +139,4 @@ def code_panel(ws: Workspace) -> None:
         st.markdown("**In the chapter's other frameworks**")
         st.markdown(FRAMEWORK_NOTES)
         st.markdown("**The spec** (`explorer.build(spec)` rebuilds this model)")
-        st.code(to_json(ws.setup.spec), language="json")
+        st.code(to_json(thaw(ws.experiment.spec)), language="json")
