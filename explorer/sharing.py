@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch.nn.parameter import is_lazy
@@ -35,12 +36,15 @@ class Sharing:
     overlaps: list[set[str]]  # byte ranges that intersect without being the same view
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
+    """The bytes one view covers; two names with equal spans are the same view of one storage."""
+
     storage: tuple  # (device, data_ptr, nbytes)
     start: int  # first byte, from the storage's start
     stop: int  # one past the last byte
-    layout: tuple  # (shape, stride, dtype): with start, what makes two views the same
+    shape: tuple
+    stride: tuple
+    dtype: torch.dtype
 
 
 def group_label(index: int) -> str:
@@ -54,33 +58,39 @@ def group_label(index: int) -> str:
 
 
 def find_sharing(named: list[tuple[str, torch.Tensor]]) -> Sharing:
-    """Aliases and overlaps among ``named`` (as ``named_parameters(remove_duplicate=False)``)."""
-    parent = {name: name for name, _ in named}
+    """Aliases and overlaps among ``named`` (as ``named_parameters(remove_duplicate=False)``).
+
+    One pass, a few small objects per name: a model of thousands of layers is walked in
+    milliseconds, and only storages that hold two or more names are sorted by byte range.
+    """
+    parent: dict[str, str] = {}  # a union-find over the names that share with another
 
     def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
+        while (up := parent.get(name, name)) != name:
+            name = up
         return name
 
-    first_with: dict[object, str] = {}
-    by_storage: dict[tuple, list[tuple[_Span, str]]] = {}
+    first_with: dict[object, str] = {}  # id(tensor) or its span -> the first name seen
+    first_on: dict[tuple, tuple[_Span, str]] = {}  # storage -> its first (span, name)
+    shared_on: dict[tuple, list[tuple[_Span, str]]] = {}  # storages holding two or more
     for name, tensor in named:
         span = _span(tensor)
-        keys = [("id", id(tensor))]
-        if span is not None:
-            keys.append(("view", span))
-            by_storage.setdefault(span.storage, []).append((span, name))
-        for key in keys:
-            if key in first_with:
-                parent[root(name)] = root(first_with[key])
-            else:
-                first_with[key] = name
+        for key in (id(tensor), span):
+            if key is None:
+                continue
+            seen = first_with.setdefault(key, name)
+            if seen != name and root(seen) != root(name):
+                parent[root(name)] = root(seen)
+        if span is None:
+            continue
+        first = first_on.setdefault(span.storage, (span, name))
+        if first[1] != name:
+            shared_on.setdefault(span.storage, [first]).append((span, name))
     aliases: dict[str, set[str]] = {}
-    for name in parent:
+    for name in {*parent, *parent.values()}:
         aliases.setdefault(root(name), set()).add(name)
-    overlaps = [group for spans in by_storage.values() for group in _overlapping(spans)]
-    return Sharing(_sorted(g for g in aliases.values() if len(g) > 1), _sorted(overlaps))
+    overlaps = [group for spans in shared_on.values() for group in _overlapping(spans)]
+    return Sharing(_sorted(aliases.values()), _sorted(overlaps))
 
 
 def _span(tensor: torch.Tensor) -> _Span | None:
@@ -96,9 +106,10 @@ def _span(tensor: torch.Tensor) -> _Span | None:
         return None
     size = tensor.element_size()
     start = tensor.storage_offset() * size
-    last = sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride(), strict=True))
-    layout = (tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
-    return _Span((tensor.device, pointer, nbytes), start, start + (last + 1) * size, layout)
+    shape, stride = tuple(tensor.shape), tensor.stride()
+    last = sum((n - 1) * s for n, s in zip(shape, stride, strict=True))
+    stop = start + (last + 1) * size
+    return _Span((tensor.device, pointer, nbytes), start, stop, shape, stride, tensor.dtype)
 
 
 def _overlapping(spans: list[tuple[_Span, str]]) -> list[set[str]]:
@@ -117,7 +128,7 @@ def _overlapping(spans: list[tuple[_Span, str]]) -> list[set[str]]:
 
 def _if_partial(run: list[tuple[_Span, str]]) -> set[str]:
     """The run's names when it holds two different views, else an empty set."""
-    views = {(span.start, span.layout) for span, _ in run}
+    views = {span for span, _ in run}
     return {name for _, name in run} if len(views) > 1 else set()
 
 

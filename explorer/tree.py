@@ -285,18 +285,23 @@ def _block_counts(root: BlockNode, params: dict[str, ParamInfo]) -> dict[str, Bl
     every: dict[str, int] = {}  # elements under every name, as state_dict() counts
     lazy: dict[str, int] = {}
 
-    def visit(node: BlockNode) -> None:
-        every[node.path] = node.own_count
-        lazy[node.path] = sum(p.is_lazy for p in node.params)
+    def visit(node: BlockNode) -> tuple[int, int]:
+        elements, unknown = 0, 0
+        for info in node.params:
+            elements += info.numel
+            unknown += info.is_lazy
         for child in node.children:
-            visit(child)
-            every[node.path] += every[child.path]
-            lazy[node.path] += lazy[child.path]
+            below = visit(child)
+            elements += below[0]
+            unknown += below[1]
+        every[node.path], lazy[node.path] = elements, unknown
+        return elements, unknown
 
     visit(root)
     names_of: dict[str, list[ParamInfo]] = {}  # first name -> every name of that Parameter
     for info in params.values():
-        names_of.setdefault(info.alias_of or info.name, []).append(info)
+        if info.alias_of is not None:
+            names_of.setdefault(info.alias_of, [params[info.alias_of]]).append(info)
     repeated: Counter[str] = Counter()  # elements counted again under a second name
     for names in names_of.values():
         inside = Counter(path for info in names for path in _ancestors(info.block))
