@@ -82,7 +82,7 @@ OP_KINDS = ("edit", "move")
 class Experiment:
     """How to rebuild one session's model and values; compare, hash and store it freely."""
 
-    spec: Any
+    spec: Any  # a spec (explorer.blocks), or None when ``source`` names a factory
     rules: tuple = DEFAULT_RULES
     seed: int = 0
     device: str = "cpu"
@@ -96,6 +96,7 @@ class Experiment:
     materialized: bool = False  # lazy layers have had their first forward on this input
     ops: tuple = ()  # value changes after initialization, replayed in order
     ran: str = Ran.NONE
+    source: str | None = None  # "path/file.py:factory" or "package.module:factory"
     version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self):
@@ -146,7 +147,7 @@ class Experiment:
         for key in data:
             if key not in known:
                 raise SpecError(f"unknown field; allowed: {', '.join(sorted(known))}", str(key))
-        if "spec" not in data:
+        if "spec" not in data and "source" not in data:
             raise SpecError("an experiment needs a spec", "spec")
         try:
             exp = cls(**{**data, "version": SCHEMA_VERSION})
@@ -194,7 +195,14 @@ def check_experiment(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> None:
     from explorer.spec import validate
 
     _check_input(exp, limits)
-    validate(exp.spec, limits, input_shape=exp.lazy_features)
+    if exp.source is not None:
+        from explorer.factory import check_source
+
+        if exp.spec is not None:
+            raise SpecError("give a spec or a source, not both", "source")
+        check_source(exp.source, limits)
+    else:
+        validate(exp.spec, limits, input_shape=exp.lazy_features)
     check_rules(exp.rules)
     if len(exp.rules) > limits.max_rules:
         raise SpecError(f"at most {limits.max_rules} rules", "rules")

@@ -72,6 +72,10 @@ class Limits:
     max_histogram_bins: int = 256
     # work queue: how many heavy jobs (training, big forwards) run at once in one process
     heavy_slots: int = 2
+    heavy_params: int = 5_000_000  # a forward pass of a model this big counts as heavy
+    # models written as code (python -m explorer serve file.py:factory)
+    allow_code: bool = True
+    factory_seconds: float = 60.0
     # what one screen sends: the tree and the overview carry the rows on screen, not the model
     tree_open_rows: int = 200  # a tree with more rows than this opens with only the root open
     tree_page_rows: int = 100  # children shown under one open block before "show more"
@@ -106,6 +110,7 @@ HOSTED = replace(
     max_snapshot_bytes=32 * MIB,
     max_upload_bytes=20 * MIB,
     heavy_slots=1,
+    allow_code=False,
 )
 
 DEFAULT_LIMITS = LOCAL

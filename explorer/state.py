@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from types import MappingProxyType
@@ -30,12 +31,14 @@ from explorer.build import build
 from explorer.devices import resolve_device
 from explorer.errors import SpecError
 from explorer.experiment import DTYPES, Experiment, InputKind, Ran, check_experiment
+from explorer.factory import make_module
 from explorer.frozen import canonical
 from explorer.init import check_rules, initialize
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.rebind import meta_twin, with_tensors
 from explorer.rng import seeded
 from explorer.run import RunResult, activation_bytes, check_activations, make_input, run
+from explorer.slots import heavy
 from explorer.tree import ParamTree, inspect
 
 __all__ = ["State", "realize", "apply_op", "edited_names", "lazy_params", "probe", "warm_up"]
@@ -127,7 +130,7 @@ def realize(experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: in
     check_experiment(exp, limits)
     device = resolve_device(exp.device)
     with seeded(exp.seed), torch.device(device):
-        module = build(exp.spec, limits)
+        module = build(exp.spec, limits) if exp.source is None else make_module(exp.source, limits)
     deferred: dict[str, tuple[int, ...]] = {}
     if exp.materialized and lazy_params(module):
         deferred = materialize(module, exp, limits)
@@ -268,7 +271,8 @@ def run_batch(
         scale = torch.empty((), dtype=DTYPES[dtype]).element_size() / 4  # probed in float32
         need = None if found.activations is None else int(found.activations * scale)
         check_activations(module, x, limits, backward, need)
-    with seeded(exp.seed):
+    size = sum(p.numel() for p in module.parameters() if not is_lazy(p))
+    with heavy(limits) if size > limits.heavy_params else nullcontext(), seeded(exp.seed):
         return run(module, x, loss=exp.loss, backward=backward, limits=limits, probe=found is None)
 
 
