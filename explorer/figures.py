@@ -2,105 +2,186 @@
 
 Pure builders: each returns a ``go.Figure`` and calls no streamlit, so tests read ``fig.data``.
 Tensors are reduced on their own device first (``explorer.reduce``); a figure carries at most
-512×512 values or the bin counts, never a whole large tensor.
+``max_heatmap_cells`` float32 values or a few hundred bin counts, never a whole large tensor.
+
+One colour convention for every heatmap: red positive, blue negative, white 0, on a range
+symmetric about 0 that the colour bar states. Figures share one small layout and no plotly
+template, because copying a template costs more than building the figure.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 
 from explorer.initializers import Expected
-from explorer.reduce import downsample, histogram_counts, matrix_shape
+from explorer.reduce import (
+    colour_limit,
+    downsample,
+    downsample_blocks,
+    histogram_counts,
+    matrix_shape,
+)
 
 __all__ = [
     "downsample",
     "heatmap",
+    "heatmap_size",
     "histogram_counts",
     "histogram",
     "treemap",
     "treemap_id_to_path",
+    "uses_heatmaps",
     "ROOT_ID",
+    "PERCENTILE",
 ]
 
 ROOT_ID = "(model)"  # plotly's id for the root row, whose path is ""
+PERCENTILE = 99.0  # the colour range: this percentile of |value| over the cells drawn
 _BAR, _EXPECTED, _HIGHLIGHT = "#8fa8c8", "#d1495b", "#f58518"
 _BLOCK, _PARAM = "#e4e9f0", "#6f93c2"
-_MARGIN = dict(l=10, r=10, t=40, b=10)
+_SHORT, _LONG = 300, 900  # px of a heatmap's plot area: its short side, and the cap on its long
+_MARGIN = dict(l=70, r=110, t=40, b=50)  # room for tick labels, axis titles and the colour bar
+_AXIS = dict(gridcolor="#ebf0f8", linecolor="#c8d0dc", zeroline=False, ticks="", automargin=True)
+_BASE = dict(  # plotly_white's look, without its template
+    template="none",
+    paper_bgcolor="white",
+    plot_bgcolor="white",
+    font=dict(size=12, color="#2a3f5f"),
+    hoverlabel=dict(align="left"),
+    showlegend=False,
+)
 
 
-def _layout(fig: go.Figure, title: str, note: str, height: int) -> go.Figure:
+def _layout(title: str, note: str, **extra) -> dict:
+    """The shared layout with a title (and its note on a second, smaller line)."""
     text = f"{title}<br><sup>{note}</sup>" if note else title
-    margin = {**_MARGIN, "t": 58 if note else 40}
-    fig.update_layout(
-        template="plotly_white",
-        height=height,
-        margin=margin,
-        showlegend=False,
-        title=dict(text=text, x=0.01, xanchor="left", font=dict(size=14)),
-    )
-    return fig
+    margin = {**_MARGIN, "t": 58 if note else 40, **extra.pop("margin", {})}
+    return {
+        **_BASE,
+        "margin": margin,
+        "title": dict(text=text, x=0.01, xanchor="left", font=dict(size=14)),
+        **extra,
+    }
+
+
+def heatmap_size(rows: int, cols: int) -> tuple[int, int]:
+    """The plot area (width, height) in px for a rows×cols matrix: its aspect ratio, the short
+    side 300 px, the long side at most 900 px (beyond 3:1 the picture is squeezed to 3:1)."""
+    aspect = rows / cols  # height / width
+    if aspect >= 1:
+        return _SHORT, round(min(_SHORT * aspect, _LONG))
+    return round(min(_SHORT / aspect, _LONG)), _SHORT
 
 
 def heatmap(
     t: torch.Tensor,
     title: str,
     *,
-    max_side: int = 512,
-    zmid: float | None = 0.0,
     highlight: tuple[int, int] | None = None,
     zmax: float | None = None,
+    scale_note: str | None = None,
+    max_side: int | None = None,
 ) -> go.Figure:
-    """A matrix picture of ``t`` (row 0 on top), as block means when a side exceeds ``max_side``.
+    """A matrix picture of ``t`` (row 0 on top), as block means when it exceeds the cell budget.
 
     Axes count the rows and columns of the 2-D view (see ``downsample``), so a downsampled
     cell sits at its block's first row and column. ``highlight=(row, col)`` in those
-    coordinates boxes the cell, or the block holding it. ``zmax`` fixes a symmetric colour
-    range ±zmax, so several heatmaps (the uses of a tied tensor) can be compared.
+    coordinates boxes the cell, or the block holding it. Colours run from blue (−limit)
+    through white (0) to red (+limit), where the limit is the 99th percentile of |value| over
+    the cells drawn, or ``zmax`` when given so several heatmaps share one scale; the colour
+    bar says which (``scale_note``). ``fig.layout.width``/``height`` follow the matrix's
+    aspect ratio (``heatmap_size``).
+
+    Example: ``heatmap(net[0].weight, "0.weight").layout.height``
     """
-    small, note = downsample(t, max_side)
-    rows, cols = matrix_shape(t.shape)
-    k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
-    finite = small[torch.isfinite(small)]
-    both_signs = (
-        zmid is not None and finite.numel() > 0 and finite.min().item() < zmid < finite.max().item()
-    )
-    colors = (
-        dict(colorscale="RdBu", reversescale=True, zmid=zmid)
-        if both_signs
-        else dict(colorscale="Viridis")
-    )
-    if zmax is not None:
-        colors = dict(colorscale="RdBu", reversescale=True, zmin=-zmax, zmax=zmax)
-    if k_rows == k_cols == 1:
+    small, note, blocks = downsample_blocks(t, max_side)
+    if zmax is None:
+        zmax = colour_limit([small], PERCENTILE)
+        scale_note = scale_note or f"{PERCENTILE:g}th percentile of |value|"
+    return _heatmap_figure(t.shape, small, note, blocks, title, zmax, scale_note, highlight)
+
+
+def uses_heatmaps(
+    uses: Sequence[torch.Tensor], total: torch.Tensor, *, titles: Sequence[str] | None = None
+) -> list[go.Figure]:
+    """One heatmap per use of a tied tensor and one of their total, all on one colour scale.
+
+    The scale is the 99th percentile of |value| over every cell of every figure, so one
+    large use does not wash the others out; the colour bar of each says so.
+    """
+    titles = list(titles or [f"use {i + 1}" for i in range(len(uses))]) + ["total .grad"]
+    shrunk = [downsample_blocks(u) for u in [*uses, total]]
+    zmax = colour_limit([small for small, _, _ in shrunk], PERCENTILE)
+    scale_note = f"{PERCENTILE:g}th pct of |value| over the uses and total"
+    return [
+        _heatmap_figure(tensor.shape, small, note, blocks, title, zmax, scale_note, None)
+        for tensor, (small, note, blocks), title in zip([*uses, total], shrunk, titles, strict=True)
+    ]
+
+
+def _heatmap_figure(
+    shape: torch.Size,
+    small: torch.Tensor,
+    note: str,
+    blocks: tuple[int, int],
+    title: str,
+    zmax: float,
+    scale_note: str | None,
+    highlight: tuple[int, int] | None,
+) -> go.Figure:
+    """The heatmap of an already reduced matrix ``small`` of a tensor of ``shape``."""
+    rows, cols = matrix_shape(shape)
+    k_rows, k_cols = blocks
+    if blocks == (1, 1):
         hover = "row %{y}, col %{x}<br>%{z:.4g}<extra></extra>"
     else:
-        hover = (
-            f"{k_rows}×{k_cols} block from row %{{y}}, col %{{x}}<br>mean %{{z:.4g}}<extra></extra>"
-        )
-    fig = go.Figure(
-        go.Heatmap(
-            z=small.numpy(),
-            x0=0,
-            dx=k_cols,
-            y0=0,
-            dy=k_rows,
-            hovertemplate=hover,
-            colorbar=dict(thickness=12),
-            **colors,
-        )
+        hover = f"{k_rows}×{k_cols} block from row %{{y}}, col %{{x}}<br>mean %{{z:.4g}}"
+        hover += "<extra></extra>"
+    bar_title = f"±{zmax:.3g}" + (f": {scale_note}" if scale_note else ", shared scale")
+    trace = go.Heatmap(
+        z=small.numpy().astype(np.float32, copy=False),  # sent as binary float32 (bdata)
+        x0=0,
+        dx=k_cols,
+        y0=0,
+        dy=k_rows,
+        hovertemplate=hover,
+        colorscale="RdBu",
+        reversescale=True,  # red positive, blue negative
+        zauto=False,
+        zmin=-zmax,
+        zmax=zmax,
+        colorbar=dict(
+            thickness=12,
+            title=dict(text=f"{bar_title}; beyond it saturates", side="right", font_size=11),
+        ),
     )
-    x_title, y_title = _axis_titles(t.ndim)
-    fig.update_xaxes(title=x_title, showgrid=False, zeroline=False)
-    fig.update_yaxes(
-        title=y_title,
-        autorange="reversed",
-        showgrid=False,
-        zeroline=False,
-        showticklabels=t.ndim >= 2,
+    width, height = heatmap_size(rows, cols)
+    margin = {**_MARGIN, "t": 58 if note else 40}
+    x_title, y_title = _axis_titles(len(shape))
+    layout = _layout(
+        title,
+        note,
+        width=width + margin["l"] + margin["r"],
+        height=height + margin["t"] + margin["b"],
+        xaxis={**_AXIS, "title": x_title, "showgrid": False, "constrain": "domain"},
+        yaxis={
+            **_AXIS,
+            "title": y_title,
+            "showgrid": False,
+            "autorange": "reversed",
+            "showticklabels": len(shape) >= 2,
+            # keeps the intended aspect even when the page stretches the figure's width
+            "scaleanchor": "x",
+            "scaleratio": (height / rows) / (width / cols),
+            "constrain": "domain",
+        },
     )
+    fig = go.Figure(trace, layout=layout)
     if highlight is not None:
         row, col = (highlight[0] // k_rows) * k_rows, (highlight[1] // k_cols) * k_cols
         # at least ~1% of the axis, so one block of a huge matrix is still visible
@@ -113,7 +194,7 @@ def heatmap(
             y1=row + half_h,
             line=dict(color="#111111", width=2),
         )
-    return _layout(fig, title, note, 200 if small.shape[0] == 1 else 340)
+    return fig
 
 
 def _axis_titles(ndim: int) -> tuple[str, str]:
@@ -128,34 +209,49 @@ def histogram(
     """Bars of the finite values' density, so ``expected``'s density can be drawn over them.
 
     Without ``bins``, small tensors get fewer bins (2·√n, from 10 to 60) so 8 values do not
-    spread over 60 mostly empty bars.
+    spread over 60 mostly empty bars; at most ``max_histogram_bins`` are sent. A constant
+    tensor is one bar of its count, labelled with its value (a density would be a spike
+    whose height only says how narrow the bar was drawn).
     """
     if bins is None:
         bins = int(min(60, max(10, 2 * math.sqrt(max(t.numel(), 1)))))
     edges, counts, skipped = histogram_counts(t, bins)
     n = int(counts.sum())
+    constant = len(counts) == 1 and n > 0
+    centres = ((edges[:-1] + edges[1:]) / 2).numpy()
     widths = edges.diff()
-    density = counts / (n * widths) if n else torch.zeros_like(widths)
-    fig = go.Figure(
-        go.Bar(
-            x=((edges[:-1] + edges[1:]) / 2).numpy(),
-            y=density.numpy(),
-            width=widths.numpy(),
-            customdata=counts.numpy(),
-            marker=dict(color=_BAR, line=dict(width=0)),
-            showlegend=False,
-            hovertemplate="around %{x:.4g}: %{customdata:,} values<extra></extra>",
-        )
-    )
-    note = f"{n:,} values" if n else "no finite values"
-    if len(counts) == 1:
-        note = f"every value is {(edges[0] + edges[1]).item() / 2:.4g} ({n:,} values)"
+    if constant:
+        note = f"every value is {centres[0]:.4g} ({n:,} values)"
+        heights, y_title = counts.numpy(), "count"
+        label = dict(text=[f"{centres[0]:.4g}"], textposition="outside", cliponaxis=False)
+    else:
+        note = f"{n:,} values" if n else "no finite values"
+        heights = (counts / (n * widths)).numpy() if n else np.zeros(len(counts))
+        y_title, label = "density", {}
     if skipped:
         note += f"; {skipped:,} nan/inf left out"
-    fig.update_layout(bargap=0, xaxis_title="value", yaxis_title="density")
-    _layout(fig, title, note, 320)
+    bars = go.Bar(
+        x=centres,
+        y=heights,
+        width=widths.numpy(),
+        customdata=counts.numpy(),
+        marker=dict(color=_BAR, line=dict(width=0)),
+        showlegend=False,
+        hovertemplate="around %{x:.4g}: %{customdata:,} values<extra></extra>",
+        **label,
+    )
+    layout = _layout(
+        title,
+        note,
+        height=320,
+        bargap=0,
+        margin=dict(l=60, r=20, b=50),
+        xaxis={**_AXIS, "title": "value"},
+        yaxis={**_AXIS, "title": y_title, "rangemode": "tozero"},
+    )
+    fig = go.Figure(bars, layout=layout)
     if expected is not None:
-        _overlay(fig, expected, edges[0].item(), edges[-1].item())
+        _overlay(fig, expected, edges[0].item(), edges[-1].item(), densities=not constant)
         # the legend sits under the axis title, so a long label never runs into the title
         fig.update_layout(
             showlegend=True,
@@ -166,8 +262,11 @@ def histogram(
     return fig
 
 
-def _overlay(fig: go.Figure, e: Expected, lo: float, hi: float) -> None:
-    """Draw ``e`` over a histogram whose data spans [lo, hi]; one legend entry, ``e.label``."""
+def _overlay(fig: go.Figure, e: Expected, lo: float, hi: float, densities: bool = True) -> None:
+    """Draw ``e`` over a histogram whose data spans [lo, hi]; one legend entry, ``e.label``.
+
+    ``densities=False`` (a histogram of counts) draws only point masses and bounds.
+    """
     lines: list[tuple[list[float], list[float]]] = []
     masses = list(e.point_masses)
     if e.kind in ("normal", "truncated_normal") and e.mean is not None and e.std is not None:
@@ -183,6 +282,8 @@ def _overlay(fig: go.Figure, e: Expected, lo: float, hi: float) -> None:
             masses.append((seg_lo, prob))
     if e.kind == "constant" and not masses and e.mean is not None:
         masses.append((e.mean, 1.0))
+    if not densities:
+        lines = []
     if lines:
         xs = [x for line, _ in lines for x in [*line, None]][:-1]
         ys = [y for _, line in lines for y in [*line, None]][:-1]
@@ -314,7 +415,7 @@ def treemap(
             tiling=dict(pad=2),
         )
     )
-    fig.update_layout(template="plotly_white", height=360, margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_layout(_BASE, height=360, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
 

@@ -1,22 +1,28 @@
-"""Tensor reductions for figures: shrink on the tensor's own device, copy only the result.
+"""Tensor reductions: shrink on the tensor's own device, copy only the result to the host.
 
-A figure never carries more than it shows: a heatmap gets at most 512×512 block means and
-a histogram gets its bin counts, so an 8192×8192 weight on a GPU never crosses to the CPU.
+A figure never carries more than it shows: a heatmap gets at most ``max_heatmap_cells``
+block means and a histogram its bin counts, so a large weight on a GPU never crosses to
+the CPU. Stats come back in one copy. A tensor on the meta device has no values: every
+function here says so (``ExplorerError``) instead of failing inside PyTorch.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch.nn.parameter import is_lazy
 
 from explorer.errors import ExplorerError
+from explorer.limits import DEFAULT_LIMITS
 
 __all__ = [
     "STAT_NAMES",
+    "colour_limit",
     "downsample",
+    "downsample_blocks",
     "histogram_counts",
     "matrix_shape",
     "require_values",
@@ -26,7 +32,10 @@ __all__ = [
 
 STAT_NAMES = ("mean", "std", "min", "max", "norm", "zero_fraction")
 
-_CHUNK = 1 << 24  # values per histc call: float32 bin counts stay exact below 2**24
+# values binned at a time on the CPU: at torch's grain size each op runs on one thread, with
+# no wait between threads per op (costly on a busy machine), on a buffer that stays in cache
+_CPU_CHUNK = 1 << 15
+_DEVICE_CHUNK = 1 << 24  # values per torch.histc call: float32 counts stay exact below 2**24
 
 
 def require_values(t: torch.Tensor) -> None:
@@ -38,30 +47,61 @@ def require_values(t: torch.Tensor) -> None:
         )
 
 
-@torch.no_grad()
-def downsample(t: torch.Tensor, max_side: int = 512) -> tuple[torch.Tensor, str]:
-    """The tensor as a 2-D float CPU matrix with both sides <= ``max_side``, and a note.
+def downsample(
+    t: torch.Tensor, max_side: int | None = None, max_cells: int | None = None
+) -> tuple[torch.Tensor, str]:
+    """The tensor as a 2-D float CPU matrix of at most ``max_side`` per side and ``max_cells``.
+
+    Larger matrices become means of blocks, square where the matrix is (defaults from
+    ``DEFAULT_LIMITS``: 512 per side, 160 Ki cells, so the figure's JSON stays under 1.1 MB).
 
     Example::
 
         small, note = downsample(torch.randn(8192, 8192))
-        small.shape  # torch.Size([512, 512])
-        note         # "8192×8192 shown as 512×512, mean of 16×16 blocks"
+        small.shape  # torch.Size([391, 391])
+        note         # "8192×8192 shown as 391×391, mean of 21×21 blocks"
     """
+    small, note, _ = downsample_blocks(t, max_side, max_cells)
+    return small, note
+
+
+@torch.no_grad()
+def downsample_blocks(
+    t: torch.Tensor, max_side: int | None = None, max_cells: int | None = None
+) -> tuple[torch.Tensor, str, tuple[int, int]]:
+    """``downsample``'s matrix and note, and the (rows, cols) of each block it averaged."""
     require_values(t)
+    max_side = max_side or DEFAULT_LIMITS.max_heatmap_side
+    max_cells = max_cells or DEFAULT_LIMITS.max_heatmap_cells
     x, view = _as_matrix(t.detach())
     rows, cols = x.shape
-    k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
-    if x.numel() == 0 or (k_rows == 1 and k_cols == 1):
+    blocks = _block_sizes(rows, cols, max_side, max_cells)
+    if x.numel() == 0 or blocks == (1, 1):
         small = x.to("cpu", _plot_dtype(x.dtype), copy=True)
-        return small, view or (f"{rows}×{cols}, every value shown" if x.numel() else "empty")
+        note = view or (f"{rows}×{cols}, every value shown" if x.numel() else "empty")
+        return small, note, (1, 1)
     if not x.is_floating_point():
         x = x.float()
     # ceil_mode keeps the ragged last block; with no padding it is averaged over its own size
-    small = F.avg_pool2d(x[None], (k_rows, k_cols), ceil_mode=True)[0]  # (1, R, C) -> (r, c)
+    small = F.avg_pool2d(x[None], blocks, ceil_mode=True)[0]  # (1, R, C) -> (r, c)
     small = small.to("cpu", _plot_dtype(small.dtype))
-    shown = f"{small.shape[0]}×{small.shape[1]}, mean of {k_rows}×{k_cols} blocks"
-    return small, f"{view}, then {shown}" if view else f"{rows}×{cols} shown as {shown}"
+    shown = f"{small.shape[0]}×{small.shape[1]}, mean of {blocks[0]}×{blocks[1]} blocks"
+    note = f"{view}, then {shown}" if view else f"{rows}×{cols} shown as {shown}"
+    return small, note, blocks
+
+
+def _block_sizes(rows: int, cols: int, max_side: int, max_cells: int) -> tuple[int, int]:
+    """Block height and width: each side within ``max_side``, then the cells within budget.
+
+    The side with more cells grows its blocks first, both together when equal, so a square
+    matrix keeps square blocks.
+    """
+    k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
+    while math.ceil(rows / k_rows) * math.ceil(cols / k_cols) > max_cells:
+        shown_rows, shown_cols = math.ceil(rows / k_rows), math.ceil(cols / k_cols)
+        k_rows += shown_rows >= shown_cols
+        k_cols += shown_cols >= shown_rows
+    return k_rows, k_cols
 
 
 def matrix_shape(shape: torch.Size | tuple[int, ...]) -> tuple[int, int]:
@@ -88,27 +128,44 @@ def _plot_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @torch.no_grad()
+def colour_limit(matrices: Iterable[torch.Tensor], percentile: float = 99.0) -> float:
+    """One symmetric colour range ±limit for matrices drawn on the same scale.
+
+    The ``percentile``-th percentile of |value| over their finite, non-zero cells (linear
+    interpolation between ranks, as ``torch.quantile``), or 1.0 when there are none. A few
+    outliers then saturate instead of washing out every other cell; zeros (the untouched
+    rows of an embedding's gradient) do not pull the range down.
+    """
+    flat = [m.detach().reshape(-1).abs().float().cpu() for m in matrices]
+    values = torch.cat(flat) if flat else torch.empty(0)
+    values = values[torch.isfinite(values) & (values > 0)]
+    if values.numel() == 0:
+        return 1.0
+    position = percentile / 100 * (values.numel() - 1)
+    below = math.floor(position)
+    low = values.kthvalue(below + 1).values.item()  # kthvalue counts from 1
+    if position == below:
+        return low
+    high = values.kthvalue(below + 2).values.item()
+    return low + (position - below) * (high - low)
+
+
+@torch.no_grad()
 def histogram_counts(t: torch.Tensor, bins: int = 60) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Bin edges and counts (float64/int64, on CPU) of the finite values, and how many were not.
 
-    Counts come from ``torch.histc`` on the tensor's device between its finite min and max;
-    there are ``len(counts) + 1`` edges. A constant tensor gets one bin around its value
-    (±1%, at least ±0.01); a tensor with no finite values gets ``bins`` empty bins on [0, 1].
+    ``bins`` equal bins from the finite min to the finite max (at most
+    ``max_histogram_bins``); there are ``len(counts) + 1`` edges and the counts equal
+    ``torch.histc``'s. One pass for the range and one for the counts, both on the tensor's
+    device. A constant tensor gets one bin around its value (±1%, at least ±0.01); a tensor
+    with no finite values gets ``bins`` empty bins on [0, 1].
     """
     require_values(t)
+    bins = max(1, min(int(bins), DEFAULT_LIMITS.max_histogram_bins))
     flat = t.detach().reshape(-1)
-    chunks = [_wide(c) for c in flat.split(_CHUNK)] if flat.numel() else []
-    finite, lo, hi = 0, math.inf, -math.inf
-    for chunk in chunks:
-        c_lo, c_hi = (v.item() for v in torch.aminmax(chunk))
-        if math.isfinite(c_lo) and math.isfinite(c_hi):  # the usual case: no masked copy
-            lo, hi, finite = min(lo, c_lo), max(hi, c_hi), finite + chunk.numel()
-            continue
-        good = chunk[torch.isfinite(chunk)]
-        if good.numel():
-            c_lo, c_hi = torch.aminmax(good)
-            lo, hi = min(lo, c_lo.item()), max(hi, c_hi.item())
-            finite += good.numel()
+    if not flat.is_floating_point():
+        flat = flat.float()
+    lo, hi, finite = _finite_range(flat)
     skipped = flat.numel() - finite
     if finite == 0:
         empty = torch.zeros(bins, dtype=torch.int64)
@@ -117,15 +174,57 @@ def histogram_counts(t: torch.Tensor, bins: int = 60) -> tuple[torch.Tensor, tor
         half = max(abs(lo), 1.0) * 1e-2
         edges = torch.tensor([lo - half, lo + half], dtype=torch.float64)
         return edges, torch.tensor([finite]), skipped
-    counts = torch.zeros(bins, dtype=torch.int64)
-    for chunk in chunks:  # histc skips nan and anything outside [lo, hi], so ±inf too
-        counts += torch.histc(chunk, bins, min=lo, max=hi).to("cpu", torch.int64)
+    count = _count_on_cpu if flat.device.type == "cpu" else _count_on_device
+    counts = count(flat, lo, hi, bins, all_finite=skipped == 0)
     return torch.linspace(lo, hi, bins + 1, dtype=torch.float64), counts, skipped
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision and integer chunks as float32; float32/float64 as they are."""
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+def _finite_range(flat: torch.Tensor) -> tuple[float, float, int]:
+    """The min and max of the finite values, and how many there are (empty: inf, -inf, 0)."""
+    if flat.numel() == 0:
+        return math.inf, -math.inf, 0
+    lo, hi = torch.stack(torch.aminmax(flat)).tolist()
+    if math.isfinite(lo) and math.isfinite(hi):  # the usual case: no mask, no copy
+        return lo, hi, flat.numel()
+    finite = torch.isfinite(flat)
+    lo = torch.where(finite, flat, math.inf).amin()
+    hi = torch.where(finite, flat, -math.inf).amax()
+    lo, hi, n = torch.stack([lo.double(), hi.double(), finite.sum().double()]).tolist()
+    return lo, hi, int(n)
+
+
+def _count_on_cpu(
+    flat: torch.Tensor, lo: float, hi: float, bins: int, all_finite: bool
+) -> torch.Tensor:
+    """``torch.histc``'s counts, binned a cache-sized chunk at a time (several times faster).
+
+    Each value's bin is ``floor((x - lo) * bins / (hi - lo))`` in the tensor's precision,
+    the expression ``histc`` evaluates, with ``x == hi`` in the last bin.
+    """
+    wide = flat.dtype == torch.float64 or (hi - lo) * bins > 1e37  # float32 would overflow
+    dtype = torch.float64 if wide else torch.float32
+    width = (torch.tensor(hi, dtype=dtype) - torch.tensor(lo, dtype=dtype)).item()
+    codes = torch.uint8 if bins < 255 else torch.int32
+    counts = torch.zeros(bins + 1, dtype=torch.int64)
+    buffer = torch.empty(min(flat.numel(), _CPU_CHUNK), dtype=dtype)
+    for chunk in flat.split(_CPU_CHUNK):
+        position = buffer[: chunk.numel()].copy_(chunk).sub_(lo).mul_(bins).div_(width)
+        if not all_finite:  # nan and ±inf stay non-finite through the arithmetic
+            position = position[torch.isfinite(position)]
+        counts += torch.bincount(position.to(codes), minlength=bins + 1)
+    counts[bins - 1] += counts[bins]
+    return counts[:bins]
+
+
+def _count_on_device(
+    flat: torch.Tensor, lo: float, hi: float, bins: int, all_finite: bool
+) -> torch.Tensor:
+    """``torch.histc`` on the tensor's device (it skips nan and ±inf), one copy at the end."""
+    counts = torch.zeros(bins, dtype=torch.int64, device=flat.device)
+    for chunk in flat.split(_DEVICE_CHUNK):
+        wide = chunk if chunk.dtype in (torch.float32, torch.float64) else chunk.float()
+        counts += torch.histc(wide, bins, min=lo, max=hi).to(torch.int64)
+    return counts.cpu()
 
 
 @torch.no_grad()

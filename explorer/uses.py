@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from explorer.reduce import colour_limit, downsample
+
 __all__ = ["OUTSIDE_LABEL", "UseRecorder", "uses_sum_error", "use_scale"]
 
 OUTSIDE_LABEL = "outside its module's forward"
@@ -150,5 +152,7 @@ def uses_sum_error(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
 
 @torch.no_grad()
 def use_scale(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
-    """One colour range for comparing uses and their total: the largest magnitude among them."""
-    return max(float(t.abs().max()) for t in [*uses, grad]) or 1.0
+    """One colour range for the uses and their total: the 99th percentile of |value| over
+    the cells their heatmaps draw (``explorer.reduce.colour_limit``), so one large use does
+    not wash out the others. ``explorer.figures.uses_heatmaps`` draws them with it."""
+    return colour_limit(downsample(t)[0] for t in [*uses, grad])

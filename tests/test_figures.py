@@ -12,12 +12,15 @@ from explorer.figures import (
     ROOT_ID,
     downsample,
     heatmap,
+    heatmap_size,
     histogram,
     histogram_counts,
     treemap,
     treemap_id_to_path,
+    uses_heatmaps,
 )
 from explorer.initializers import Expected
+from explorer.limits import DEFAULT_LIMITS
 
 NAN, INF = float("nan"), float("inf")
 MIXTURE = Expected(
@@ -53,14 +56,22 @@ def _rows() -> list[dict]:
     ]
 
 
-def test_downsample_large_matrix_to_16x16_block_means():
-    """An 8192×8192 matrix becomes 512×512 means of 16×16 blocks, and the note says so."""
+def test_downsample_large_matrix_to_the_cell_budget_in_square_blocks():
+    """An 8192×8192 matrix becomes 391×391 means of 21×21 blocks (160 Ki cells at most)."""
     t = torch.randn(8192, 8192)
     small, note = downsample(t)
-    assert small.shape == (512, 512)
-    assert note == "8192×8192 shown as 512×512, mean of 16×16 blocks"
-    torch.testing.assert_close(small[0, 0], t[:16, :16].mean())
-    torch.testing.assert_close(small[-1, -1], t[-16:, -16:].mean())
+    assert small.shape == (391, 391)
+    assert small.numel() <= DEFAULT_LIMITS.max_heatmap_cells
+    assert note == "8192×8192 shown as 391×391, mean of 21×21 blocks"
+    torch.testing.assert_close(small[0, 0], t[:21, :21].mean())
+    torch.testing.assert_close(small[-1, -1], t[-(8192 - 390 * 21) :, -(8192 - 390 * 21) :].mean())
+
+
+def test_downsample_keeps_each_side_within_max_side():
+    """A 2048×8 matrix is cut only along its long side, to at most 512 rows."""
+    small, note = downsample(torch.randn(2048, 8))
+    assert small.shape == (512, 8)
+    assert note == "2048×8 shown as 512×8, mean of 4×1 blocks"
 
 
 def test_downsample_tall_matrix_reduces_only_the_long_side():
@@ -116,9 +127,10 @@ def test_downsample_conv_weight_flattens_the_kernel():
 def test_downsample_bfloat16_gives_float32_means():
     """A bfloat16 matrix is reduced and returned as float32 for plotting."""
     t = torch.randn(1024, 1024).bfloat16()
-    small, _ = downsample(t)
-    assert small.dtype == torch.float32 and small.shape == (512, 512)
-    torch.testing.assert_close(small[0, 0], t[:2, :2].float().mean(), atol=1e-2, rtol=1e-2)
+    small, note = downsample(t)
+    assert small.dtype == torch.float32 and small.shape == (342, 342)
+    assert note.endswith("mean of 3×3 blocks")
+    torch.testing.assert_close(small[0, 0], t[:3, :3].float().mean(), atol=1e-2, rtol=1e-2)
 
 
 def test_downsample_scalar_is_one_cell():
@@ -235,12 +247,84 @@ def test_heatmap_z_is_the_downsampled_matrix():
     assert note in fig.layout.title.text
 
 
-def test_heatmap_diverging_centred_when_values_have_both_signs():
-    """Mixed signs get the reversed RdBu scale centred at 0; positive values a sequential one."""
-    mixed = heatmap(torch.tensor([[-1.0, 2.0]]), "w").data[0]
-    positive = heatmap(torch.tensor([[1.0, 2.0]]), "w").data[0]
-    assert (mixed.zmid, mixed.reversescale) == (0.0, True)
-    assert positive.zmid is None and positive.colorscale != mixed.colorscale
+def test_every_heatmap_uses_one_diverging_scale_centred_on_zero():
+    """Mixed, positive-only and tiny values all get red-white-blue on a range symmetric about 0."""
+    for t in (torch.tensor([[-1.0, 2.0]]), torch.tensor([[1.0, 2.0]]), torch.rand(8, 8) * 1e-6):
+        trace = heatmap(t, "w").data[0]
+        assert trace.colorscale == heatmap(torch.tensor([[-1.0, 2.0]]), "w").data[0].colorscale
+        assert trace.reversescale is True and trace.zauto is False
+        assert trace.zmin == -trace.zmax > -math.inf
+
+
+def test_heatmap_range_is_the_99th_percentile_of_magnitudes_and_says_so():
+    """One outlier among 1..1000 saturates: the range is ±991 (rank 991 of 1001), stated."""
+    t = torch.cat([torch.arange(1.0, 1001.0), torch.tensor([1e6])])[torch.randperm(1001)]
+    trace = heatmap(t.reshape(7, 143), "w").data[0]
+    assert trace.zmax == 991.0
+    assert trace.colorbar.title.text.startswith("±991: 99th percentile of |value|")
+
+
+def test_heatmap_range_ignores_zero_cells():
+    """An embedding gradient with one used row is scaled by that row, not by the zeros."""
+    grad = torch.zeros(100, 4)
+    grad[7] = torch.tensor([1.0, -2.0, 3.0, -4.0])
+    expected = torch.quantile(torch.tensor([1.0, 2.0, 3.0, 4.0]), 0.99).item()  # 3.97
+    assert heatmap(grad, "g").data[0].zmax == pytest.approx(expected)
+
+
+def test_heatmap_zmax_sets_the_scale_and_its_note_is_shown():
+    """A given zmax fixes the range, and the colour bar carries the caller's note."""
+    trace = heatmap(torch.randn(4, 4), "w", zmax=0.5, scale_note="same as use 1").data[0]
+    assert (trace.zmin, trace.zmax) == (-0.5, 0.5)
+    assert "±0.5: same as use 1" in trace.colorbar.title.text
+
+
+@pytest.mark.parametrize(
+    ("shape", "area"),
+    [
+        ((8, 8), (300, 300)),
+        ((600, 300), (300, 600)),
+        ((300, 600), (600, 300)),
+        ((256, 20), (300, 900)),
+        ((20, 256), (900, 300)),
+        ((8,), (900, 300)),
+        ((), (300, 300)),
+    ],
+)
+def test_heatmap_is_sized_to_the_aspect_ratio_with_a_300px_short_side(shape, area):
+    """The plot area follows rows:cols (capped at 3:1) and its short side is 300 px."""
+    layout = heatmap(torch.randn(shape), "w").layout
+    margin = layout.margin
+    drawn = (layout.width - margin.l - margin.r, layout.height - margin.t - margin.b)
+    assert drawn == area
+    assert heatmap_size(*(shape or (1, 1)) if len(shape) != 1 else (1, shape[0])) == area
+
+
+def test_heatmap_keeps_its_cell_aspect_when_stretched():
+    """y is anchored to x at the drawn ratio, so a wider page does not flatten the picture."""
+    layout = heatmap(torch.randn(600, 300), "w").layout
+    assert layout.yaxis.scaleanchor == "x"
+    assert layout.yaxis.scaleratio == pytest.approx((600 / 600) / (300 / 300))
+    layout = heatmap(torch.randn(256, 20), "w").layout
+    assert layout.yaxis.scaleratio == pytest.approx((900 / 256) / (300 / 20))
+
+
+def test_uses_and_total_share_one_robust_scale_stated_on_each():
+    """Each use and the total get the same ±range: the 99th percentile over all their cells."""
+    generator = torch.Generator().manual_seed(0)
+    first, second = (
+        torch.randn(30, 40, generator=generator),
+        torch.randn(30, 40, generator=generator),
+    )
+    second[0, 0] = 1e4  # one outlier must not wash out every other cell
+    total = first + second
+    figs = uses_heatmaps([first, second], total)
+    expected = torch.quantile(torch.cat([first, second, total]).abs().flatten(), 0.99).item()
+    assert [f.layout.title.text.split("<br>")[0] for f in figs] == ["use 1", "use 2", "total .grad"]
+    for fig in figs:
+        assert fig.data[0].zmax == pytest.approx(expected) and fig.data[0].zmin == -fig.data[0].zmax
+        assert "over the uses and total" in fig.data[0].colorbar.title.text
+    assert figs[0].data[0].zmax < 10
 
 
 def test_heatmap_matrix_layout_and_highlight_box():
@@ -255,7 +339,7 @@ def test_heatmap_matrix_layout_and_highlight_box():
     assert (box.x0, box.x1, box.y0, box.y1) == (2.5, 3.5, 1.5, 2.5)
 
 
-def test_heatmap_of_a_huge_matrix_carries_at_most_512x512_values():
+def test_heatmap_of_a_huge_matrix_carries_at_most_the_cell_budget():
     """The figure's payload is bounded by what it shows, not by the tensor."""
     fig = heatmap(torch.randn(4096, 4096), "w")
     arrays = [
@@ -264,7 +348,46 @@ def test_heatmap_of_a_huge_matrix_carries_at_most_512x512_values():
         for key in ("x", "y", "z", "customdata", "text")
         if trace[key] is not None
     ]
-    assert sum(a.size for a in arrays) == 512 * 512
+    assert sum(a.size for a in arrays) == 373 * 373 <= DEFAULT_LIMITS.max_heatmap_cells
+
+
+def test_heatmap_of_8192_squared_sends_float32_binary_under_1_1_mb():
+    """Issue 9 row 5: the JSON Streamlit sends carries z as base64 float32, under 1.1 MB."""
+    t = torch.randn(8192, 8192, generator=torch.Generator().manual_seed(0))
+    payload = heatmap(t, "w").to_json()
+    assert '"z":{"dtype":"f4","bdata":' in payload
+    assert len(payload.encode()) < 1_100_000
+
+
+def test_histogram_of_a_constant_tensor_is_one_bar_of_its_count_labelled_by_its_value():
+    """Seven 2.0s: one bar of height 7 (counts, not a 'density 50' spike), labelled 2."""
+    fig = histogram(torch.full((7,), 2.0), "w")
+    bars = fig.data[0]
+    assert list(bars.x) == pytest.approx([2.0]) and list(bars.y) == [7]
+    assert bars.text == ("2",)
+    assert fig.layout.yaxis.title.text == "count"
+    assert "every value is 2 (7 values)" in fig.layout.title.text
+
+
+def test_histogram_of_a_constant_tensor_draws_no_density_line_over_counts():
+    """Over a count bar, a normal overlay's pdf is not drawn; a constant's point mass is."""
+    normal = Expected("normal", "N(0, 0.1²)", mean=0.0, std=0.1)
+    assert [t.mode for t in histogram(torch.zeros(5), "b", expected=normal).data[1:]] == []
+    point = Expected("constant", "0", mean=0.0)
+    assert [t.mode for t in histogram(torch.zeros(5), "b", expected=point).data[1:]] == ["markers"]
+
+
+def test_histogram_sends_at_most_max_histogram_bins():
+    """Asking for ten thousand bins gives max_histogram_bins bars."""
+    fig = histogram(torch.randn(100_000), "w", bins=10_000)
+    assert len(fig.data[0].x) == DEFAULT_LIMITS.max_histogram_bins
+
+
+def test_figures_carry_no_plotly_template():
+    """No template is copied into a figure: only plotly's empty 'none' template is named."""
+    for fig in (heatmap(torch.randn(4, 4), "w"), histogram(torch.randn(40), "w")):
+        template = fig.layout.template.to_plotly_json()
+        assert "layout" not in template and set(template.get("data", {})) <= {"scatter"}
 
 
 def test_treemap_parents_total_their_children():

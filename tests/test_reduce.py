@@ -92,6 +92,56 @@ def test_preview_prints_small_tensors_whole_and_cuts_large_ones():
     assert text.endswith("… first 20 of 300 values, shape (30, 10)")
 
 
+def _histc(t: torch.Tensor, bins: int) -> list[int]:
+    """Reference: torch.histc over the finite min and max, in float32 or float64."""
+    finite = t[torch.isfinite(t)]
+    finite = finite if finite.dtype == torch.float64 else finite.float()
+    lo, hi = finite.min().item(), finite.max().item()
+    return torch.histc(finite, bins, min=lo, max=hi).long().tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_histogram_counts_equal_torch_histc_in_every_float_dtype(dtype):
+    """Binning a chunk at a time gives histc's counts exactly, across chunk boundaries."""
+    generator = torch.Generator().manual_seed(1)
+    t = (torch.randn(3_000_001, generator=generator) * 0.02).to(dtype)
+    edges, counts, skipped = histogram_counts(t, bins=60)
+    assert counts.tolist() == _histc(t, 60) and skipped == 0
+    assert counts.sum().item() == t.numel()
+    assert (edges[0].item(), edges[-1].item()) == (t.min().item(), t.max().item())
+
+
+def test_histogram_counts_with_non_finite_values_equal_histc_of_the_finite_ones():
+    """nan and ±inf scattered through several chunks are counted as skipped, never binned."""
+    t = torch.randn(2_500_000, generator=torch.Generator().manual_seed(2))
+    t[::100_003] = math.nan
+    t[7::500_000] = math.inf
+    t[9::700_000] = -math.inf
+    _, counts, skipped = histogram_counts(t, bins=255)
+    assert skipped == int((~torch.isfinite(t)).sum())
+    assert counts.tolist() == _histc(t, 255)
+
+
+def test_histogram_counts_of_a_huge_range_do_not_overflow():
+    """Values near float32's limits still land in the first and last bins."""
+    t = torch.tensor([-3e38, 0.0, 3e38])
+    _, counts, _ = histogram_counts(t, bins=4)
+    assert counts.tolist() == [1, 0, 1, 1]
+
+
+def test_histogram_counts_of_integers_bin_their_values():
+    """An integer tensor is binned as floats: 0..9 in ten bins, one each."""
+    _, counts, _ = histogram_counts(torch.arange(10), bins=10)
+    assert counts.tolist() == [1] * 10
+
+
+@NEEDS_CUDA
+def test_cuda_histogram_counts_equal_the_cpu_counts():
+    """On CUDA the counts (torch.histc on the device) equal the CPU path's."""
+    t = torch.randn(3_000_000, generator=torch.Generator().manual_seed(3))
+    assert histogram_counts(t.cuda(), 60)[1].tolist() == histogram_counts(t, 60)[1].tolist()
+
+
 @NEEDS_CUDA
 def test_cuda_stats_copy_to_the_host_once():
     """On CUDA the six statistics come back in one device-to-host synchronization."""
