@@ -5,7 +5,8 @@ times building the tree's payload (``ui.view.tree_rows`` + ``json.dumps``) as th
 it, opened as a new visitor sees it, against the reference of sending every row (every block
 open, no paging: what the tree sent before), and reports both payloads' size. It then times a
 whole run of the tree demo app (AppTest, ``tests/apps/tree_view_demo.py``) at 5,000 blocks,
-after a browser view change (one block opened).
+after a browser view change (one block opened), and the notebook views of GPT-2-small's
+structure (``_repr_html_`` and ``to_frame``; built on the meta device).
 
 Example::
 
@@ -81,6 +82,19 @@ def demo_rerun_ms(blocks: int, repeats: int) -> tuple[float, float]:
     return statistics.median(times), (time.perf_counter() - start) * 1e3
 
 
+def notebook_line(repeats: int = 5) -> str:
+    """Size and median ms of GPT-2-small's notebook HTML, and ms of its DataFrame."""
+    from tests.models import gpt2_small
+
+    tree = explorer.inspect(gpt2_small())
+    html_ms, frame_ms = compare(tree._repr_html_, tree.to_frame, repeats)
+    return (
+        f"Notebook, GPT-2-small on meta ({len(tree.params)} names): _repr_html_ "
+        f"{len(tree._repr_html_().encode()) / 1000:.1f} kB in {html_ms:.1f} ms; "
+        f"to_frame() {frame_ms:.1f} ms"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the payload table and the demo rerun time."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tree_screen")
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for blocks in sizes:
         print(payload_row(blocks, repeats=5 if blocks >= 1_000 else 9))
+    print()
+    print(notebook_line())
     if not args.quick:
         whole, rows_only = demo_rerun_ms(5_000, repeats=5)
         print()

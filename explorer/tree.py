@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -17,6 +18,9 @@ from torch.nn.parameter import is_lazy
 
 from explorer.reduce import tensor_preview, tensor_stats
 from explorer.sharing import find_sharing, group_label
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ParamInfo",
@@ -191,6 +195,20 @@ class ParamTree:
             {f"grad_{k}": v for k, v in tensor_stats(grad).items()} if grad is not None else {}
         )
         return result
+
+    def to_frame(
+        self, stats: bool = False, provenance: dict[str, int | None] | None = None
+    ) -> pd.DataFrame:
+        """One row per parameter name (aliases marked), with stats when asked: a DataFrame."""
+        from explorer.notebook import tree_frame
+
+        return tree_frame(self, stats=stats, provenance=provenance)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a collapsible tree with counts, shapes, tied groups, access paths."""
+        from explorer.notebook import tree_html
+
+        return tree_html(self)
 
     def counts(self, path: str = "") -> ParamCounts:
         """Parameter counts of the block at ``path``, three ways."""

@@ -22,6 +22,7 @@ __all__ = [
     "OverlappingViews",
     "batchnorm_net",
     "spaced_blocks",
+    "gpt2_small",
 ]
 
 
@@ -126,4 +127,33 @@ def spaced_blocks(n: int = 3, seed: int = 0) -> nn.Module:
     net = nn.Module()
     for i in range(n):
         net.add_module(f"block {i}", nn.Linear(2, 2))
+    return net
+
+
+class _GPTBlock(nn.Module):
+    """A pre-norm transformer block's parameters, named as in nanoGPT (no forward needed)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attn = nn.Module()
+        self.attn.c_attn, self.attn.c_proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Module()
+        self.mlp.c_fc, self.mlp.c_proj = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+
+def gpt2_small(device: str = "meta", blocks: int = 12) -> nn.Module:
+    """GPT-2-small's parameters (124 M, the head tied to ``wte``), on ``meta`` by default."""
+    with torch.device(device):
+        net = nn.Module()
+        net.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(50257, 768),
+                "wpe": nn.Embedding(1024, 768),
+                "h": nn.ModuleList(_GPTBlock(768) for _ in range(blocks)),
+                "ln_f": nn.LayerNorm(768),
+            }
+        )
+        net.lm_head = nn.Linear(768, 50257, bias=False)
+        net.lm_head.weight = net.transformer.wte.weight
     return net
