@@ -245,11 +245,12 @@ def edited_values(module: nn.Module, op: dict) -> torch.Tensor:
         target = new
     if how == "set":
         target.fill_(value)
-    elif how == "add":
+        return new  # a finite value that fits the dtype (checked above)
+    if how == "add":
         target.add_(value)
     else:
         target.mul_(value)
-    if not bool(torch.isfinite(new).all()):
+    if not bool(torch.isfinite(target).all()):
         raise SpecError(f"the edit would make {name} hold inf or nan in {new.dtype}", "value")
     return new
 
