@@ -17,7 +17,6 @@ from explorer.errors import SpecError
 from explorer.formula_syntax import (
     DRAWS,
     FUNCTIONS,
-    MAX_NUMEL,
     NAMES,
     Binary,
     Call,
@@ -70,6 +69,16 @@ _PURE = {
 }
 
 
+# Rows are evaluated in chunks of about this many bytes of live temporaries, so a formula's
+# peak memory does not grow with the parameter. It is fixed (not a session limit) because
+# the chunking decides which draws land where: the same formula and seed must give the
+# same values in every session.
+CHUNK_BYTES = 64 * 2**20
+_SAMPLE_ELEMENTS = 1 << 16  # elements a live check evaluates while the user types
+_DRAW_TEMPS = {"uniform": 3, "normal": 3, "trunc_normal": 6}
+_PURE_TEMPS = {"clip": 2, "where": 2, "not": 2}
+
+
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) < 2:
         return (shape[0], shape[0]) if shape else (1, 1)
@@ -77,11 +86,54 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-class _Evaluator:
-    """Evaluates a parsed program over tensors of one shape, dtype and device."""
+def temporaries(program: Program) -> int:
+    """How many tensors of one chunk's size can be alive at once while ``program`` runs.
 
-    def __init__(self, shape, work, device, generator, current):
+    An upper bound read from the parsed tree: a binary operation holds its left value
+    while the right one is computed, a call holds each argument, a name bound by ``=``
+    stays alive to the end, and a draw needs a few tensors of its own. One more is
+    counted for the finiteness check of the result.
+    """
+    alive, peak = 0, 0
+    for _, node in program.bindings:
+        need, full = _need(node)
+        peak, alive = max(peak, alive + need), alive + full
+    need, _ = _need(program.body)
+    return max(peak, alive + need) + 1
+
+
+def _need(node) -> tuple[int, int]:
+    """(peak live temporaries, 1 if the result is a full tensor else 0) for one node."""
+    match node:
+        case Num():
+            return 0, 0
+        case Name(name):
+            full = int(name in ("w", "i", "j"))  # bound names are counted where bound
+            return full, full
+        case Neg(operand):
+            peak, full = _need(operand)
+            return max(peak, 2 * full), full
+        case Binary(_, left, right):
+            (lp, lf), (rp, rf) = _need(left), _need(right)
+            full = max(lf, rf)
+            return max(lp, lf + rp, lf + rf + full), full
+    held, peak = 0, 0
+    for arg in node.args:
+        need, full = _need(arg)
+        peak, held = max(peak, held + need), held + full
+    if node.name in DRAWS:
+        return max(peak, held + _DRAW_TEMPS[node.name]), 1
+    full = int(held > 0)
+    return max(peak, held + _PURE_TEMPS.get(node.name, 1) * full), full
+
+
+class _Evaluator:
+    """Evaluates a parsed program over rows ``start:stop`` of a tensor of shape ``shape``."""
+
+    def __init__(self, shape, rows, work, device, generator, current):
         self.shape, self.work, self.device = shape, work, device
+        self.start, self.stop = rows
+        self.chunk = (self.stop - self.start, *shape[1:]) if shape else ()
         self.generator, self.current = generator, current
         self.env: dict[str, torch.Tensor] = {}
 
@@ -92,8 +144,10 @@ class _Evaluator:
         if dim >= len(self.shape):
             return self.scalar(0)
         view = [1] * len(self.shape)
-        view[dim] = self.shape[dim]  # (rows, 1, ...) or (1, cols, 1, ...)
-        return torch.arange(self.shape[dim], dtype=self.work, device=self.device).view(view)
+        view[dim] = self.chunk[dim]  # (rows, 1, ...) or (1, cols, 1, ...)
+        first = self.start if dim == 0 else 0
+        grid = torch.arange(first, first + self.chunk[dim], dtype=self.work, device=self.device)
+        return grid.view(view)
 
     def name(self, name: str) -> torch.Tensor:
         if name in self.env:
@@ -101,7 +155,8 @@ class _Evaluator:
         if name == "w":
             if self.current is None:
                 raise SpecError("uses w, but this parameter has no current values", "formula")
-            return self.current.detach().to(device=self.device, dtype=self.work)
+            rows = self.current[self.start : self.stop] if self.shape else self.current
+            return rows.detach().to(device=self.device, dtype=self.work)
         if name in ("i", "j"):
             return self.index(0 if name == "i" else 1)
         fan_in, fan_out = _fans(self.shape)
@@ -121,7 +176,7 @@ class _Evaluator:
 
     def draw(self, name: str, args: list[torch.Tensor]) -> torch.Tensor:
         def fresh(sample):
-            return sample(self.shape, generator=self.generator, dtype=self.work, device=self.device)
+            return sample(self.chunk, generator=self.generator, dtype=self.work, device=self.device)
 
         if name == "uniform":
             low, high = args
@@ -149,21 +204,14 @@ class _Evaluator:
                 return self.draw(name, values) if name in DRAWS else _PURE[name](*values)
         raise TypeError(f"unknown formula node {node!r}")
 
+    def program(self, program: Program) -> torch.Tensor:
+        for name, node in program.bindings:
+            self.env[name] = self.run(node)  # drawn once, reused by every mention
+        return self.run(program.body)
 
-def _check_shape(shape, dtype: torch.dtype, current: torch.Tensor | None) -> tuple[int, ...]:
-    shape = tuple(int(size) for size in shape)
-    if any(size < 0 for size in shape):
-        raise SpecError(f"shape {shape} has a negative size", path="formula")
-    if math.prod(shape) > MAX_NUMEL:
-        raise SpecError(
-            f"shape {shape} has {math.prod(shape):,} elements; the limit is {MAX_NUMEL:,}",
-            path="formula",
-        )
-    if not dtype.is_floating_point:
-        raise SpecError(f"dtype must be a floating type, got {dtype}", path="formula")
-    if current is not None and tuple(current.shape) != shape:
-        raise SpecError(f"w has shape {tuple(current.shape)}, expected {shape}", path="formula")
-    return shape
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 @dataclass(frozen=True)
@@ -177,6 +225,56 @@ class Formula:
     def __post_init__(self):
         object.__setattr__(self, "_program", parse_program(self.expr, self.limits))
 
+    @property
+    def temporaries(self) -> int:
+        """At most how many chunk-sized tensors are alive at once while it evaluates."""
+        return temporaries(self._program)
+
+    @property
+    def uses_w(self) -> bool:
+        """Whether the formula reads the parameter's current values."""
+        nodes = [node for _, node in self._program.bindings] + [self._program.body]
+        while nodes:
+            match nodes.pop():
+                case Name("w"):
+                    return True
+                case Neg(operand):
+                    nodes.append(operand)
+                case Binary(_, left, right):
+                    nodes += [left, right]
+                case Call(_, args):
+                    nodes += args
+        return False
+
+    def chunk_rows(self, shape: tuple[int, ...], dtype: torch.dtype) -> int:
+        """How many rows (``shape[0]``) are evaluated at a time; fixed by the formula alone."""
+        row_bytes = math.prod(shape[1:]) * _work_dtype(dtype).itemsize * self.temporaries
+        return max(1, CHUNK_BYTES // max(row_bytes, 1))
+
+    def check(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
+        """Refuse, before any work, a shape, dtype or memory need over the limits."""
+        shape = tuple(int(size) for size in shape)
+        if any(size < 0 for size in shape):
+            raise SpecError(f"shape {shape} has a negative size", path="formula")
+        if not dtype.is_floating_point:
+            raise SpecError(f"dtype must be a floating type, got {dtype}", path="formula")
+        size = math.prod(shape) * dtype.itemsize
+        if size > self.limits.max_value_bytes:
+            raise SpecError(
+                f"shape {shape} needs {size:,} bytes in {dtype}; "
+                f"the limit is {self.limits.max_value_bytes:,}",
+                path="formula",
+            )
+        rows = min(shape[0], self.chunk_rows(shape, dtype)) if shape else 1
+        peak = rows * math.prod(shape[1:]) * _work_dtype(dtype).itemsize * self.temporaries
+        if peak > self.limits.max_formula_bytes:
+            raise SpecError(
+                f"needs {self.temporaries} temporaries of {rows * math.prod(shape[1:]):,} "
+                f"elements ({peak:,} bytes) for shape {shape}; the limit is "
+                f"{self.limits.max_formula_bytes:,} bytes: use fewer nested terms",
+                path="formula",
+            )
+
     def evaluate(
         self,
         shape: tuple[int, ...],
@@ -188,23 +286,65 @@ class Formula:
     ) -> torch.Tensor:
         """Return a new tensor of exactly ``shape`` and ``dtype`` holding the formula's values.
 
+        Rows are computed in chunks (``chunk_rows``), so the memory it needs beyond the
+        result is bounded by ``limits.max_formula_bytes`` at any size.
+
         Example: ``parse_formula("normal(0, 1) * sqrt(2 / fan_in)").evaluate((256, 512))``.
         """
-        shape = _check_shape(shape, dtype, current)
-        work = torch.float64 if dtype == torch.float64 else torch.float32
-        evaluator = _Evaluator(shape, work, device, generator, current)
-        for name, node in self._program.bindings:
-            evaluator.env[name] = evaluator.run(node)  # drawn once, reused by every mention
-        result = evaluator.run(self._program.body)
+        shape = tuple(int(size) for size in shape)
+        self.check(shape, dtype)
+        if current is not None and tuple(current.shape) != shape:
+            raise SpecError(f"w has shape {tuple(current.shape)}, expected {shape}", path="formula")
         out = torch.empty(shape, dtype=dtype, device=device)
-        out.copy_(result)  # broadcasts scalars and index grids to the full shape
-        if not torch.isfinite(out).all():
-            raise SpecError(
-                f"produced inf/nan values in {dtype}; "
-                "check divisions/powers, sqrt/log of negatives and huge numbers",
-                path="formula",
+        rows, step = (shape[0], self.chunk_rows(shape, dtype)) if shape else (1, 1)
+        for start in range(0, rows, step):
+            stop = min(rows, start + step)
+            part = out[start:stop] if shape else out
+            evaluator = _Evaluator(
+                shape, (start, stop), _work_dtype(dtype), device, generator, current
             )
+            part.copy_(evaluator.program(self._program))  # broadcasts scalars and grids
+            if not torch.isfinite(part).all():
+                raise SpecError(
+                    f"produced inf/nan values in {dtype}; "
+                    "check divisions/powers, sqrt/log of negatives and huge numbers",
+                    path="formula",
+                )
         return out
+
+    def sample(
+        self,
+        shape: tuple[int, ...],
+        dtype: torch.dtype = torch.float32,
+        current: torch.Tensor | None = None,
+    ) -> None:
+        """Evaluate a few rows at each end of ``shape`` on the CPU; raise if one is inf/nan.
+
+        Names such as ``fan_in``, ``i`` and ``numel`` take their values for the full
+        shape, so ``1 / (rows - 1 - i)`` is caught in the last row. Nothing is returned.
+        """
+        shape = tuple(int(size) for size in shape)
+        self.check(shape, dtype)
+        row = math.prod(shape[1:]) if shape else 1
+        rows = shape[0] if shape else 1
+        take = max(1, min(rows, _SAMPLE_ELEMENTS // (2 * max(row, 1))))
+        if row > 16 * _SAMPLE_ELEMENTS or (current is None and self.uses_w):
+            return  # one row is too large to sample while typing; or w has no values yet
+        if math.prod(shape) == 0:
+            return
+        generator = torch.Generator().manual_seed(0)
+        spans = sorted({(0, take), (rows - take, rows)}) if shape else [(0, 1)]
+        for start, stop in spans:
+            evaluator = _Evaluator(
+                shape, (start, stop), _work_dtype(dtype), "cpu", generator, current
+            )
+            values = evaluator.program(self._program).to(dtype)
+            if not torch.isfinite(values).all():
+                raise SpecError(
+                    f"gives inf/nan values in {dtype} for shape {shape} (rows {start} to "
+                    f"{stop - 1}); check divisions/powers, sqrt/log of negatives and huge numbers",
+                    path="formula",
+                )
 
 
 def parse_formula(expr: str, limits: Limits = DEFAULT_LIMITS) -> Formula:
@@ -212,10 +352,23 @@ def parse_formula(expr: str, limits: Limits = DEFAULT_LIMITS) -> Formula:
     return Formula(expr, limits)
 
 
-def check_formula(expr: str) -> str | None:
-    """Return None if ``expr`` parses, else the one-line error message (for live checks)."""
+def check_formula(
+    expr: str,
+    shape: tuple[int, ...] | None = None,
+    dtype: torch.dtype = torch.float32,
+    *,
+    current: torch.Tensor | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> str | None:
+    """None if ``expr`` is a usable formula, else the one-line message (for live checks).
+
+    With a ``shape`` it also checks the memory the formula needs for that shape and
+    evaluates it on a few rows, so ``1/0`` or ``exp(1000)`` is flagged while typing.
+    """
     try:
-        parse_program(expr)
+        formula = parse_formula(expr, limits)
+        if shape is not None:
+            formula.sample(tuple(shape), dtype, current)
     except SpecError as error:
         return str(error)
     return None

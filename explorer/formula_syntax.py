@@ -18,7 +18,6 @@ __all__ = [
     "FUNCTIONS",
     "NAMES",
     "DRAWS",
-    "MAX_NUMEL",
     "Num",
     "Name",
     "Neg",
@@ -32,7 +31,6 @@ MAX_TOKENS = 200
 MAX_DEPTH = 50  # nested parentheses, signs, powers and calls
 MAX_DRAWS = 16  # calls to uniform / normal / trunc_normal
 MAX_NAME = 32  # characters in one identifier
-MAX_NUMEL = 50_000_000
 
 FUNCTIONS = MappingProxyType(
     {

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from explorer.errors import SpecError
-from explorer.formula import parse_formula
+from explorer.formula import Formula, parse_formula
 from explorer.initializers import INITIALIZERS, Initializer, check_options
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.patterns import MatchMode, Pattern, compile_pattern
@@ -160,7 +160,7 @@ def _tensors(module: nn.Module) -> dict[str, _Tensor]:
     return keyed
 
 
-def _plan(rules: list[dict], tensors: dict[str, _Tensor]) -> list[list[str]]:
+def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> list[list[str]]:
     """For each rule, the keys of the tensors it sets; every check runs here, before any draw."""
     plan, set_by = [], {}
     for i, rule in enumerate(rules):
@@ -172,7 +172,7 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor]) -> list[list[str]]:
             and (rule.get("force_reinit", True) or key not in set_by)
         ]
         for key in keys:
-            _check_target_tensor(rule, tensors[key], f"rules[{i}]")
+            _check_target_tensor(rule, tensors[key], f"rules[{i}]", limits)
         if rule.get("min_ndim"):
             keys = [k for k in keys if tensors[k].param.dim() >= rule["min_ndim"]]
         set_by.update(dict.fromkeys(keys, i))
@@ -180,7 +180,7 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor]) -> list[list[str]]:
     return plan
 
 
-def _check_target_tensor(rule: dict, t: _Tensor, path: str) -> None:
+def _check_target_tensor(rule: dict, t: _Tensor, path: str, limits: Limits) -> None:
     if is_lazy(t.param):
         raise SpecError(
             f"{t.names[0]} is not materialized yet (a lazy layer gets its shape "
@@ -194,6 +194,11 @@ def _check_target_tensor(rule: dict, t: _Tensor, path: str) -> None:
             'e.g. "*.weight", or add "min_ndim": 2',
             path,
         )
+    if rule["init"] == "formula":
+        try:
+            parse_formula(rule["expr"], limits).check(tuple(t.param.shape), t.param.dtype)
+        except SpecError as err:
+            raise SpecError(f"{t.names[0]}: {err.reason}", f"{path}.expr") from None
 
 
 class _Aside:
@@ -234,7 +239,7 @@ def _run(
     """Check and plan every rule, then fill the targeted tensors through ``sink``, in order."""
     rules = check_rules(rules, limits)
     tensors = _tensors(module)
-    plan = _plan(rules, tensors)
+    plan = _plan(rules, tensors, limits)
     provenance = {n: None for t in tensors.values() for n in t.names}
     log: list[str] = []
     with seeded(seed), torch.no_grad():
@@ -243,7 +248,7 @@ def _run(
             if rule["init"] == "default":
                 _fill_default(module, targets, sink)
             elif rule["init"] == "formula":
-                _fill_formula(rule, targets, sink)
+                _fill_formula(parse_formula(rule["expr"], limits), targets, sink)
             else:
                 fill = INITIALIZERS[rule["init"]].fill
                 for key, t in targets.items():
@@ -254,8 +259,7 @@ def _run(
     return provenance, log
 
 
-def _fill_formula(rule: dict, targets: dict[str, _Tensor], sink: _Aside | _InPlace) -> None:
-    formula = parse_formula(rule["expr"])
+def _fill_formula(formula: Formula, targets: dict[str, _Tensor], sink: _Aside | _InPlace) -> None:
     for key, t in targets.items():
         # one seed per tensor, drawn from the seeded stream: a formula's draws reproduce
         seed = int(torch.randint(0, 2**62, (1,)).item())

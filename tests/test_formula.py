@@ -1,15 +1,21 @@
 """The formula language: PyTorch is the reference answer, and nothing escapes the sandbox."""
 
 import math
+import subprocess
+import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import explorer.formula as formula_module
 from explorer.errors import SpecError
 from explorer.formula import FUNCTIONS, NAMES, Formula, check_formula, parse_formula
+from explorer.limits import DEFAULT_LIMITS
 
 MIXTURE = "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"
 
@@ -352,3 +358,97 @@ def test_formula_is_a_frozen_record_compared_by_text():
     assert repr(formula) == "Formula(expr='normal(0, 1)')"
     with pytest.raises(AttributeError):
         formula.expr = "1"
+
+
+# Issue 10 row 5: each pending "-w" is a temporary, so this holds 38 of them at once.
+DEEP_38 = "-w*(" * 37 + "-w*w" + ")" * 37
+
+MEMORY_CHILD = """
+import resource, sys, torch
+from explorer.formula import parse_formula
+formula = parse_formula(sys.argv[1])
+current = torch.full((4096, 4096), 0.5)
+vm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+          if line.startswith("VmSize:"))
+cap = vm + 768 * 2**20  # 768 MiB more: the result (64 MiB) fits, 38 full temporaries do not
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+out = formula.evaluate((4096, 4096), current=current)
+print(out.shape == (4096, 4096), out[0, 0].item(), out[-1, -1].item())
+"""
+
+
+def test_deep_formula_counts_its_temporaries():
+    """The 38-deep product is counted as needing at least 38 live temporaries."""
+    assert parse_formula(DEEP_38).temporaries >= 38
+    assert parse_formula("normal(0, 1) * 0.02").temporaries <= 5
+
+
+def test_38_temporaries_on_a_4096_square_fit_in_bounded_memory():
+    """Issue 10 row 5: a 38-temporary formula on 4096² runs under an address-space cap."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, DEEP_38],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    ok, first, last = done.stdout.split()
+    # (-w) * ... 38 times * w on w = 0.5: (-0.5) ** 38 * 0.5
+    assert ok == "True" and float(first) == float(last) == (-0.5) ** 38 * 0.5
+
+
+def test_chunked_rows_give_the_same_values_as_one_pass(monkeypatch):
+    """Evaluating in row chunks changes nothing for a formula of indices and w."""
+    current = torch.randn(37, 5, generator=torch.Generator().manual_seed(0))
+    whole = parse_formula("w * 2 + i * 10 - j").evaluate((37, 5), current=current)
+    monkeypatch.setattr(formula_module, "CHUNK_BYTES", 64)
+    assert parse_formula("w * 2 + i * 10").chunk_rows((37, 5), torch.float32) < 37
+    chunked = parse_formula("w * 2 + i * 10 - j").evaluate((37, 5), current=current)
+    reference = current * 2 + torch.arange(37.0)[:, None] * 10 - torch.arange(5.0)
+    assert torch.equal(whole, chunked) and torch.equal(whole, reference)
+
+
+def test_a_row_needing_more_than_the_cap_is_refused_before_work():
+    """When even one row's temporaries exceed max_formula_bytes, the formula is refused."""
+    limits = replace(DEFAULT_LIMITS, max_formula_bytes=1024)
+    formula = parse_formula(DEEP_38, limits)
+    with pytest.raises(SpecError, match="temporaries .* the limit is 1,024 bytes"):
+        formula.evaluate((2, 4096), current=torch.ones(2, 4096))
+
+
+def test_formula_length_cap_comes_from_limits():
+    """The length cap is Limits.max_formula_chars."""
+    limits = replace(DEFAULT_LIMITS, max_formula_chars=5)
+    assert parse_formula("1 + 1", limits)
+    with pytest.raises(SpecError, match="the limit is 5"):
+        parse_formula("1 + 12", limits)
+
+
+@pytest.mark.parametrize(
+    "expr", ["1 / 0", "exp(1000)", "log(0) + 1", "1 / (rows - 1 - i)", "sqrt(-1) * fan_in"]
+)
+def test_check_formula_on_a_shape_flags_inf_and_nan_while_typing(expr):
+    """With the parameter's shape, 1/0, exp(1000) and a nan in the last row are flagged."""
+    assert check_formula(expr) is None  # the syntax alone is fine
+    message = check_formula(expr, (300, 8))
+    assert message is not None and "inf/nan" in message
+
+
+def test_check_formula_on_a_shape_accepts_finite_formulas():
+    """He initialization and the chapter's mixture pass the live check on a real shape."""
+    assert check_formula("normal(0, 1) * sqrt(2 / fan_in)", (256, 512)) is None
+    assert check_formula(MIXTURE, (8, 4), torch.float64) is None
+
+
+def test_check_formula_uses_the_current_values_when_given():
+    """1 / w is flagged on zeros, accepted on ones, and not judged without values."""
+    assert "inf/nan" in check_formula("1 / w", (4, 3), current=torch.zeros(4, 3))
+    assert check_formula("1 / w", (4, 3), current=torch.ones(4, 3)) is None
+    assert check_formula("1 / w", (4, 3)) is None
+
+
+def test_check_formula_flags_values_beyond_the_dtype():
+    """exp(100) is finite in float64 but inf in float32 and bfloat16."""
+    assert check_formula("exp(100)", (2, 2), torch.float64) is None
+    assert "inf/nan" in check_formula("exp(100)", (2, 2), torch.float32)

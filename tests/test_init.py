@@ -1,6 +1,7 @@
 """Initializer rules: the chapter's initializations, provenance, seeds and rule errors."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 import explorer
 from explorer.frozen import freeze
 from explorer.init import initial_values
+from explorer.limits import DEFAULT_LIMITS
 from tests.models import batchnorm_net, chapter_mlp
 
 
@@ -374,3 +376,14 @@ def test_the_log_names_each_tensor_once():
         "Init 2.weight (6, 4) with d2l_mixture",
         "Init 4.weight (4, 6) with d2l_mixture",
     ]
+
+
+def test_a_formula_over_the_memory_cap_is_refused_before_any_draw():
+    """A formula needing more than the cap for one row names the parameter; nothing changes."""
+    net = nn.Sequential(nn.Linear(2048, 8))
+    before = net[0].weight.detach().clone()
+    limits = replace(DEFAULT_LIMITS, max_formula_bytes=4096)
+    rules = [{"init": "zeros", "target": "0.bias"}, {"init": "formula", "expr": "w * (w + 1)"}]
+    with pytest.raises(explorer.SpecError, match=r"rules\[1\].expr: 0.weight: needs \d+ temp"):
+        explorer.initialize(net, rules, limits=limits)
+    assert torch.equal(net[0].weight, before) and net[0].bias.abs().sum() > 0
