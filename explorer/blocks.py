@@ -81,6 +81,7 @@ class BlockType:
     make: Callable[[Get, Parts], nn.Module] | None
     summary: Callable[[Get], str]
     params: Callable[[Get, int | None], dict[str, Shape | None]] = lambda v, f: {}
+    buffers: Callable[[Get], dict[str, Shape]] = lambda v: {}  # memory that is not a parameter
     output: Callable[[Get], int | None | _Mark] = lambda v: SAME
     copies: Callable[[Get], int] = _once  # how often the child block is instantiated
     check: Callable[[Get, str], None] = lambda v, where: None  # rules across fields
@@ -481,6 +482,7 @@ BLOCKS: dict[str, BlockType] = {
                 f"constant linear {v('in_features')} → {v('out_features')}, "
                 f"+ {_num(v('offset'))}, not trained"
             ),
+            buffers=lambda v: {"weight": (v("in_features"), v("out_features"))},
             output=lambda v: v("out_features"),
         ),
         BlockType(

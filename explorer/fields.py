@@ -92,7 +92,8 @@ class Field:
 
     def _check_number(self, value: object, where: str, hi: float | None) -> None:
         ok = not isinstance(value, bool) and isinstance(value, int | float)
-        if ok and not (isinstance(value, float) and not math.isfinite(value)):
+        ok = ok and not (isinstance(value, float) and not math.isfinite(value))
+        if ok:
             above = value > self.lo if self.lo_open else value >= self.lo
             below = hi is None or (value < hi if self.hi_open else value <= hi)
             ok = above and below

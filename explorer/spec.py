@@ -38,6 +38,7 @@ class SpecInfo:
     name_paths: dict[str, str] = field(default_factory=dict)
     shapes: dict[str, dict[str, tuple[int, ...] | None]] = field(default_factory=dict)
     param_count: int = 0  # parameter elements whose shapes are known, each tensor once
+    buffer_count: int = 0  # buffer elements (constant_linear's fixed weight)
     blocks: int = 0  # blocks written in the spec
     modules: int = 0  # modules once repeat and shared blocks are expanded
     param_names: int = 0  # parameter names, every alias counted (named_parameters, no dedup)
@@ -345,42 +346,48 @@ class _Checker:
     # --- parameter elements and shapes, with the input's feature size flowing through ---
 
     def count(self, features: Features, cap: int) -> None:
-        """Count parameter elements (each tensor once) and record every block's shapes."""
-        memo: dict[tuple[str, Features], int] = {}
+        """Count parameter elements (each tensor once) and buffers; record every block's shapes."""
+        memo: dict[tuple[str, Features], tuple[int, int]] = {}
         over: list[str] = []
-        total = self._elements("", features, memo, over, cap)
-        self.info.param_count = total
-        if total > cap:
+        params, buffers = self._elements("", features, memo, over, cap)
+        self.info.param_count, self.info.buffer_count = params, buffers
+        if params + buffers > cap:
+            what = f"{params:,} parameters" + (f" and {buffers:,} buffer elements" * bool(buffers))
             raise SpecError(
-                f"the model would have {total:,} parameters; the limit is {cap:,}: "
-                "make the layers smaller",
+                f"the model would have {what}; the limit is {cap:,}: make the layers smaller",
                 over[0],
             )
 
-    def _elements(self, path: str, f: Features, memo: dict, over: list, cap: int) -> int:
+    def _elements(
+        self, path: str, f: Features, memo: dict, over: list, cap: int
+    ) -> tuple[int, int]:
         key = (path, f)
         if key in memo:
             return memo[key]
         block, bt, kids = self.nodes[path]
+        params = buffers = 0
         if bt.is_alias:  # counted where it is defined
-            total = 0
+            pass
         elif not bt.child_fields:
-            shapes = bt.params(bt.get(block), f)
+            get = bt.get(block)
+            shapes = bt.params(get, f)
             self._record(path, shapes)
             tied = block.get("tie") or {}
-            total = param_count({k: s for k, s in shapes.items() if k not in tied})
+            params = param_count({k: s for k, s in shapes.items() if k not in tied})
+            buffers = param_count(bt.buffers(get))
         else:  # children in a chain; a repeat's copies after the first all see its output
-            total = 0
             for child, copies in kids:
                 after = self._apply(child, f)
-                total += self._elements(child, f, memo, over, cap)
+                counts = [(1, self._elements(child, f, memo, over, cap))]
                 if copies > 1:
-                    total += (copies - 1) * self._elements(child, after, memo, over, cap)
+                    counts.append((copies - 1, self._elements(child, after, memo, over, cap)))
+                params += sum(n * p for n, (p, _) in counts)
+                buffers += sum(n * b for n, (_, b) in counts)
                 f = after
-        memo[key] = total
-        if total > cap and not over:
+        memo[key] = params, buffers
+        if params + buffers > cap and not over:
             over.append(path)
-        return total
+        return params, buffers
 
     def _apply(self, path: str, f: Features) -> Features:
         out = self.totals[path].out

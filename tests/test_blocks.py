@@ -66,13 +66,14 @@ def test_each_leaf_predicts_its_parameter_shapes(kind):
 
 @pytest.mark.parametrize("kind", LEAVES)
 def test_each_leaf_counts_like_pytorch(kind):
-    """Parameter elements, module paths and parameter names match PyTorch's own counts."""
+    """Parameter and buffer elements, module paths and parameter names match PyTorch's."""
     spec = known_example(kind)
     x = example_input(kind)
     info = validate(spec, input_shape=None if kind == "embedding" else tuple(x.shape))
     net = explorer.build(spec)
     net(x)
     assert (info.param_count, info.modules, info.param_names) == torch_counts(net)
+    assert info.buffer_count == sum(b.numel() for b in net.buffers())
 
 
 def test_summaries_read_from_the_table():

@@ -356,3 +356,75 @@ def test_meta_device_allows_a_7b_model_that_cpu_refuses():
     with pytest.raises(explorer.SpecError, match="8,590,065,664 parameters"):
         validate(huge)
     assert validate(huge, device="meta").param_count == 8_590_065_664
+
+
+# --- every malformed input is a SpecError that names the place ---
+
+
+def nested(depth: int, leaf: object) -> object:
+    """``leaf`` inside ``depth`` sequentials."""
+    for _ in range(depth):
+        leaf = {"type": "sequential", "children": [leaf]}
+    return leaf
+
+
+MALFORMED = [
+    ("type is a list", {"type": ["linear"]}, "type: unknown block type ['linear']; use one of"),
+    ("no type", {"out_features": 8}, 'needs a "type": one of linear'),
+    ("non-text field name", {"type": "linear", "out_features": 8, 3: 4}, "field names must be"),
+    (
+        "5,000-digit integer",
+        linear(10**5000),
+        "out_features: must be a whole number from 1 to 65536, got a whole number of about 5,001",
+    ),
+    ("NaN", {"type": "dropout", "p": float("nan")}, "p: must be a probability from 0 to below 1"),
+    ("infinity", {"type": "layernorm", "normalized_shape": 4, "eps": float("inf")}, "eps: must"),
+    ("null required field", linear(None), "linear needs the field 'out_features'"),
+    (
+        "huge text as a type",
+        {"type": "x" * 1_000_000},
+        "type: unknown block type '" + "x" * 40 + "'… (1,000,000 characters)",
+    ),
+    ("huge text as a ref", seq({"type": "shared", "ref": "r" * 10**6}), "(1,000,000 characters)"),
+    (
+        "deep list as a value",
+        linear(json.loads("[" * 500 + "]" * 500)),
+        "out_features: must be a whole number from 1 to 65536, got a list of 1 items",
+    ),
+    ("Python dict 10,000 deep", nested(10_000, {"type": "relu"}), "nested more than 32 deep"),
+    ("tie own not text", linear(4, in_features=4, tie={1: "a.weight"}), "tie.1: only weight"),
+    ("key at the root", {"type": "relu", "key": "x"}, "key: only a child of a sequential"),
+]
+
+
+@pytest.mark.parametrize("label,spec,message", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_spec_is_a_spec_error(label, spec, message):
+    """Wrong types, huge numbers and text, NaN and deep nesting are each a clear SpecError."""
+    with pytest.raises(explorer.SpecError) as err:
+        explorer.build(spec)
+    assert message in str(err.value)
+    assert len(str(err.value)) < 500
+
+
+MALFORMED_JSON = [
+    ("10,000 deep", '{"type": "sequential", "children": [' * 10_000, "not valid JSON"),
+    ("10,000 deep arrays", "[" * 10_000 + "]" * 10_000, "not valid JSON: nested too deeply"),
+    (
+        "5,000-digit integer",
+        '{"type": "linear", "out_features": ' + "9" * 5000 + "}",
+        "not valid JSON: a number has too many digits",
+    ),
+    ("NaN", '{"type": "dropout", "p": NaN}', "not valid JSON: NaN is not a number JSON allows"),
+    ("Infinity", '{"type": "dropout", "p": -Infinity}', "-Infinity is not a number JSON allows"),
+    ("repeated field", '{"type": "relu", "type": "tanh"}', "the field 'type' appears twice"),
+    ("huge text", '"' + "x" * 1_000_001 + '"', "the JSON is longer than 1,000,000 characters"),
+    ("not text", b'{"type": "relu"}', "must be JSON text, got bytes"),
+]
+
+
+@pytest.mark.parametrize("label,text,message", MALFORMED_JSON, ids=[m[0] for m in MALFORMED_JSON])
+def test_malformed_json_is_a_spec_error(label, text, message):
+    """from_json turns every parse failure into a SpecError with a short reason."""
+    with pytest.raises(explorer.SpecError) as err:
+        from_json(text)
+    assert message in str(err.value)
