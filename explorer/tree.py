@@ -7,7 +7,7 @@ the caller's choice (``ui/view.py`` for the app, ``explorer/notebook.py`` for Ju
 from __future__ import annotations
 
 import hashlib
-import re
+import keyword
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from explorer.patterns import MatchMode
+from explorer.patterns import select as select_names
 from explorer.reduce import tensor_preview, tensor_stats
 from explorer.sharing import find_sharing, group_label
 
@@ -130,6 +132,7 @@ class ParamTree:
         }  # "A", "B", … "AA": computed here once, for every view
         self._block_counts = _block_counts(root, params)
         self.structure_key = _structure_key(root)
+        self._indexes: dict[int, dict[str, int]] = {}  # id(container) -> child key -> index
 
     def __repr__(self) -> str:
         return (
@@ -148,15 +151,13 @@ class ParamTree:
             raise KeyError(f"no block at path {path!r}")
         return self._blocks[path]
 
-    def select(self, pattern: str) -> list[str]:
-        """Parameter names that fully match a regex, as Gluon's ``collect_params('.*weight')``."""
-        try:
-            regex = re.compile(pattern)
-        except re.error as err:
-            from explorer.errors import SpecError
+    def select(self, pattern: str, mode: str = MatchMode.FULL) -> list[str]:
+        """Parameter names a pattern matches, in linear time (RE2, never Python's ``re``).
 
-            raise SpecError(f"not a valid regular expression: {err}") from None
-        return [name for name in self.params if regex.fullmatch(name)]
+        ``mode`` is ``"full"`` (the whole name, as the filter: ``.*weight``), ``"prefix"``
+        (from the start, as Gluon's ``collect_params``) or ``"glob"`` (``*.bias``).
+        """
+        return select_names(self.params, pattern, mode)
 
     def block_count(self, path: str = "") -> BlockCount:
         """Elements of the block at ``path`` as its ``parameters()`` count them, and aliases."""
@@ -167,20 +168,31 @@ class ParamTree:
         return self._group.get(name, {name})
 
     def access_path(self, name: str, root: str | None = None) -> str:
-        """The Python expression reaching a parameter or block, e.g. ``net[0][1][0].bias``."""
+        """The Python expression reaching a parameter or block, e.g. ``net[0][1][0].bias``.
+
+        Children of a ``Sequential`` or ``ModuleList`` are indexed (``rgnet[0][1]``, even when
+        added as ``block 1``); other names that are not identifiers go through ``getattr``
+        (``getattr(net, 'block 1')``), so the result is always valid Python.
+        """
         expr, module = root or self.root_name, self.module
         for part in name.split(".") if name else []:
-            children = list(module._modules)
-            if isinstance(module, nn.Sequential | nn.ModuleList) and part in children:
-                expr += f"[{children.index(part)}]"
-            elif part.isidentifier():
-                expr += f".{part}"
+            if part in module._modules and isinstance(module, nn.Sequential | nn.ModuleList):
+                expr = f"{expr}[{self._child_index(module, part)}]"
+            elif part.isidentifier() and not keyword.iskeyword(part):
+                expr = f"{expr}.{part}"
             else:
-                expr += f"._modules[{part!r}]"
+                expr = f"getattr({expr}, {part!r})"
             module = module._modules.get(part)
             if module is None:
                 break
         return expr
+
+    def _child_index(self, module: nn.Module, key: str) -> int:
+        """The position of ``key`` among ``module``'s children, from a per-module index."""
+        index = self._indexes.get(id(module))
+        if index is None:
+            index = self._indexes[id(module)] = {k: i for i, k in enumerate(module._modules)}
+        return index[key]
 
     def tensor(self, name: str) -> torch.Tensor:
         """The live parameter tensor for a name."""

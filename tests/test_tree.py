@@ -14,6 +14,7 @@ from tests.models import (
     deepcopied_layer,
     lazy_mlp,
     rgnet,
+    spaced_blocks,
     tied_net,
 )
 
@@ -292,3 +293,65 @@ def test_batchnorm_buffers_are_not_parameters():
     tree = explorer.inspect(net)
     assert list(tree.params) == [name for name, _ in net.named_parameters()]
     assert tree.block_count().elements == _parameters_elements(net)
+
+
+def test_select_runs_in_re2_not_python_re(monkeypatch):
+    """Python's backtracking re is never called; a backreference is refused as RE2 refuses it."""
+    import re
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("Python's re was called on user text")
+
+    for name in ("compile", "fullmatch", "match", "search"):
+        monkeypatch.setattr(re, name, forbidden)
+    tree = explorer.inspect(chapter_mlp())
+    assert tree.select(".*weight") == ["0.weight", "2.weight"]
+    with pytest.raises(explorer.SpecError) as refused:
+        tree.select(r"(0)\1.*")
+    assert "backreferences" in str(refused.value)  # pytest's match= would call re itself
+
+
+def test_select_prefix_and_glob_modes():
+    """Gluon's collect_params reads from the start; a glob reads as fnmatch."""
+    tree = explorer.inspect(tied_net())
+    assert tree.select("2", mode="prefix") == ["2.weight", "2.bias"]
+    assert tree.select("*.bias", mode="glob") == ["0.bias", "2.bias", "4.bias", "6.bias"]
+
+
+def _evaluate(expr: str, net: nn.Module):
+    """Our own generated access expression (never user text), evaluated on its model."""
+    return eval(
+        compile(expr, "<access>", "eval"), {"__builtins__": {"getattr": getattr}, "net": net}
+    )
+
+
+def test_access_path_of_spaced_names_is_valid_python():
+    """add_module('block 0', ...) on a plain Module is reached with getattr, and evaluates."""
+    net = spaced_blocks()
+    tree = explorer.inspect(net)
+    expr = tree.access_path("block 1.weight")
+    assert expr == "getattr(net, 'block 1').weight"
+    # our own generated expression, evaluated against the model it describes
+    assert (
+        eval(compile(expr, "<access>", "eval"), {"net": net}) is net.get_submodule("block 1").weight
+    )
+
+
+def test_access_path_of_keyword_and_odd_parameter_names():
+    """A child named like a keyword and a parameter with a space are reached with getattr."""
+    net = nn.Module()
+    net.add_module("class", nn.Linear(2, 2))
+    net.get_submodule("class").register_parameter("my scale", nn.Parameter(torch.ones(1)))
+    tree = explorer.inspect(net)
+    expr = tree.access_path("class.my scale")
+    assert expr == "getattr(getattr(net, 'class'), 'my scale')"
+    assert eval(compile(expr, "<access>", "eval"), {"net": net}) is net.get_parameter(
+        "class.my scale"
+    )
+
+
+def test_access_path_of_a_wide_sequential_indexes_every_layer():
+    """Each of 300 layers is net[i]: the index of its key among the children."""
+    net = nn.Sequential(*(nn.Linear(1, 1) for _ in range(300)))
+    tree = explorer.inspect(net)
+    assert [tree.access_path(f"{i}.bias") for i in (0, 299)] == ["net[0].bias", "net[299].bias"]

@@ -2,14 +2,17 @@
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
 import explorer
+from explorer.errors import SpecError
 from explorer.limits import DEFAULT_LIMITS
 from tests.models import OverlappingViews, chapter_mlp, lazy_mlp, rgnet, tied_net
 from ui.view import (
     TreeView,
+    compile_filter,
     count_text,
     name_of,
     param_id,
@@ -199,3 +202,11 @@ def test_parameter_rows_of_a_block_give_state_dict_keys():
     assert [r["local key"] for r in rows] == list(net[2].state_dict())
     assert rows[1]["access"] == "net[2].bias"
     assert rows[0]["shape"] == str(tuple(torch.Size([1, 8])))
+
+
+def test_filter_refuses_what_re2_cannot_run():
+    """A lookahead filter is refused with the reason, before any name is matched."""
+    assert compile_filter(".*weight") == ".*weight" and compile_filter("") is None
+    with pytest.raises(SpecError) as refused:
+        compile_filter("(?=x).*")
+    assert str(refused.value).startswith("filter: not supported: lookahead")

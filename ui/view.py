@@ -12,11 +12,10 @@ name, so no parameter has that id.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from explorer.errors import SpecError
 from explorer.limits import DEFAULT_LIMITS, Limits
+from explorer.patterns import MatchMode, compile_pattern
 from explorer.tree import BlockNode, ParamTree
 
 __all__ = [
@@ -337,9 +336,7 @@ def _rule_text(rule: int | None, lazy: bool) -> str:
 
 
 def compile_filter(pattern: str) -> str | None:
-    """The pattern if it is a valid regex; raise ``SpecError`` explaining the problem."""
-    try:
-        re.compile(pattern)
-    except re.error as err:
-        raise SpecError(f"not a valid regular expression: {err}", "filter") from None
+    """The pattern if RE2 can match it in linear time; raise ``SpecError`` saying why not."""
+    if pattern:
+        compile_pattern(pattern, MatchMode.FULL, path="filter")
     return pattern or None
