@@ -164,7 +164,7 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> lis
     """For each rule, the keys of the tensors it sets; every check runs here, before any draw."""
     plan, set_by = [], {}
     for i, rule in enumerate(rules):
-        pattern = _pattern(rule)
+        pattern, path = _pattern(rule), f"rules[{i}]"
         keys = [
             key
             for key, t in tensors.items()
@@ -172,22 +172,26 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> lis
             and (rule.get("force_reinit", True) or key not in set_by)
         ]
         for key in keys:
-            _check_target_tensor(rule, tensors[key], f"rules[{i}]", limits)
-        if rule.get("min_ndim"):
-            keys = [k for k in keys if tensors[k].param.dim() >= rule["min_ndim"]]
+            _check_materialized(tensors[key], path)
+        keys = [k for k in keys if tensors[k].param.dim() >= rule.get("min_ndim", 0)]
+        for key in keys:
+            _check_target_tensor(rule, tensors[key], path, limits)
         set_by.update(dict.fromkeys(keys, i))
         plan.append(keys)
     return plan
 
 
-def _check_target_tensor(rule: dict, t: _Tensor, path: str, limits: Limits) -> None:
+def _check_materialized(t: _Tensor, path: str) -> None:
     if is_lazy(t.param):
         raise SpecError(
             f"{t.names[0]} is not materialized yet (a lazy layer gets its shape "
             "from its first input): run a forward pass first",
             path,
         )
-    if INITIALIZERS[rule["init"]].needs_2d and t.param.dim() < 2 and not rule.get("min_ndim"):
+
+
+def _check_target_tensor(rule: dict, t: _Tensor, path: str, limits: Limits) -> None:
+    if INITIALIZERS[rule["init"]].needs_2d and t.param.dim() < 2:
         raise SpecError(
             f"{rule['init']} needs a tensor of 2 or more dimensions, but "
             f"{t.names[0]} has shape {tuple(t.param.shape)}; target weights only, "

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from explorer.errors import SpecError
+from explorer.frozen import freeze
 
 __all__ = [
     "Initializer",
@@ -35,6 +36,9 @@ __all__ = [
     "InitializerInfo",
     "INITIALIZERS",
     "NONLINEARITIES",
+    "Recipe",
+    "RECIPES",
+    "DJL_XAVIER_GAIN",
     "check_options",
     "expected",
     "pytorch_code",
@@ -452,3 +456,102 @@ def _default_expected(owner: nn.Module | None, local: str) -> Expected | None:
 def pytorch_code(rule: Mapping, access: str) -> str:
     """The PyTorch code that initializes the tensor at ``access`` (e.g. ``net[0].weight``)."""
     return INITIALIZERS[rule["init"]].code(rule, access)
+
+
+# DJL's ``XavierInitializer()`` is (UNIFORM, AVG, magnitude 6): U(±√(6 / ((fan_in+fan_out)/2)))
+# = U(±√2·√(6/(fan_in+fan_out))), i.e. PyTorch's xavier_uniform_ with gain √2. On the
+# chapter's (8, 4) weight that is U(±1.0), which explains the DJL edition's printed values
+# up to ±0.966, beyond xavier_uniform's ±0.707. (MXNet's Xavier() uses magnitude 3: gain 1.)
+DJL_XAVIER_GAIN = math.sqrt(2)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A one-click list of rules: one of the chapter's examples or a framework's default."""
+
+    label: str
+    rules: tuple
+    doc: str
+    edition: str  # the edition of the chapter that teaches it
+
+    def __post_init__(self):
+        object.__setattr__(self, "rules", freeze(self.rules))
+
+    def __repr__(self) -> str:
+        return f"Recipe({self.label!r}, {len(self.rules)} rules)"
+
+
+_PYTORCH = {"init": "default", "target": "*"}
+_KERNELS = {"target": "*.weight", "min_ndim": 2}
+_ZERO_BIAS = {"init": "zeros", "target": "*.bias"}
+_MY_INIT = "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"
+
+RECIPES: Mapping[str, Recipe] = {
+    "init_normal": Recipe(
+        "init_normal: N(0, 0.01) weights, zero biases",
+        ({"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01}, _ZERO_BIAS),
+        "the chapter's init_normal",
+        "PyTorch",
+    ),
+    "init_constant": Recipe(
+        "init_constant: weights 1, biases 0",
+        ({"init": "constant", "target": "*.weight", "value": 1.0}, _ZERO_BIAS),
+        "the chapter's init_constant",
+        "PyTorch",
+    ),
+    "xavier_42": Recipe(
+        "xavier on layer 0, 42 on layer 2",
+        (
+            _PYTORCH,
+            {"init": "xavier_uniform", "target": "0.weight"},
+            {"init": "constant", "target": "2.weight", "value": 42.0},
+        ),
+        "different initializers for different layers",
+        "PyTorch",
+    ),
+    "my_init": Recipe(
+        "my_init: U(-10, 10) kept where |w| ≥ 5",
+        (_PYTORCH, {"init": "formula", "target": "*.weight", "expr": _MY_INIT}),
+        "the chapter's custom initializer",
+        "PyTorch",
+    ),
+    "pytorch_default": Recipe(
+        "PyTorch default",
+        (_PYTORCH,),
+        "each layer's reset_parameters: Linear weights and biases U(±1/√fan_in)",
+        "PyTorch",
+    ),
+    "mxnet_default": Recipe(
+        "MXNet default: weights U(−0.07, 0.07), biases 0",
+        (_PYTORCH, {"init": "uniform", "a": -0.07, "b": 0.07, **_KERNELS}, _ZERO_BIAS),
+        "net.initialize(): weights of 2+ dimensions U(−0.07, 0.07), biases 0 (norms 1 and 0)",
+        "MXNet",
+    ),
+    "keras_default": Recipe(
+        "Keras default: Glorot uniform, biases 0",
+        (_PYTORCH, {"init": "xavier_uniform", "gain": 1.0, **_KERNELS}, _ZERO_BIAS),
+        "Dense's glorot_uniform kernels U(±√(6/(fan_in+fan_out))), zero biases",
+        "TensorFlow",
+    ),
+    "djl_default": Recipe(
+        "DJL default: XavierInitializer() (gain √2), biases 0",
+        (_PYTORCH, {"init": "xavier_uniform", "gain": DJL_XAVIER_GAIN, **_KERNELS}, _ZERO_BIAS),
+        "XavierInitializer(UNIFORM, AVG, 6): U(±√(6/((fan_in+fan_out)/2))) = xavier gain √2",
+        "DJL",
+    ),
+    "djl_set_initializer": Recipe(
+        "DJL setInitializer: Normal, then Constant(1) is ignored",
+        (
+            {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01},
+            {"init": "constant", "target": "*.weight", "value": 1.0, "force_reinit": False},
+        ),
+        "a second setInitializer does not overwrite the first (Gluon: force_reinit=False)",
+        "DJL",
+    ),
+    "djl_fresh_7777": Recipe(
+        "DJL setInitializer on a fresh net: Constant(7777)",
+        ({"init": "constant", "target": "*.weight", "value": 7777.0, "force_reinit": False},),
+        "on a net nothing initialized yet, setInitializer applies (42 in the Chinese edition)",
+        "DJL",
+    ),
+}

@@ -9,7 +9,7 @@ from torch import nn
 
 import explorer
 from explorer.frozen import freeze
-from explorer.init import initial_values
+from explorer.init import check_rules, initial_values
 from explorer.limits import DEFAULT_LIMITS
 from tests.models import batchnorm_net, chapter_mlp
 
@@ -387,3 +387,79 @@ def test_a_formula_over_the_memory_cap_is_refused_before_any_draw():
     with pytest.raises(explorer.SpecError, match=r"rules\[1\].expr: 0.weight: needs \d+ temp"):
         explorer.initialize(net, rules, limits=limits)
     assert torch.equal(net[0].weight, before) and net[0].bias.abs().sum() > 0
+
+
+# d2l-djl-parameters.txt: "net.setInitializer(new ConstantInitializer(1), Parameter.Type.WEIGHT);
+# ... Note that this will not do anything currently since we have already set our initializer
+# in the previous code block." d2l-zh-djl-parameters.txt: "注意:如果参数已经被初始化,
+# setInitializer() 函数并不会对参数有任何影响, 下面的代码不会把权重重置为 42。"
+DJL_NORMAL = {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01}
+
+
+def test_a_rule_without_force_reinit_keeps_what_an_earlier_rule_set():
+    """DJL's setInitializer: Constant(1) after Normal changes nothing; provenance says Normal."""
+    net, reference = chapter_mlp(), chapter_mlp()
+    keep = {"init": "constant", "target": "*.weight", "value": 1, "force_reinit": False}
+    provenance = explorer.initialize(net, [DJL_NORMAL, keep], seed=0)
+    explorer.initialize(reference, [DJL_NORMAL], seed=0)
+    assert _same_values(net, reference)
+    assert provenance["0.weight"] == 0 and provenance["2.weight"] == 0
+
+
+@pytest.mark.parametrize("value", [7777, 42])  # English edition: 7777; Chinese edition: 42
+def test_without_force_reinit_a_fresh_net_takes_the_constant(value):
+    """DJL: 'we'll see that everything is initialized properly! (to 7777!)' on a fresh net."""
+    net = chapter_mlp()
+    rule = {"init": "constant", "target": "*.weight", "value": value, "force_reinit": False}
+    provenance = explorer.initialize(net, [rule])
+    assert torch.equal(net[0].weight, torch.full((8, 4), float(value)))
+    assert provenance["0.weight"] == 0 and provenance["0.bias"] is None
+
+
+def test_force_reinit_overwrites_as_gluon_does():
+    """Gluon: 'force_reinit ensures that parameters are freshly initialized even if they were
+    already initialized previously': the explorer's default, so Constant(1) wins."""
+    net = chapter_mlp()
+    again = {"init": "constant", "target": "*.weight", "value": 1, "force_reinit": True}
+    provenance = explorer.initialize(net, [DJL_NORMAL, again], seed=0)
+    assert torch.equal(net[0].weight, torch.ones(8, 4)) and provenance["0.weight"] == 1
+    assert check_rules([again])[0].get("force_reinit", True) is True
+
+
+def test_force_reinit_false_skips_only_what_was_set():
+    """A rule without force_reinit still sets the parameters no earlier rule touched."""
+    net = chapter_mlp()
+    keep = {"init": "constant", "target": "*", "value": 3, "force_reinit": False}
+    provenance = explorer.initialize(net, [{"init": "zeros", "target": "0.*"}, keep])
+    assert torch.equal(net[0].weight, torch.zeros(8, 4))
+    assert torch.equal(net[2].bias, torch.full((1,), 3.0))
+    assert provenance == {"0.weight": 0, "0.bias": 0, "2.weight": 1, "2.bias": 1}
+
+
+def test_min_ndim_keeps_kernels_only():
+    """min_ndim 2 lets a 2-D initializer target every weight and skip 1-D norms."""
+    net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
+    rule = {"init": "xavier_uniform", "target": "*.weight", "min_ndim": 2}
+    assert explorer.initialize(net, [rule], seed=0) == {
+        "0.weight": 0,
+        "0.bias": None,
+        "1.weight": None,
+        "1.bias": None,
+    }
+    assert torch.equal(net[1].weight, torch.ones(8))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"force_reinit": "no"}, "rules[0].force_reinit: must be true or false"),
+        ({"min_ndim": 9}, "rules[0].min_ndim: must be a whole number from 0 to 8"),
+        ({"regex": ".*", "match": "middle"}, 'rules[0].match: must be "full" or "prefix"'),
+        ({"match": "prefix"}, '"match" goes with "regex"'),
+    ],
+)
+def test_rule_fields_are_checked(extra, message):
+    """force_reinit, min_ndim and match are checked like options, naming the field."""
+    with pytest.raises(explorer.SpecError) as err:
+        check_rules([{"init": "zeros", **extra}])
+    assert message in str(err.value)

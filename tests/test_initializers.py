@@ -10,6 +10,7 @@ from explorer.errors import SpecError
 from explorer.init import OPTIONS, check_rules, initialize
 from explorer.initializers import (
     INITIALIZERS,
+    RECIPES,
     Initializer,
     OptionKind,
     check_options,
@@ -157,3 +158,94 @@ def test_overlay_bounds_hold_the_values_drawn(name):
         assert exp.bounds[0] <= values.min() and values.max() <= exp.bounds[1]
     if exp.point_masses == ((values.flatten()[0].item(), 1.0),):
         assert torch.equal(values, torch.full_like(values, values.flatten()[0].item()))
+
+
+# d2l-djl-parameters.txt, after linear1.setInitializer(new XavierInitializer(), WEIGHT):
+# "weight: (8, 4) gpu(0) float32 hasGradient [[ 0.0278, -0.6041, 0.4178, 0.353 ], ..."
+DJL_XAVIER_8x4 = [
+    [0.0278, -0.6041, 0.4178, 0.353],
+    [-0.3376, -0.6848, 0.9613, 0.4915],
+    [0.0134, 0.7977, -0.7357, 0.3095],
+    [-0.2741, 0.9281, -0.7897, 0.6313],
+    [0.6626, -0.855, 0.8329, -0.8253],
+    [-0.0768, -0.2861, -0.5441, -0.3841],
+    [0.7445, -0.1896, 0.9236, -0.9658],
+    [-0.8702, -0.7979, -0.647, 0.4605],
+]
+
+
+def _rule_of(recipe: str, init: str) -> dict:
+    (rule,) = [r for r in RECIPES[recipe].rules if r["init"] == init]
+    return dict(rule)
+
+
+def test_djl_xavier_values_need_gain_sqrt2():
+    """DJL's printed Xavier values reach 0.966: past gain 1's bound 0.707, inside gain √2's 1.0."""
+    values = torch.tensor(DJL_XAVIER_8x4)
+    weight = torch.empty(8, 4)  # DJL's Linear weight is (units, inputs), as PyTorch's
+    glorot = expected({"init": "xavier_uniform", "gain": 1.0}, weight).bounds[1]
+    djl = expected(_rule_of("djl_default", "xavier_uniform"), weight).bounds[1]
+    assert glorot == pytest.approx(math.sqrt(0.5)) and values.abs().max() > glorot
+    assert (values.abs() > glorot).sum() == 13  # 13 of 32 printed values: not gain 1
+    # XavierInitializer(UNIFORM, AVG, 6): √(6 / ((fan_in + fan_out) / 2)) = √(12 / 12) = 1
+    assert djl == pytest.approx(math.sqrt(6 / ((4 + 8) / 2))) == pytest.approx(1.0)
+    assert values.abs().max() <= djl
+
+
+def test_djl_default_recipe_draws_inside_its_overlay():
+    """The DJL recipe on the chapter's MLP draws (8, 4) values within ±1, some beyond ±0.707."""
+    net = chapter_mlp()
+    initialize(net, RECIPES["djl_default"].rules, seed=0)
+    weight = net[0].weight.detach()
+    assert weight.abs().max() <= 1.0 and weight.abs().max() > math.sqrt(0.5)
+    assert torch.equal(net[0].bias, torch.zeros(8))
+
+
+def test_mxnet_default_recipe_is_uniform_007_with_zero_biases():
+    """MXNet seed: 'By default, MXNet initializes weight parameters by randomly drawing
+    from a uniform distribution U(-0.07, 0.07), clearing bias parameters to zero.'"""
+    net = chapter_mlp()
+    initialize(net, RECIPES["mxnet_default"].rules, seed=0)
+    rule = _rule_of("mxnet_default", "uniform")
+    assert expected(rule, net[0].weight).bounds == (-0.07, 0.07)
+    assert net[0].weight.abs().max() <= 0.07 and net[2].weight.abs().max() <= 0.07
+    assert torch.equal(net[0].bias, torch.zeros(8)) and torch.equal(net[2].bias, torch.zeros(1))
+
+
+def test_keras_default_recipe_is_glorot_uniform_with_zero_biases():
+    """TensorFlow seed: 'By default, Keras initializes weight matrices uniformly by drawing
+    from a range that is computed according to the input and output dimension, and the bias
+    parameters are all set to zero.' (Dense's default kernel_initializer is glorot_uniform.)"""
+    net = chapter_mlp()
+    initialize(net, RECIPES["keras_default"].rules, seed=3)
+    assert expected(_rule_of("keras_default", "xavier_uniform"), net[0].weight).bounds == (
+        pytest.approx((-math.sqrt(0.5), math.sqrt(0.5)))
+    )
+    assert net[0].weight.abs().max() <= math.sqrt(0.5)
+    assert torch.equal(net[2].bias, torch.zeros(1))
+
+
+def test_pytorch_default_recipe_keeps_a_nonzero_bias():
+    """PyTorch seed: 'By default, PyTorch initializes weight and bias matrices uniformly by
+    drawing from a range that is computed according to the input and output dimension.'"""
+    net = chapter_mlp()
+    initialize(net, RECIPES["pytorch_default"].rules, seed=0)
+    layer = net[0]
+    assert expected({"init": "default"}, layer.bias, layer, "bias").bounds == (-0.5, 0.5)
+    assert 0 < layer.bias.abs().max() <= 0.5
+
+
+def test_framework_recipes_leave_layer_norms_at_one_and_zero():
+    """Kernels only (min_ndim 2): a LayerNorm keeps weight 1 and bias 0, as in every framework."""
+    net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    for name in ("mxnet_default", "keras_default", "djl_default"):
+        initialize(net, RECIPES[name].rules, seed=0)
+        assert torch.equal(net[1].weight, torch.ones(8)), name
+        assert torch.equal(net[1].bias, torch.zeros(8)), name
+
+
+def test_every_recipe_passes_the_rule_check():
+    """Each recipe's rules are valid rules; its label is unique."""
+    for recipe in RECIPES.values():
+        assert check_rules(recipe.rules)
+    assert len({r.label for r in RECIPES.values()}) == len(RECIPES)
