@@ -67,13 +67,15 @@ PRESETS: dict[str, Preset] = {
                 {
                     "type": "repeat",
                     "times": 4,
+                    "key_format": "block {i}",
                     "block": _seq(_linear(8, 4), RELU, _linear(4, 8), RELU),
                 },
                 _linear(1, 4),
             ),
             (2, 4),
-            "block2() repeats block1() four times, each copy with its own parameters. "
-            "Reach a parameter as rgnet[0][1][0].bias.",
+            "block2() adds block1() four times under the names 'block 0' … 'block 3', each "
+            "copy with its own parameters. Reach a parameter as rgnet[0][1][0].bias; its "
+            "state_dict key is '0.block 1.0.bias'.",
             "def block1():\n    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(),\n"
             "                         nn.Linear(8, 4), nn.ReLU())\n\n"
             "def block2():\n    net = nn.Sequential()\n    for i in range(4):\n"

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -427,4 +428,83 @@ def test_malformed_json_is_a_spec_error(label, text, message):
     """from_json turns every parse failure into a SpecError with a short reason."""
     with pytest.raises(explorer.SpecError) as err:
         from_json(text)
+    assert message in str(err.value)
+
+
+# --- named children: a child's key in its parent, and the keys of a repeat's copies ---
+
+
+def test_child_keys_name_the_modules_like_add_module():
+    """Keyed children are built as nn.Sequential(OrderedDict): print and state_dict use the keys."""
+    spec = seq(linear(8, in_features=4, key="hidden"), {"type": "relu"}, linear(1, key="out"))
+    plain = nn.Sequential(
+        OrderedDict([("hidden", nn.Linear(4, 8)), ("1", nn.ReLU()), ("out", nn.LazyLinear(1))])
+    )
+    net = explorer.build(spec)
+    assert str(net) == str(plain)
+    assert list(net.state_dict()) == list(plain.state_dict())
+    assert net[0] is net.hidden and net[2] is net.out
+
+
+def test_key_format_names_a_repeats_copies():
+    """A repeat's key_format gives its copies the keys block 0, block 1, …"""
+    spec = {"type": "repeat", "times": 3, "key_format": "block {i}", "block": {"type": "relu"}}
+    assert list(explorer.build(spec)._modules) == ["block 0", "block 1", "block 2"]
+
+
+BAD_KEYS = [
+    (
+        "duplicate",
+        seq(linear(2, key="a"), linear(2, key="a")),
+        "children[1].key: the key 'a' is already used by children[0]; "
+        "the children of a sequential need different keys",
+    ),
+    (
+        "same as a sibling's index",
+        seq(linear(2), linear(2, key="0")),
+        "children[1].key: the key '0' is already used by children[0]",
+    ),
+    (
+        "an index a later sibling gets",
+        seq(linear(2, key="1"), linear(2)),
+        "children[0].key: the key '1' is already used by children[1]",
+    ),
+    ("a dot", seq(linear(2, key="a.b")), "children[0].key: must be printable text without '.'"),
+    ("empty", seq(linear(2, key="")), "children[0].key: must be non-empty text, got ''"),
+    ("not text", seq(linear(2, key=3)), "children[0].key: must be non-empty text, got 3"),
+    ("a newline", seq(linear(2, key="a\nb")), "must be printable text without '.', got 'a\\nb'"),
+    ("too long", seq(linear(2, key="k" * 65)), "must be at most 64 characters, got 65"),
+    (
+        "an attribute of nn.Sequential",
+        seq(linear(2, key="forward")),
+        "children[0].key: 'forward' is already an attribute of nn.Sequential",
+    ),
+    (
+        "inside a repeat",
+        {"type": "repeat", "times": 2, "block": linear(2, key="x")},
+        "block.key: only a child of a sequential has a key",
+    ),
+    (
+        "key_format without {i}",
+        {"type": "repeat", "times": 2, "block": linear(2), "key_format": "block"},
+        "key_format: must be text with {i} once",
+    ),
+    (
+        "key_format with other braces",
+        {"type": "repeat", "times": 2, "block": linear(2), "key_format": "{i}{0.__class__}"},
+        "key_format: must be text with {i} once",
+    ),
+    (
+        "key_format with a dot",
+        {"type": "repeat", "times": 2, "block": linear(2), "key_format": "b.{i}"},
+        "key_format: must be printable text without '.'",
+    ),
+]
+
+
+@pytest.mark.parametrize("label,spec,message", BAD_KEYS, ids=[b[0] for b in BAD_KEYS])
+def test_bad_key_is_refused_before_building(label, spec, message):
+    """Keys PyTorch would refuse, or that clash among siblings, are SpecErrors at the key."""
+    with pytest.raises(explorer.SpecError) as err:
+        explorer.build(spec)
     assert message in str(err.value)

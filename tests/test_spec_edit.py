@@ -305,12 +305,12 @@ def test_block_of_error_of_a_non_spec_path_is_the_root():
 
 
 def test_outline_of_rgnet_in_pre_order():
-    """The outline lists rgnet's blocks depth first, with indices as PyTorch prints them."""
+    """The outline lists rgnet's blocks depth first, with keys as PyTorch prints them."""
     rows = outline(RGNET)
     assert [(r.depth, r.label, r.type) for r in rows] == [
         (0, "", "sequential"),
         (1, "0", "repeat"),
-        (2, "0–3", "sequential"),
+        (2, "block 0–3", "sequential"),
         (3, "0", "linear"),
         (3, "1", "relu"),
         (3, "2", "linear"),
@@ -475,3 +475,38 @@ def test_reading_a_frozen_spec_works_like_a_plain_one():
         "children",
         2,
     )
+
+
+KEYED = {
+    "type": "sequential",
+    "children": [
+        {"type": "linear", "out_features": 8, "key": "hidden"},
+        {"type": "relu"},
+        {"type": "repeat", "times": 4, "key_format": "block {i}", "block": {"type": "relu"}},
+    ],
+}
+
+
+def test_outline_labels_are_the_keys_pytorch_prints():
+    """A keyed child is labelled with its key; a repeat's copies with their key format."""
+    assert [r.label for r in outline(KEYED)] == ["", "hidden", "1", "2", "block 0–3"]
+    assert [r.keyed for r in outline(KEYED)] == [False, True, True, True, False]
+
+
+def test_wrap_moves_the_key_to_the_wrapper():
+    """Nesting a keyed child keeps the key at its place: the new wrapper carries it."""
+    for kind in ("sequential", "repeat"):
+        new = wrap(KEYED, ("children", 0), kind)
+        assert new["children"][0]["key"] == "hidden"
+        assert "key" not in get(
+            new, ("children", 0, *(("children", 0) if kind == "sequential" else ("block",)))
+        )
+        validate(new)
+
+
+def test_unwrap_gives_the_wrappers_key_to_its_block():
+    """Unwrapping a keyed sequential puts its only child in its place, under its key."""
+    spec = wrap(KEYED, ("children", 0), "sequential")
+    assert unwrap(spec, ("children", 0)) == KEYED
+    inner_keyed = set_field(spec, ("children", 0, "children", 0), "key", "inner")
+    assert unwrap(inner_keyed, ("children", 0))["children"][0]["key"] == "hidden"
