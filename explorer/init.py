@@ -34,6 +34,7 @@ __all__ = [
     "OPTIONS",
     "InitResult",
     "check_rules",
+    "formula_problem",
     "matches",
     "initial_values",
     "initialize",
@@ -131,6 +132,41 @@ def _pattern(rule: Mapping) -> Pattern:
 def matches(rule: Mapping, name: str) -> bool:
     """Whether a rule's glob ``target`` or ``regex`` (full or prefix match) selects a name."""
     return _pattern(rule).matches(name)
+
+
+def formula_problem(
+    module: nn.Module, rule: Mapping, limits: Limits = DEFAULT_LIMITS, most: int = 16
+) -> str | None:
+    """Why a formula rule cannot be applied to ``module``, or None: for the box as you type.
+
+    Beyond the syntax, the formula runs on a few rows of each distinct shape and dtype it
+    targets (of each tensor, when it reads ``w``), at most ``most`` of them, so a formula
+    that gives inf or nan there, such as ``1/0`` or ``exp(1000)``, is caught before it is
+    applied. Lazy tensors are skipped: they have no shape yet.
+    """
+    try:
+        checked = _check_rule(rule, "rule", limits)
+    except SpecError as err:
+        return err.reason
+    formula = parse_formula(checked["expr"], limits)
+    pattern, seen = _pattern(checked), set()
+    for key, t in _tensors(module).items():
+        p = t.param
+        if is_lazy(p) or p.dim() < checked.get("min_ndim", 0):
+            continue
+        if not any(pattern.matches(n) for n in t.names):
+            continue
+        sample = (key,) if formula.uses_w else (tuple(p.shape), p.dtype)
+        if sample in seen:
+            continue
+        seen.add(sample)
+        try:
+            formula.sample(tuple(p.shape), p.dtype, p.detach() if formula.uses_w else None)
+        except SpecError as err:
+            return f"on {key} {tuple(p.shape)}: {err.reason}"
+        if len(seen) >= most:
+            break
+    return None
 
 
 @dataclass

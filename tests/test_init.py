@@ -9,7 +9,7 @@ from torch import nn
 
 import explorer
 from explorer.frozen import freeze
-from explorer.init import check_rules, initial_values
+from explorer.init import check_rules, formula_problem, initial_values
 from explorer.limits import DEFAULT_LIMITS
 from tests.models import batchnorm_net, chapter_mlp
 
@@ -463,3 +463,30 @@ def test_rule_fields_are_checked(extra, message):
     with pytest.raises(explorer.SpecError) as err:
         check_rules([{"init": "zeros", **extra}])
     assert message in str(err.value)
+
+
+def test_formula_problem_flags_inf_on_the_targeted_shapes():
+    """Issue 8: 1/0 and exp(1000) are flagged before they are applied, naming the tensor."""
+    net = chapter_mlp()
+    assert "0.weight (8, 4): gives inf/nan" in formula_problem(
+        net, {"init": "formula", "target": "*.weight", "expr": "exp(1000)"}
+    )
+    assert "inf/nan" in formula_problem(net, {"init": "formula", "expr": "1 / 0"})
+    assert formula_problem(net, {"init": "formula", "expr": "normal(0, 1) * 0.1"}) is None
+
+
+def test_formula_problem_reads_each_targets_own_values():
+    """1 / w is fine on nonzero weights and flagged on the zero bias, by name."""
+    net = chapter_mlp()
+    explorer.initialize(
+        net, [{"init": "ones", "target": "*.weight"}, {"init": "zeros", "target": "*.bias"}]
+    )
+    rule = {"init": "formula", "target": "*", "expr": "1 / w"}
+    assert formula_problem(net, rule).startswith("on 0.bias (8,): gives inf/nan")
+    assert formula_problem(net, {**rule, "target": "*.weight"}) is None
+
+
+def test_formula_problem_reports_syntax_first():
+    """A formula that does not parse says so, as check_rules would."""
+    message = formula_problem(chapter_mlp(), {"init": "formula", "expr": "w.data"})
+    assert "attribute access is not allowed" in message
