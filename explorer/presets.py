@@ -1,4 +1,10 @@
-"""The chapter's own models as specs, with the input each one is run on."""
+"""The chapter's own models as specs, with the input each one is run on.
+
+Besides the chapter's nets (the MLP, rgnet, tied layers, the exercises' FancyMLP and
+NestMLP), there are models to see parameters at scale: a 10-layer MLP for the depth lab,
+GPT-2 small (124 M parameters, head tied to the token embedding) and a 2-layer GPT-2 for
+hosted sessions, and a Llama-shaped 6.7 B model that is built on the meta device only.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ class Preset:
     loss: str = "sum"
     root_name: str = "net"  # what the chapter calls the model: net, rgnet
     rules: list[dict] = field(default_factory=lambda: [{"init": "default", "target": "*"}])
+    device: str | None = None  # "meta": structure only (names, shapes, tying), no values
 
 
 def _seq(*children: dict, **extra) -> dict:
@@ -35,6 +42,95 @@ def _linear(out: int, n_in: int | None = None, **extra) -> dict:
 
 
 RELU = {"type": "relu"}
+
+
+def _keyed(key: str, block: dict) -> dict:
+    return {**block, "key": key}
+
+
+def _gpt2(layers: int, width: int = 768, heads: int = 12, vocab: int = 50257) -> dict:
+    """GPT-2's shape: token + position embeddings, pre-norm blocks, a head tied to wte."""
+
+    def norm(key: str) -> dict:
+        return {"type": "layernorm", "normalized_shape": width, "key": key}
+
+    attention = {"type": "self_attention", "embed_dim": width, "num_heads": heads, "key": "attn"}
+    mlp = _seq(
+        norm("ln_2"),
+        _linear(4 * width, width, key="c_fc"),
+        {"type": "gelu", "approximate": "tanh", "key": "gelu"},
+        _linear(width, 4 * width, key="c_proj"),
+    )
+    block = _seq(
+        {"type": "residual", "key": "attn", "block": _seq(norm("ln_1"), attention)},
+        {"type": "residual", "key": "mlp", "block": mlp},
+    )
+    wte = {"type": "embedding", "num_embeddings": vocab, "embedding_dim": width, "name": "wte"}
+    return _seq(
+        _keyed("wte", wte),
+        {"type": "pos_embedding", "max_len": 1024, "embedding_dim": width, "key": "wpe"},
+        {"type": "repeat", "times": layers, "block": block, "key": "h"},
+        norm("ln_f"),
+        _linear(vocab, width, bias=False, tie={"weight": "wte.weight"}, key="lm_head"),
+    )
+
+
+def _llama(layers: int = 32, width: int = 4096, heads: int = 32, hidden: int = 11008) -> dict:
+    """Llama-7B's shape: RMSNorm pre-norm blocks with a SwiGLU MLP, no biases, untied head."""
+
+    def norm(key: str) -> dict:
+        return {"type": "rmsnorm", "normalized_shape": width, "eps": 1e-6, "key": key}
+
+    attention = {
+        "type": "self_attention",
+        "embed_dim": width,
+        "num_heads": heads,
+        "bias": False,
+        "key": "self_attn",
+    }
+    mlp = {"type": "swiglu", "embed_dim": width, "hidden_features": hidden, "key": "mlp"}
+    block = _seq(
+        {"type": "residual", "key": "attn", "block": _seq(norm("input_layernorm"), attention)},
+        {"type": "residual", "key": "mlp", "block": _seq(norm("post_attention_layernorm"), mlp)},
+    )
+    return _seq(
+        {
+            "type": "embedding",
+            "num_embeddings": 32000,
+            "embedding_dim": width,
+            "key": "embed_tokens",
+        },
+        {"type": "repeat", "times": layers, "block": block, "key": "layers"},
+        norm("norm"),
+        _linear(32000, width, bias=False, key="lm_head"),
+    )
+
+
+_GPT2_CODE = """\
+class Residual(nn.Module):            # x + block(x)
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return x + self.block(x)
+
+def gpt2_block(d=768, heads=12):
+    return nn.Sequential(OrderedDict(
+        attn=Residual(nn.Sequential(OrderedDict(
+            ln_1=nn.LayerNorm(d), attn=SelfAttention(d, heads)))),  # causal, in_proj + out_proj
+        mlp=Residual(nn.Sequential(OrderedDict(
+            ln_2=nn.LayerNorm(d), c_fc=nn.Linear(d, 4 * d),
+            gelu=nn.GELU(approximate="tanh"), c_proj=nn.Linear(4 * d, d))))))
+
+wte = nn.Embedding(50257, 768)
+lm_head = nn.Linear(768, 50257, bias=False)
+lm_head.weight = wte.weight          # the head is the token embedding
+net = nn.Sequential(OrderedDict(
+    wte=wte, wpe=PositionEmbedding(1024, 768),    # x + wpe.weight[:T]
+    h=nn.Sequential(*[gpt2_block() for _ in range({layers})]),
+    ln_f=nn.LayerNorm(768), lm_head=lm_head))
+net(torch.randint(0, 50257, (2, 8))).shape  # (2, 8, 50257)"""
 
 PRESETS: dict[str, Preset] = {
     p.key: p
@@ -154,6 +250,119 @@ PRESETS: dict[str, Preset] = {
             "net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),\n"
             "                    nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU(),\n"
             "                    nn.Flatten(), nn.LazyLinear(10))\nnet(torch.rand(2, 1, 8, 8))",
+        ),
+        Preset(
+            "fancy_mlp",
+            "FancyMLP: one layer used twice (exercise)",
+            _seq(
+                _linear(20, name="linear", key="linear"),
+                {
+                    "type": "constant_linear",
+                    "in_features": 20,
+                    "out_features": 20,
+                    "offset": 1.0,
+                    "key": "rand_weight",
+                },
+                _keyed("relu", RELU),
+                {"type": "shared", "ref": "linear", "key": "linear_again"},
+            ),
+            (2, 20),
+            "The chapter's exercise 1 (FancyMLP, FixedHiddenMLP in the newest edition): a "
+            "fixed random weight that is not trained, and one linear layer used twice, so "
+            "its weight has two uses and two gradients. The model's while-loop (halve X until "
+            "its sum is at most 1) and its final X.sum() are left out: a spec has no control "
+            "flow, and the loss sums the output.",
+            "class FixedHiddenMLP(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        # Random weight parameters that will not compute gradients and\n"
+            "        # therefore keep constant during training\n"
+            "        self.rand_weight = torch.rand((20, 20))\n"
+            "        self.linear = nn.LazyLinear(20)\n\n"
+            "    def forward(self, X):\n"
+            "        X = self.linear(X)\n"
+            "        X = F.relu(X @ self.rand_weight + 1)\n"
+            "        # Reuse the fully connected layer. This is equivalent to sharing\n"
+            "        # parameters with two fully connected layers\n"
+            "        X = self.linear(X)\n"
+            "        # Control flow (not in the preset)\n"
+            "        while X.abs().sum() > 1:\n"
+            "            X /= 2\n"
+            "        return X.sum()",
+        ),
+        Preset(
+            "nest_mlp",
+            "NestMLP: named children (exercise)",
+            _seq(
+                _keyed("net", _seq(_linear(64), RELU, _linear(32), RELU)),
+                _linear(16, key="linear"),
+            ),
+            (2, 20),
+            "The chapter's exercise 1 in the newest edition: a block with two named children, "
+            "net (a Sequential) and linear, so its parameters are net.0.weight … linear.bias.",
+            "class NestMLP(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(),\n"
+            "                                 nn.LazyLinear(32), nn.ReLU())\n"
+            "        self.linear = nn.LazyLinear(16)\n\n"
+            "    def forward(self, X):\n"
+            "        return self.linear(self.net(X))\n\n"
+            "net = NestMLP()\nnet(torch.rand(2, 20))",
+        ),
+        Preset(
+            "deep_mlp",
+            "A 10-layer MLP (why initialization matters)",
+            _seq(*[x for _ in range(10) for x in (_linear(256, 256), RELU)]),
+            (64, 256),
+            "Ten Linear(256, 256) + ReLU layers: compare normal(0, 0.01), xavier_uniform and "
+            "kaiming for ReLU, and watch the signal vanish or survive through depth.",
+            "net = nn.Sequential(*[m for _ in range(10)\n"
+            "                      for m in (nn.Linear(256, 256), nn.ReLU())])\n"
+            "net(torch.rand(64, 256))",
+        ),
+        Preset(
+            "gpt2_small",
+            "GPT-2 small (124 M parameters)",
+            _gpt2(12),
+            (2, 8),
+            "GPT-2's shape: 50257 × 768 token embedding, 1024 positions, 12 pre-norm blocks of "
+            "causal self-attention (12 heads) and a 3072-wide GELU MLP, a final LayerNorm, and "
+            "a head tied to the token embedding: 124,439,808 parameters, 149 names.",
+            _GPT2_CODE.replace("{layers}", "12"),
+            input_kind="tokens",
+            vocab=50257,
+            loss="cross_entropy",
+        ),
+        Preset(
+            "gpt2_tiny",
+            "GPT-2 with 2 layers",
+            _gpt2(2),
+            (2, 8),
+            "GPT-2 small's embeddings, width and head with 2 blocks instead of 12.",
+            _GPT2_CODE.replace("{layers}", "2"),
+            input_kind="tokens",
+            vocab=50257,
+            loss="cross_entropy",
+        ),
+        Preset(
+            "llama_7b",
+            "Llama-shaped 7 B (structure only, on meta)",
+            _llama(),
+            (1, 8),
+            "Llama-7B's shape on the meta device: names, shapes, counts and tying without "
+            "memory for values (6,738,415,616 parameters would take 25 GiB in float32). 32 "
+            "blocks of RMSNorm, causal self-attention (32 heads, no bias, q/k/v fused in "
+            "in_proj) and a SwiGLU MLP (11008 wide); rotary position embeddings have no "
+            "parameters and are left out.",
+            "# on the meta device: shapes without memory\n"
+            "with torch.device('meta'):\n"
+            "    net = build_llama()  # 32 x (RMSNorm, attention, RMSNorm, SwiGLU)\n"
+            "sum(p.numel() for p in net.parameters())  # 6738415616",
+            input_kind="tokens",
+            vocab=32000,
+            loss="cross_entropy",
+            device="meta",
         ),
     ]
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import explorer
@@ -136,3 +137,77 @@ def test_json_schema_has_one_definition_per_type():
     """The schema's block union lists each registered type once."""
     refs = [r["$ref"] for r in json_schema()["$defs"]["block"]["oneOf"]]
     assert refs == [f"#/$defs/{k}" for k in BLOCKS]
+
+
+# --- the layers that torch.nn does not have, against plain PyTorch ---
+
+
+def test_self_attention_is_causal_multi_head_attention():
+    """self_attention gives what nn.MultiheadAttention gives with its weights and a causal mask."""
+    torch.manual_seed(0)
+    attn = explorer.build({"type": "self_attention", "embed_dim": 16, "num_heads": 4})
+    mha = nn.MultiheadAttention(16, 4, batch_first=True)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(attn.in_proj.weight)
+        mha.in_proj_bias.copy_(attn.in_proj.bias)
+        mha.out_proj.weight.copy_(attn.out_proj.weight)
+        mha.out_proj.bias.copy_(attn.out_proj.bias)
+    x = torch.rand(2, 5, 16)
+    mask = nn.Transformer.generate_square_subsequent_mask(5)
+    expected, _ = mha(x, x, x, attn_mask=mask, need_weights=False)
+    torch.testing.assert_close(attn(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_self_attention_does_not_look_ahead():
+    """Changing later positions leaves the output at earlier positions exactly as it was."""
+    attn = explorer.build({"type": "self_attention", "embed_dim": 8, "num_heads": 2})
+    x = torch.rand(1, 6, 8)
+    y = x.clone()
+    y[:, 3:] = torch.rand(1, 3, 8)
+    assert torch.equal(attn(x)[:, :3], attn(y)[:, :3])
+    assert not torch.equal(attn(x)[:, 3:], attn(y)[:, 3:])
+
+
+def test_residual_adds_its_input():
+    """residual(block)(x) is x + block(x)."""
+    net = explorer.build({"type": "residual", "block": {"type": "linear", "out_features": 8}})
+    x = torch.rand(3, 8)
+    assert torch.equal(net(x), x + net.block(x))
+
+
+def test_swiglu_is_llamas_gated_mlp():
+    """swiglu is down_proj(silu(gate_proj(x)) * up_proj(x)), with no biases by default."""
+    net = explorer.build({"type": "swiglu", "embed_dim": 8, "hidden_features": 12})
+    x = torch.rand(3, 8)
+    expected = net.down_proj(F.silu(net.gate_proj(x)) * net.up_proj(x))
+    assert torch.equal(net(x), expected)
+    assert [n for n, _ in net.named_parameters()] == [
+        "gate_proj.weight",
+        "up_proj.weight",
+        "down_proj.weight",
+    ]
+
+
+def test_pos_embedding_adds_one_row_per_position():
+    """pos_embedding adds weight[:T] to a (B, T, D) input and refuses inputs past max_len."""
+    net = explorer.build({"type": "pos_embedding", "max_len": 4, "embedding_dim": 3})
+    x = torch.rand(2, 3, 3)
+    assert torch.equal(net(x), x + net.weight[:3])
+    with pytest.raises(explorer.SpecError, match="the input has 5 positions but pos_embedding"):
+        net(torch.rand(2, 5, 3))
+
+
+def test_gelu_tanh_is_gpt2s_approximation():
+    """gelu with approximate tanh is F.gelu(x, approximate="tanh")."""
+    x = torch.randn(10)
+    net = explorer.build({"type": "gelu", "approximate": "tanh"})
+    assert torch.equal(net(x), F.gelu(x, approximate="tanh"))
+
+
+def test_meta_build_allocates_no_values():
+    """device="meta" builds every parameter and buffer on meta."""
+    spec = {"type": "sequential", "children": [example("self_attention"), example("relu")]}
+    net = explorer.build(spec, device="meta")
+    assert all(t.is_meta for t in [*net.parameters(), *net.buffers()])
+    fixed = explorer.build(example("constant_linear"), device="meta")
+    assert fixed.weight.is_meta

@@ -1,5 +1,13 @@
 """Each preset against the same model written in plain PyTorch: names, printout and counts."""
 
+import subprocess
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 import explorer
@@ -29,3 +37,244 @@ def test_rgnet_has_the_chapters_child_names():
     assert state_dict_shapes(built) == state_dict_shapes(rgnet)
     assert list(built.state_dict())[:2] == ["0.block 0.0.weight", "0.block 0.0.bias"]
     assert built[0][1][0] is built[0].get_submodule("block 1")[0]
+
+
+# --- plain PyTorch references, written here as a reader would write them ---
+
+
+class Residual(nn.Module):
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return x + self.block(x)
+
+
+class Attention(nn.Module):
+    """The parameters of a causal self-attention layer: one fused in_proj, one out_proj."""
+
+    def __init__(self, d, bias=True):
+        super().__init__()
+        self.in_proj = nn.Linear(d, 3 * d, bias=bias)
+        self.out_proj = nn.Linear(d, d, bias=bias)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d, hidden):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, hidden, bias=False)
+        self.up_proj = nn.Linear(d, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d, bias=False)
+
+
+class Positions(nn.Module):
+    def __init__(self, n, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n, d))
+
+
+def plain_gpt2(layers: int) -> nn.Module:
+    d = 768
+
+    def block():
+        attn = nn.Sequential(OrderedDict(ln_1=nn.LayerNorm(d), attn=Attention(d)))
+        mlp = nn.Sequential(
+            OrderedDict(
+                ln_2=nn.LayerNorm(d),
+                c_fc=nn.Linear(d, 4 * d),
+                gelu=nn.GELU(approximate="tanh"),
+                c_proj=nn.Linear(4 * d, d),
+            )
+        )
+        return nn.Sequential(OrderedDict(attn=Residual(attn), mlp=Residual(mlp)))
+
+    wte = nn.Embedding(50257, d)
+    head = nn.Linear(d, 50257, bias=False)
+    head.weight = wte.weight
+    return nn.Sequential(
+        OrderedDict(
+            wte=wte,
+            wpe=Positions(1024, d),
+            h=nn.Sequential(*[block() for _ in range(layers)]),
+            ln_f=nn.LayerNorm(d),
+            lm_head=head,
+        )
+    )
+
+
+def plain_llama() -> nn.Module:
+    d = 4096
+
+    def block():
+        attn = nn.Sequential(
+            OrderedDict(input_layernorm=nn.RMSNorm(d), self_attn=Attention(d, bias=False))
+        )
+        mlp = nn.Sequential(
+            OrderedDict(post_attention_layernorm=nn.RMSNorm(d), mlp=SwiGLU(d, 11008))
+        )
+        return nn.Sequential(OrderedDict(attn=Residual(attn), mlp=Residual(mlp)))
+
+    return nn.Sequential(
+        OrderedDict(
+            embed_tokens=nn.Embedding(32000, d),
+            layers=nn.Sequential(*[block() for _ in range(32)]),
+            norm=nn.RMSNorm(d),
+            lm_head=nn.Linear(d, 32000, bias=False),
+        )
+    )
+
+
+def names_and_shapes(net: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+    return [(n, tuple(p.shape)) for n, p in net.named_parameters(remove_duplicate=False)]
+
+
+def test_gpt2_small_is_gpt2s_shape_and_runs_on_tokens():
+    """GPT-2 small: 124,439,808 parameters (the tied head once), names as the plain model's."""
+    net = explorer.build(PRESETS["gpt2_small"].spec)
+    with torch.device("meta"):
+        plain = plain_gpt2(12)
+    assert sum(p.numel() for p in net.parameters()) == 124_439_808
+    assert names_and_shapes(net) == names_and_shapes(plain)
+    assert net.lm_head.weight is net.wte.weight
+    logits = net(torch.randint(0, 50257, (2, 8)))
+    assert logits.shape == (2, 8, 50257)
+
+
+def test_gpt2_tiny_is_gpt2_with_two_layers():
+    """The 2-layer GPT-2 has the same names and shapes as the plain 2-layer model."""
+    net = explorer.build(PRESETS["gpt2_tiny"].spec, device="meta")
+    with torch.device("meta"):
+        plain = plain_gpt2(2)
+    assert names_and_shapes(net) == names_and_shapes(plain)
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in plain.parameters())
+
+
+def test_llama_7b_on_meta_has_llamas_parameter_count():
+    """On meta, the Llama preset has Llama-7B's 6,738,415,616 parameters and the plain names."""
+    p = PRESETS["llama_7b"]
+    assert p.device == "meta"
+    net = explorer.build(p.spec, device="meta")
+    with torch.device("meta"):
+        plain = plain_llama()
+    assert sum(q.numel() for q in net.parameters()) == 6_738_415_616
+    assert names_and_shapes(net) == names_and_shapes(plain)
+    assert all(q.is_meta for q in net.parameters())
+
+
+_META_IN_A_BOX = """
+import resource
+from explorer.build import build
+from explorer.presets import PRESETS
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:"))
+cap = vm * 1024 + 256 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+net = build(PRESETS["llama_7b"].spec, device="meta")
+print(sum(p.numel() for p in net.parameters()))
+"""
+
+
+def test_llama_7b_on_meta_needs_no_memory_for_values():
+    """Building the 25 GiB model on meta fits in 256 MiB more than the interpreter holds."""
+    out = subprocess.run(
+        [sys.executable, "-c", _META_IN_A_BOX],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert (out.returncode, out.stdout.strip()) == (0, "6738415616"), out.stderr[-2000:]
+
+
+def test_llama_7b_is_refused_off_meta():
+    """Without the meta device, 6.7 B parameters are over the budget, before any allocation."""
+    with pytest.raises(explorer.SpecError, match="6,738,415,616 parameters; the limit is"):
+        explorer.build(PRESETS["llama_7b"].spec)
+
+
+def test_deep_mlp_is_ten_linear_relu_layers():
+    """deep_mlp is 10 × (Linear(256, 256), ReLU), as the plain Sequential."""
+    plain = nn.Sequential(*[m for _ in range(10) for m in (nn.Linear(256, 256), nn.ReLU())])
+    net = explorer.build(PRESETS["deep_mlp"].spec)
+    assert str(net) == str(plain)
+    assert names_and_shapes(net) == names_and_shapes(plain)
+
+
+class NestMLP(nn.Module):  # the chapter's code
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(32), nn.ReLU())
+        self.linear = nn.LazyLinear(16)
+
+    def forward(self, X):
+        return self.linear(self.net(X))
+
+
+def test_nest_mlp_has_nestmlps_names_and_output():
+    """nest_mlp names its parameters as NestMLP does and computes the same output."""
+    x = torch.rand(2, 20)
+    chapter, net = NestMLP(), explorer.build(PRESETS["nest_mlp"].spec)
+    chapter(x), net(x)
+    assert names_and_shapes(net) == names_and_shapes(chapter)
+    net.load_state_dict(chapter.state_dict())
+    assert torch.equal(net(x), chapter(x))
+
+
+class FixedHiddenMLP(nn.Module):  # the chapter's code, up to its while-loop
+    def __init__(self):
+        super().__init__()
+        self.rand_weight = torch.rand((20, 20))
+        self.linear = nn.LazyLinear(20)
+
+    def forward(self, X):
+        X = self.linear(X)
+        X = F.relu(X @ self.rand_weight + 1)
+        return self.linear(X)
+
+
+def test_fancy_mlp_reuses_one_layer_like_the_chapter():
+    """fancy_mlp: 420 parameters in one layer used twice, a fixed weight that is not one."""
+    x = torch.rand(2, 20)
+    chapter, net = FixedHiddenMLP(), explorer.build(PRESETS["fancy_mlp"].spec)
+    chapter(x), net(x)
+    assert sum(p.numel() for p in net.parameters()) == 420 == chapter.linear.weight.numel() + 20
+    assert net.linear is net.linear_again
+    assert list(net.state_dict()) == [
+        "linear.weight",
+        "linear.bias",
+        "linear_again.weight",
+        "linear_again.bias",
+    ]
+    chapter.linear.load_state_dict(net.linear.state_dict())
+    chapter.rand_weight = net.rand_weight.weight
+    assert torch.equal(net(x), chapter(x))
+
+
+def test_fancy_mlp_weight_has_two_uses():
+    """A forward and backward pass records one gradient per use of the reused layer."""
+    net = explorer.build(PRESETS["fancy_mlp"].spec)
+    result = explorer.run(net, torch.rand(2, 20))
+    assert len(result.grad_by_use["linear.weight"]) == 2
+
+
+def test_fancy_mlp_fixed_weight_is_the_same_on_every_build():
+    """The fixed weight is drawn from its own seed: every build has the same values."""
+    a = explorer.build(PRESETS["fancy_mlp"].spec).rand_weight.weight
+    torch.manual_seed(123)
+    b = explorer.build(PRESETS["fancy_mlp"].spec).rand_weight.weight
+    assert torch.equal(a, b)
+    assert torch.equal(a, torch.rand((20, 20), generator=torch.Generator().manual_seed(0)))
+
+
+SMALL_PRESETS = [k for k, p in PRESETS.items() if p.device != "meta" and k != "gpt2_small"]
+
+
+@pytest.mark.parametrize("key", SMALL_PRESETS)
+def test_every_preset_runs_forward_and_backward(key):
+    """Each preset that holds values runs a forward and backward pass on its own input."""
+    p = PRESETS[key]
+    net = explorer.build(p.spec)
+    tokens = p.input_kind == "tokens"
+    x = torch.randint(0, p.vocab, p.input_shape) if tokens else torch.rand(p.input_shape)
+    net(x).sum().backward()
+    assert all(q.grad is not None for q in net.parameters())

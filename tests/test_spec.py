@@ -59,9 +59,11 @@ def test_tie_shares_one_parameter_between_two_layers():
 
 
 def test_every_preset_builds_and_runs_on_its_input():
-    """Each preset builds, and a forward pass on its input gives an output."""
+    """Each preset builds on its device; those with values run a forward pass on their input."""
     for p in PRESETS.values():
-        net = explorer.build(p.spec)
+        net = explorer.build(p.spec, device=p.device)
+        if p.device == "meta" or p.key == "gpt2_small":  # 124 M: run in test_presets.py
+            continue
         x = (
             torch.randint(0, p.vocab, p.input_shape)
             if p.input_kind == "tokens"
@@ -71,9 +73,12 @@ def test_every_preset_builds_and_runs_on_its_input():
 
 
 def test_spec_round_trips_through_json():
-    """from_json(to_json(s)) == s for every preset."""
+    """from_json(to_json(s)) == s for every preset that holds values; JSON keeps the rest."""
     for p in PRESETS.values():
-        assert from_json(to_json(p.spec)) == p.spec
+        if p.device == "meta":
+            assert json.loads(to_json(p.spec)) == p.spec
+        else:
+            assert from_json(to_json(p.spec)) == p.spec
 
 
 def test_param_count_is_known_before_building():
@@ -209,7 +214,7 @@ def test_from_json_reports_json_syntax_errors():
 def test_a_frozen_spec_validates_and_builds_like_the_plain_one(key):
     """FrozenDicts and tuples are read like dicts and lists: same counts, same model."""
     plain, frozen = PRESETS[key].spec, freeze(PRESETS[key].spec)
-    a, b = validate(plain), validate(frozen)
+    a, b = validate(plain, device="meta"), validate(frozen, device="meta")
     assert (b.param_count, b.modules, b.param_names, b.shapes) == (
         a.param_count,
         a.modules,
@@ -311,7 +316,8 @@ def test_budget_counts_equal_pytorchs_on_a_small_chain():
 def test_budget_counts_equal_pytorchs_on_every_preset(key):
     """For each preset, the counts validation predicts are those of the built model."""
     p = PRESETS[key]
-    info = validate(p.spec, input_shape=p.input_shape if p.input_kind == "uniform" else None)
+    features = p.input_shape if p.input_kind == "uniform" else None
+    info = validate(p.spec, input_shape=features, device=p.device)
     net = explorer.build(p.spec, device="meta")
     assert info.modules == len(list(net.named_modules(remove_duplicate=False)))
     assert info.param_names == len(list(net.named_parameters(remove_duplicate=False)))
