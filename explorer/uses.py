@@ -2,10 +2,17 @@
 
 A parameter used twice (a tied layer) then has two gradients, one per call, whose sum is
 its ``.grad``; this is the chapter's "the gradients ... are added together", made visible.
+
+The capture costs about one extra add per use of a tied tensor and nothing for the others:
+a hook keeps the gradient autograd hands it (a reference, no copy). Holding it only stops
+autograd from summing the uses in place, so the sum becomes ``.grad`` in a fresh buffer.
+A parameter used once has ``.grad`` as its one use. Whether some gradient reached a
+parameter outside every module call (the remainder) is checked only when a name is asked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +20,7 @@ from torch import nn
 
 from explorer.reduce import colour_limit, downsample
 
-__all__ = ["OUTSIDE_LABEL", "UseRecorder", "uses_sum_error", "use_scale"]
+__all__ = ["OUTSIDE_LABEL", "PerUse", "UseRecorder", "uses_sum_error", "use_scale"]
 
 OUTSIDE_LABEL = "outside its module's forward"
 
@@ -26,7 +33,42 @@ class _Use:
     grad: torch.Tensor | None = None
 
     def capture(self, grad: torch.Tensor) -> None:
-        self.grad = grad.detach().clone()
+        self.grad = grad  # autograd's own tensor: holding it keeps autograd from reusing it
+
+
+class _Split:
+    """One parameter's uses and its ``.grad`` at the end of a run, split on first request."""
+
+    def __init__(self, grad: torch.Tensor | None, uses: list[_Use]):
+        self._grad, self._uses = grad, uses
+        self._parts: tuple[list[torch.Tensor], list[str]] | None = None
+
+    def parts(self) -> tuple[list[torch.Tensor], list[str]]:
+        """The gradient of each use, then the remainder if any, with their labels."""
+        if self._parts is None:
+            self._parts = _split(self._grad, self._uses)
+            self._uses = []  # the captured tensors now live in the parts
+        return self._parts
+
+
+class PerUse(Mapping):
+    """A read-only mapping from every parameter name to a list computed on first request:
+    ``grad_by_use[name]`` (tensors) or ``use_labels[name]`` (strings), as ``RunResult`` has."""
+
+    def __init__(self, splits: dict[str, _Split], part: int):
+        self._splits, self._part = splits, part
+
+    def __getitem__(self, name: str) -> list:
+        return list(self._splits[name].parts()[self._part])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._splits)
+
+    def __len__(self) -> int:
+        return len(self._splits)
+
+    def __repr__(self) -> str:
+        return f"PerUse({len(self)} names)"
 
 
 class UseRecorder:
@@ -64,27 +106,19 @@ class UseRecorder:
             module._parameters.update(params)
             _refresh_rnn_weights(module)
 
-    def split(self, root: nn.Module) -> tuple[dict, dict]:
-        """Per-use gradients and labels for every parameter name, aliases included."""
-        by_param: dict[int, tuple[list, list]] = {}
-        grads, labels = {}, {}
+    def split(self, root: nn.Module) -> tuple[PerUse, PerUse]:
+        """Per-use gradients and labels for every parameter name, aliases included.
+
+        Nothing is computed here: each name's lists are made when first read, from the
+        ``.grad`` each parameter has now.
+        """
+        by_param: dict[int, _Split] = {}
+        splits = {}
         for name, param in root.named_parameters(remove_duplicate=False):
             if id(param) not in by_param:
-                by_param[id(param)] = self._split_one(param)
-            grads[name], labels[name] = (list(part) for part in by_param[id(param)])
-        return grads, labels
-
-    def _split_one(self, param: nn.Parameter) -> tuple[list, list]:
-        if param.grad is None:
-            return [], []
-        uses = self._uses.get(id(param), [])
-        grads = [u.grad if u.grad is not None else torch.zeros_like(param.grad) for u in uses]
-        labels = [u.label for u in uses]
-        rest = _unexplained(param.grad.detach(), grads)
-        if rest is not None:
-            grads.append(rest)
-            labels.append(OUTSIDE_LABEL)
-        return grads, labels
+                by_param[id(param)] = _Split(param.grad, self._uses.get(id(param), []))
+            splits[name] = by_param[id(param)]
+        return PerUse(splits, 0), PerUse(splits, 1)
 
     def _before(self, module: nn.Module, args) -> None:
         self._calls[module] = count = self._calls.get(module, 0) + 1
@@ -116,14 +150,40 @@ class UseRecorder:
         return f"{name} (also at {', '.join(others)})" if others else name
 
 
+@torch.no_grad()
+def _split(grad: torch.Tensor | None, uses: list[_Use]) -> tuple[list[torch.Tensor], list[str]]:
+    """Each use's gradient and label, plus the remainder of ``grad`` that no use explains."""
+    if grad is None:
+        return [], []
+    labels = [use.label for use in uses]
+    parts = [use.grad if use.grad is not None else torch.zeros_like(grad) for use in uses]
+    if len(parts) == 1 and _same_values(parts[0], grad):
+        return [grad], labels  # autograd stored the one use's gradient as .grad
+    rest = _unexplained(grad, parts)
+    if rest is not None:
+        parts.append(rest)
+        labels.append(OUTSIDE_LABEL)
+    return parts, labels
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` are views of the same memory with the same layout."""
+    return (
+        a.data_ptr() == b.data_ptr()
+        and a.shape == b.shape
+        and a.stride() == b.stride()
+        and a.dtype == b.dtype
+    )
+
+
 def _unexplained(grad: torch.Tensor, parts: list[torch.Tensor]) -> torch.Tensor | None:
     """``grad`` minus the sum of ``parts``, or None when that difference is rounding noise.
 
-    The common cases stay cheap: one use equal to ``grad`` costs one comparison, and the
-    general case works in place on a single temporary.
+    No parts: ``grad`` itself (no copy) unless it is all zeros. One part equal to ``grad``
+    costs one comparison; otherwise the difference is made in place on one temporary.
     """
     if not parts:
-        return grad.clone() if bool(grad.any()) else None
+        return grad if bool(grad.any()) else None
     if len(parts) == 1 and torch.equal(grad, parts[0]):
         return None
     rest = grad.clone()
@@ -147,7 +207,10 @@ def _refresh_rnn_weights(module: nn.Module) -> None:
 @torch.no_grad()
 def uses_sum_error(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
     """Largest absolute difference between the sum of a tensor's uses and its ``.grad``."""
-    return float((torch.stack(list(uses)).sum(0) - grad).abs().max())
+    rest = grad.detach().clone()
+    for use in uses:
+        rest.sub_(use)
+    return float(rest.abs().max()) if rest.numel() else 0.0
 
 
 @torch.no_grad()

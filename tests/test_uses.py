@@ -2,10 +2,136 @@
 
 from __future__ import annotations
 
-import torch
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
+import pytest
+import torch
+from torch import nn
+
+import explorer.uses
 from explorer.figures import uses_heatmaps
-from explorer.uses import use_scale
+from explorer.run import make_input, run
+from explorer.uses import use_scale, uses_sum_error
+from tests.models import tied_net
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A child process runs each model once, then caps its address space at what it uses plus a
+# headroom in MiB and runs it again: a capture that copies gradients needs more and fails.
+MEMORY_CHILD = textwrap.dedent(
+    """
+    import gc, resource, sys
+    import torch
+    from torch import nn
+    from explorer.run import make_input, run
+
+    torch.set_num_threads(1)
+    MIB, UNCAPPED = 1 << 20, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+
+    class TiedLM(nn.Module):  # a 64 MiB embedding that is also the output head
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = nn.Embedding(16384, 1024), nn.Linear(1024, 16384, bias=False)
+            self.head.weight = self.emb.weight
+
+        def forward(self, tokens):
+            return self.head(self.emb(tokens))
+
+    def capped(model, x, headroom_mib):
+        run(model, x)
+        model.zero_grad(set_to_none=True)
+        gc.collect()
+        size = next(int(line.split()[1]) for line in open("/proc/self/status")
+                    if line.startswith("VmSize")) << 10
+        resource.setrlimit(resource.RLIMIT_AS, (size + headroom_mib * MIB, UNCAPPED[1]))
+        try:
+            run(model, x)
+            return "ok"
+        except (MemoryError, RuntimeError) as err:
+            return f"out of memory: {str(err)[:200]}"
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, UNCAPPED)
+
+    single = nn.Sequential(nn.Linear(4096, 4096))  # one 64 MiB weight, used once
+    print(capped(single, make_input((2, 4096)), int(sys.argv[1])))
+    del single
+    print(capped(TiedLM(), make_input((2, 8), "tokens", high=16384), int(sys.argv[2])))
+    """
+)
+SINGLE_HEADROOM = 96  # MiB: 1.5 copies of the 64 MiB gradient; a clone would need 2
+TIED_HEADROOM = 224 + 64  # MiB: plain backward's 224 (measured) and one 64 MiB buffer
+
+
+@pytest.fixture(scope="module")
+def capped_runs() -> list[str]:
+    """'ok' or the error, for the single-use model and then the tied one, run under a cap."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, str(SINGLE_HEADROOM), str(TIED_HEADROOM)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
+
+
+def test_single_use_gradient_is_the_parameters_grad_itself():
+    """A parameter used once has .grad as its one use: the same tensor, not a copy."""
+    net = tied_net()
+    result = run(net, make_input((2, 4)))
+    assert result.grad_by_use["0.weight"][0] is net[0].weight.grad
+    assert result.grad_by_use["6.bias"][0] is net[6].bias.grad
+
+
+def test_tied_uses_and_grad_live_in_separate_memory():
+    """Each use of the tied weight has its own memory, apart from .grad, so none aliases."""
+    net = tied_net()
+    result = run(net, make_input((2, 4)))
+    first, second = result.grad_by_use["2.weight"]
+    pointers = {first.data_ptr(), second.data_ptr(), net[2].weight.grad.data_ptr()}
+    assert len(pointers) == 3
+    torch.testing.assert_close(first + second, net[2].weight.grad)
+
+
+def test_remainder_is_checked_only_when_a_name_is_read(monkeypatch):
+    """run() computes no remainder; reading a tied name checks it once, then it is kept."""
+    calls = []
+    real = explorer.uses._unexplained
+    monkeypatch.setattr(explorer.uses, "_unexplained", lambda *args: calls.append(1) or real(*args))
+    result = run(tied_net(), make_input((2, 4)))
+    assert calls == []
+    assert len(result.grad_by_use["2.weight"]) == 2
+    assert len(result.use_labels["2.weight"]) == 2 and len(result.grad_by_use["4.weight"]) == 2
+    assert calls == [1]
+
+
+def test_grad_by_use_lists_are_the_callers_to_change():
+    """Each read returns a new list, so appending to one does not change the result."""
+    result = run(tied_net(), make_input((2, 4)))
+    result.grad_by_use["2.weight"].append(torch.zeros(1))
+    assert len(result.grad_by_use["2.weight"]) == 2
+
+
+def test_capture_of_a_single_use_weight_needs_no_copy_of_its_gradient(capped_runs):
+    """With room for 1.5 copies of a 64 MiB gradient, run succeeds (a clone would need 2)."""
+    assert capped_runs[0] == "ok"
+
+
+def test_capture_of_a_tied_weight_needs_one_buffer_beyond_plain_backward(capped_runs):
+    """A tied 64 MiB weight: plain backward's 224 MiB plus one 64 MiB buffer is enough."""
+    assert capped_runs[1] == "ok"
+
+
+def test_uses_sum_error_is_the_largest_difference_from_grad():
+    """Two uses summing to .grad except one element off by 0.5 give 0.5."""
+    a, b = torch.ones(3, 3), torch.full((3, 3), 2.0)
+    grad = a + b
+    grad[1, 2] += 0.5
+    assert uses_sum_error([a, b], grad) == pytest.approx(0.5)
 
 
 def test_use_scale_is_the_shared_robust_range_of_the_use_heatmaps():
@@ -17,3 +143,10 @@ def test_use_scale_is_the_shared_robust_range_of_the_use_heatmaps():
     scale = use_scale([first, second], total)
     assert scale == uses_heatmaps([first, second], total)[0].data[0].zmax
     assert scale < 10
+
+
+def test_recorder_leaves_no_view_in_the_module():
+    """After a run every module holds its real Parameters again."""
+    net = tied_net()
+    run(net, make_input((2, 4)))
+    assert all(isinstance(p, nn.Parameter) for m in net.modules() for p in m._parameters.values())
