@@ -13,6 +13,7 @@ from torch import nn
 import explorer
 from explorer import spec_edit
 from explorer.blocks import BLOCKS, example, json_schema, readme_table
+from explorer.limits import HOSTED, LOCAL
 from explorer.presets import PRESETS
 from explorer.spec import validate
 
@@ -211,3 +212,19 @@ def test_meta_build_allocates_no_values():
     assert all(t.is_meta for t in [*net.parameters(), *net.buffers()])
     fixed = explorer.build(example("constant_linear"), device="meta")
     assert fixed.weight.is_meta
+
+
+def test_readme_budget_table_matches_the_limits():
+    """Each row of the README's budget table states the local and hosted Limits values."""
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(max_\w+)`: [^|]+\| ([^|]+) \| ([^|]+) \|$", readme, flags=re.M)
+    assert {name for name, *_ in rows} >= {"max_params", "max_modules", "max_param_names"}
+
+    def number(text: str) -> int:  # "20,000" or "10¹²"
+        text = text.strip()
+        if text.startswith("10") and not text.isascii():
+            return 10 ** int(text[2:].translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")))
+        return int(text.replace(",", ""))
+
+    for name, local, hosted in rows:
+        assert (number(local), number(hosted)) == (getattr(LOCAL, name), getattr(HOSTED, name))
