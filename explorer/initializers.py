@@ -197,6 +197,15 @@ def _mixture_fill(out: torch.Tensor, rule: Mapping) -> None:
     out.mul_(out.abs() >= 5)  # the chapter: m.weight.data *= m.weight.data.abs() >= 5
 
 
+def _formula_code(rule: Mapping, w: str) -> str:
+    """The formula has no torch.nn.init twin: the snippet runs it with the explorer itself."""
+    return (
+        "from explorer.formula import parse_formula\n"
+        f"formula = parse_formula({rule['expr']!r})\n"
+        f"{w}.data.copy_(formula.evaluate(tuple({w}.shape), current={w}.detach()))"
+    )
+
+
 def _xavier_uniform_overlay(rule: Mapping, fan_in: int, fan_out: int) -> Expected:
     bound = rule["gain"] * math.sqrt(6 / (fan_in + fan_out))
     gain = "" if rule["gain"] == 1 else f"{rule['gain']:.4g}·"
@@ -403,7 +412,7 @@ _ENTRIES = (
         (Option("expr", OptionKind.TEXT, None, "the formula, checked as you type"),),
         None,
         lambda r, fi, fo: None,
-        lambda r, w: f"# formula: {r['expr']}\n{w}.data.copy_(formula(w.shape))",
+        _formula_code,
     ),
 )
 

@@ -249,3 +249,11 @@ def test_every_recipe_passes_the_rule_check():
     for recipe in RECIPES.values():
         assert check_rules(recipe.rules)
     assert len({r.label for r in RECIPES.values()}) == len(RECIPES)
+
+
+def test_formula_code_runs_and_gives_the_formula():
+    """The formula's snippet is runnable Python that writes the formula's values."""
+    net = nn.Sequential(nn.Linear(3, 3))
+    code = pytorch_code({"init": "formula", "expr": "where(i == j, 1, 0) + w * 0"}, "net[0].weight")
+    exec(code, {"net": net})  # noqa: S102 - our own snippet, with the formula as a string literal
+    assert torch.equal(net[0].weight, torch.eye(3))
