@@ -68,11 +68,15 @@ class Ran(StrEnum):
 
 
 class EditHow(StrEnum):
-    """A value edit, as ``net[0].weight.data[0, 0] = 42``, ``+= 1`` or ``*= 2``."""
+    """A value edit, as ``net[0].weight.data[0, 0] = 42``, ``+= 1``, ``*= 2`` or ``/= 9``.
+
+    ``divide`` is a true division, as DJL's ``divi(9)`` (not a multiply by 1/9).
+    """
 
     SET = "set"
     ADD = "add"
     MULTIPLY = "multiply"
+    DIVIDE = "divide"
 
 
 OP_KINDS = ("edit", "move")

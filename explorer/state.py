@@ -233,6 +233,8 @@ def edited_values(module: nn.Module, op: dict) -> torch.Tensor:
         raise SpecError(f"{name} has no values yet: run a forward pass first", "name")
     if param.dtype.is_floating_point and abs(value) > torch.finfo(param.dtype).max:
         raise SpecError(f"{value:g} does not fit in {param.dtype}", "value")
+    if how == "divide" and value == 0:
+        raise SpecError("cannot divide by 0: it would make inf or nan; use another value", "value")
     new = param.detach().clone()
     if index is not None:
         index = tuple(index)
@@ -248,6 +250,8 @@ def edited_values(module: nn.Module, op: dict) -> torch.Tensor:
         return new  # a finite value that fits the dtype (checked above)
     if how == "add":
         target.add_(value)
+    elif how == "divide":
+        target.div_(value)  # a true division, as DJL's divi(9): not a multiply by 1/9
     else:
         target.mul_(value)
     if not bool(torch.isfinite(target).all()):

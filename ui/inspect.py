@@ -15,11 +15,11 @@ from explorer.state import State
 from explorer.uses import use_scale, uses_sum_error
 from explorer.workspace import EDIT_OPS, Workspace
 from ui import state
+from ui.frameworks import framework_view, last_edit_view, no_gradient_lines
 from ui.tables import counts_row, literal
 from ui.view import name_of, parameter_rows
 
 _PLOT = {"displayModeBar": False}
-EDIT_CODE = {"set": "=", "add": "+=", "multiply": "*="}
 
 
 def detail_panel(ws: Workspace) -> None:
@@ -69,6 +69,7 @@ def _parameter(s: State, name: str) -> None:
             f":material/link: **tied {letter}**: the same tensor as {others}; editing one edits all"
         )
     st.markdown("  \n".join(facts))
+    framework_view(s, name)
     if info.is_lazy:
         st.info(
             "Shape unknown (`?`): this lazy parameter is created by the first forward pass. "
@@ -146,7 +147,8 @@ def _gradient(s: State, name: str) -> None:
     if param.grad is None or s.last_run is None:
         after = "run Backward" if s.experiment.ran == "forward" else "run Forward, then Backward"
         st.info(
-            f"No gradient yet: `{access}.grad` is `None` until a backward pass ({after}).",
+            f"No gradient yet: `{access}.grad` is `None` until a backward pass ({after}).  \n"
+            + no_gradient_lines(s, name),
             icon=":material/block:",
         )
         return
@@ -205,7 +207,12 @@ def _edit_form(s: State, name: str, shape) -> None:
             "Operation",
             EDIT_OPS,
             key=f"{key}_op",
-            format_func={"set": "set =", "add": "add +=", "multiply": "multiply *="}.get,
+            format_func={
+                "set": "set =",
+                "add": "add +=",
+                "multiply": "multiply *=",
+                "divide": "divide /=",
+            }.get,
         )
         cols[1].number_input("Value", value=42.0, key=f"{key}_value", format="%g")
         cols[2].text_input(
@@ -218,10 +225,7 @@ def _edit_form(s: State, name: str, shape) -> None:
             "Apply edit", type="primary", key=f"{key}_apply", on_click=_apply_edit, args=(name,)
         )
     state.show_error("edit")
-    last = _last_edit_code(s, name)
-    if last:
-        st.caption("The last edit, in PyTorch:")
-        st.code(last, language="python")
+    last_edit_view(s, name)
 
 
 def _apply_edit(name: str) -> None:
@@ -240,16 +244,6 @@ def _apply_edit(name: str) -> None:
         state.workspace().edit(name, how, value, index)
 
     state.act("edit", run)
-
-
-def _last_edit_code(s: State, name: str) -> str | None:
-    aliases = s.tree.group_of(name)
-    for op in reversed(s.experiment.ops):
-        if op["op"] == "edit" and op["name"] in aliases:
-            where = "" if op.get("index") is None else ", ".join(map(str, op["index"]))
-            target = f"{s.tree.access_path(op['name'])}.data[{where or ':'}]"
-            return f"{target} {EDIT_CODE[op['how']]} {op['value']:g}"
-    return None
 
 
 def _parse_index(text: str):

@@ -1,0 +1,438 @@
+"""The chapter's five editions, item by item: each test quotes the seed its behaviour comes from.
+
+``quote(seed, text)`` checks that the quoted text is in the seed (whitespace and ``code``
+marks aside) when the seeds are next to the repository (``../shared/seeds``); the behaviour
+is asserted either way.
+docs/editions.md lists every item with its seed, quote and test (checked at the end).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from explorer.editions import (
+    SAFE_EDITS,
+    edit_lines,
+)
+from explorer.errors import SpecError
+from explorer.frameworks import Framework, lengths, listing, places
+from explorer.state import realize
+from explorer.workspace import Workspace
+from tests.models import chapter_mlp, rgnet, tied_net
+
+F = Framework
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+DJL = "d2l-djl-parameters.txt"
+DJL_ZH = "d2l-zh-djl-parameters.txt"
+GLUON = "d2l-gluon-parameters.txt"
+MXNET_PT_TF = "d2l-mxnet-pytorch-tf-parameters.txt"
+NEWEST = "d2l-pytorch-mxnet-jax-tf-parameters.txt"
+
+
+def _squash(text: str) -> str:
+    """The text without whitespace and reStructuredText's code marks (``)."""
+    return re.sub(r"\s+", "", text).replace("``", "")
+
+
+def quote(seed: str, text: str) -> str:
+    """``text``, checked to be in the seed (all whitespace ignored) when the seeds are present."""
+    path = SEEDS / seed
+    if path.exists():
+        assert _squash(text) in _squash(path.read_text(encoding="utf-8")), (seed, text)
+    return text
+
+
+def keras_mlp() -> nn.Sequential:
+    """The Keras edition's net: Flatten, Dense(4, relu), Dense(1) on a (2, 4) input."""
+    return nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 1))
+
+
+def block_net(units: tuple[int, int], n_in: int, out: int) -> nn.Sequential:
+    """rgnet as MXNet and DJL build it: four block1 (Dense units[0], Dense units[1]), Dense out."""
+
+    def block1(n: int) -> nn.Sequential:
+        a, b = units
+        return nn.Sequential(nn.Linear(n, a), nn.ReLU(), nn.Linear(a, b), nn.ReLU())
+
+    return nn.Sequential(
+        nn.Sequential(*(block1(n_in if i == 0 else units[1]) for i in range(4))),
+        nn.Linear(units[1], out),
+    )
+
+
+def djl_tied() -> nn.Sequential:
+    """DJL's tied net: a SequentialBlock sharedRelu (Linear 8, ReLU) added twice."""
+    shared_relu = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    return nn.Sequential(nn.Linear(20, 8), nn.ReLU(), shared_relu, shared_relu, nn.Linear(8, 10))
+
+
+def keras_tied() -> nn.Sequential:
+    """Keras's tied net: Flatten, shared Dense(4, relu) twice, Dense(1)."""
+    shared = nn.Linear(4, 4)
+    return nn.Sequential(shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(4, 1))
+
+
+# --- 1. the framework view: names and access, computed from the model ---
+
+
+def test_e05_mxnet_names_the_second_layer_dense1_at_index_1():
+    """MXNet fuses the ReLU into Dense, so PyTorch's net[2] is Gluon's net[1], dense1_weight."""
+    quote(MXNET_PT_TF, "print(net[1].params)")
+    quote(MXNET_PT_TF, "Parameter dense1_weight (shape=(1, 8), dtype=float32)")
+    where = places(chapter_mlp())
+    assert where["2.weight"][F.MXNET].name == "dense1_weight"
+    assert where["2.bias"][F.MXNET].name == "dense1_bias"
+    assert where["2.weight"][F.MXNET].access[0] == "net[1].weight"
+    assert where["2.weight"][F.MXNET].shape == (1, 8)
+
+
+def test_e24_mxnet_collect_params_prints_as_the_seed():
+    """``print(net.collect_params())`` of the MLP, exactly as the MXNet edition prints it."""
+    seed = quote(
+        MXNET_PT_TF,
+        "sequential0_ ( Parameter dense0_weight (shape=(8, 4), dtype=float32) "
+        "Parameter dense0_bias (shape=(8,), dtype=float32) "
+        "Parameter dense1_weight (shape=(1, 8), dtype=float32) "
+        "Parameter dense1_bias (shape=(1,), dtype=float32) )",
+    )
+    assert _squash(listing(chapter_mlp(), F.MXNET)) == _squash(seed)
+
+
+def test_e02_gluon_dense256_net_names_dense0_and_dense1():
+    """The oldest edition's Dense(256) net: dense0_weight (256, 20) … dense1_bias (10,)."""
+    seed = quote(
+        GLUON,
+        "sequential0_ ( Parameter dense0_weight (shape=(256, 20), dtype=float32) "
+        "Parameter dense0_bias (shape=(256,), dtype=float32) "
+        "Parameter dense1_weight (shape=(10, 256), dtype=float32) "
+        "Parameter dense1_bias (shape=(10,), dtype=float32)",
+    )
+    from explorer import PRESETS, build
+
+    net = build(PRESETS["gluon_dense"].spec)
+    assert _squash(listing(net, F.MXNET)).removesuffix(")") == _squash(seed)
+    assert places(net)["2.bias"][F.MXNET].access[1] == "net.collect_params()['dense1_bias']"
+
+
+def test_e35_mxnet_name_counters_are_global():
+    """rgnet built after the MLP continues the counters: sequential1_, dense2 … dense10."""
+    quote(GLUON, "sequential1_ ( Parameter dense2_weight (shape=(32, 20), dtype=float32)")
+    seed = quote(
+        MXNET_PT_TF,
+        "sequential1_ ( "
+        + " ".join(
+            f"Parameter dense{2 + 2 * i}_weight (shape={w}, dtype=float32) "
+            f"Parameter dense{2 + 2 * i}_bias (shape={b}, dtype=float32) "
+            f"Parameter dense{3 + 2 * i}_weight (shape=(16, 32), dtype=float32) "
+            f"Parameter dense{3 + 2 * i}_bias (shape=(16,), dtype=float32)"
+            for i, (w, b) in enumerate([("(32, 4)", "(32,)")] + [("(32, 16)", "(32,)")] * 3)
+        )
+        + " Parameter dense10_weight (shape=(10, 16), dtype=float32) "
+        "Parameter dense10_bias (shape=(10,), dtype=float32) )",
+    )
+    net = block_net((32, 16), 4, 10)
+    text = listing(net, F.MXNET, "rgnet", first={"dense": 2, "sequential": 1})
+    assert _squash(text) == _squash(seed)
+
+
+def test_e08_djl_keys_are_numbered_children_with_their_class():
+    """DJL prints the MLP's keys 01Linear_weight … 03Linear_bias (the ReLU is 02)."""
+    seed = quote(DJL, "01Linear_weight 01Linear_bias 03Linear_weight 03Linear_bias")
+    assert listing(chapter_mlp(), F.DJL).split() == seed.split()
+    quote(DJL_ZH, 'NDArray dense0Weight = params.get("01Linear_weight").getArray();')
+    assert places(chapter_mlp())["0.weight"][F.DJL].access[0] == (
+        'net.getParameters().get("01Linear_weight")'
+    )
+
+
+def test_e09_djl_value_at_2_is_the_second_layers_weight():
+    """``params.valueAt(2)`` is 03Linear_weight: getParameters() counts weight, bias per layer."""
+    quote(DJL, "NDArray dense1Weight = params.valueAt(2).getArray();")
+    where = places(chapter_mlp())
+    assert "net.getParameters().valueAt(2)" in where["2.weight"][F.DJL].access
+    assert "net.getParameters().valueAt(3)" in where["2.bias"][F.DJL].access
+    assert where["2.weight"][F.DJL].name == "03Linear_weight"
+
+
+def test_e06_keras_layer_2_is_the_second_dense_after_flatten():
+    """The Keras net starts with Flatten(), so the second Dense is net.layers[2]."""
+    quote(
+        MXNET_PT_TF, "tf.keras.layers.Flatten(), tf.keras.layers.Dense(4, activation=tf.nn.relu),"
+    )
+    quote(MXNET_PT_TF, "print(net.layers[2].weights)")
+    where = places(keras_mlp())
+    assert where["2.weight"][F.KERAS].access[0] == "net.layers[2].weights[0]"
+    assert where["2.bias"][F.KERAS].access[0] == "net.layers[2].weights[1]"
+    assert where["0.weight"][F.KERAS].access[0] == "net.layers[1].weights[0]"
+
+
+def test_e29_keras_get_weights_1_is_the_first_bias():
+    """``net.get_weights()[1]`` is the first Dense's bias, zeros of shape (4,)."""
+    quote(MXNET_PT_TF, "net.get_weights()[1]")
+    quote(MXNET_PT_TF, "array([0., 0., 0., 0.], dtype=float32)")
+    where = places(keras_mlp())
+    assert "net.get_weights()[1]" in where["0.bias"][F.KERAS].access
+    assert where["0.bias"][F.KERAS].shape == (4,)
+
+
+def test_e31_keras_kernel_is_the_pytorch_weight_transposed():
+    """Keras prints Dense(1)'s kernel as a (4, 1) array: PyTorch's (1, 4) weight transposed."""
+    quote(
+        MXNET_PT_TF,
+        "array([[ 0.6852075 ], [-0.81062627], [ 0.14000857], [ 0.5764358 ]], dtype=float32)",
+    )
+    where = places(keras_mlp())
+    assert where["2.weight"][F.PYTORCH].shape == (1, 4)
+    assert where["2.weight"][F.KERAS].shape == (4, 1)
+    assert where["2.weight"][F.KERAS].transposed
+    assert listing(keras_mlp(), F.KERAS) == "[(4, 4), (4,), (4, 1), (1,)]"
+
+
+def test_e07_flax_layers_2_is_the_second_dense():
+    """Flax keeps nn.relu's position: the second Dense is params['params']['layers_2']."""
+    quote(NEWEST, "params['params']['layers_2']")
+    quote(NEWEST, "bias = params['params']['layers_2']['bias']")
+    where = places(chapter_mlp())
+    assert where["2.bias"][F.FLAX].access[0] == "params['params']['layers_2']['bias']"
+    assert where["2.weight"][F.FLAX].access[0] == "params['params']['layers_2']['kernel']"
+    assert where["2.weight"][F.FLAX].shape == (8, 1)  # kernel (in, out): weight (1, 8) transposed
+
+
+def test_e26_flax_tree_map_lists_the_shapes_by_layer():
+    """``jax.tree_util.tree_map(lambda x: x.shape, params)``: layers_0 and layers_2 only."""
+    quote(NEWEST, "jax.tree_util.tree_map(lambda x: x.shape, params)")
+    text = listing(chapter_mlp(), F.FLAX)
+    assert text == (
+        "{'params': {'layers_0': {'kernel': (4, 8), 'bias': (8,)}, "
+        "'layers_2': {'kernel': (8, 1), 'bias': (1,)}}}"
+    )
+
+
+def test_e22_pytorch_named_parameters_as_the_seed_prints_them():
+    """``[(name, param.shape) for name, param in net.named_parameters()]`` on the MLP."""
+    seed = quote(
+        MXNET_PT_TF,
+        "('0.weight', torch.Size([8, 4])) ('0.bias', torch.Size([8])) "
+        "('2.weight', torch.Size([1, 8])) ('2.bias', torch.Size([1]))",
+    )
+    assert _squash(listing(chapter_mlp(), F.PYTORCH)) == _squash(seed)
+    expected = [(n, p.shape) for n, p in chapter_mlp().named_parameters()]
+    assert [(n, torch.Size(s)) for n, s in [("0.weight", (8, 4)), ("0.bias", (8,)),
+            ("2.weight", (1, 8)), ("2.bias", (1,))]] == expected  # fmt: skip
+
+
+def test_e37_nested_access_rgnet_0_1_0_bias_in_pytorch_and_mxnet():
+    """``rgnet[0][1][0].bias`` reaches the same bias in PyTorch and in MXNet."""
+    quote(MXNET_PT_TF, "rgnet[0][1][0].bias.data()")
+    quote(MXNET_PT_TF, "rgnet[0][1][0].bias.data")
+    where = places(rgnet(), "rgnet")["0.block 1.0.bias"]
+    assert where[F.PYTORCH].access[0] == "rgnet[0][1][0].bias"
+    assert where[F.MXNET].access[0] == "rgnet[0][1][0].bias"
+
+
+def test_e38_keras_nested_access_counts_each_blocks_flatten():
+    """Keras reaches that bias as rgnet.layers[0].layers[1].layers[1].weights[1]."""
+    quote(MXNET_PT_TF, "rgnet.layers[0].layers[1].layers[1].weights[1]")
+    where = places(rgnet(), "rgnet")["0.block 1.0.bias"]
+    assert where[F.KERAS].access[0] == "rgnet.layers[0].layers[1].layers[1].weights[1]"
+
+
+def test_e39_djl_nested_access_through_get_children():
+    """DJL walks getChildren() to the same bias: get(0).getValue(), valueAt(1), valueAt(0)."""
+    steps = [
+        quote(DJL, "Block majorBlock1 = rgnet.getChildren().get(0).getValue();"),
+        quote(DJL, "Block subBlock2 = majorBlock1.getChildren().valueAt(1);"),
+        quote(DJL, "Block linearLayer1 = subBlock2.getChildren().valueAt(0);"),
+        quote(DJL, "NDArray bias = linearLayer1.getParameters().valueAt(1).getArray();"),
+    ]
+    seed_chain = "rgnet" + "".join(s[s.index(".") : s.rindex(";")] for s in steps)
+    seed_chain = re.sub(r"\.get\((\d+)\)\.getValue\(\)", r".valueAt(\1)", seed_chain)
+    where = places(block_net((32, 16), 4, 10), "rgnet")["0.1.0.bias"][F.DJL]
+    assert where.values == seed_chain
+    assert (
+        "rgnet.getChildren().get(0).getValue().getChildren().get(1).getValue()" in where.access[-1]
+    )
+
+
+def test_e36_djl_rgnet_parameters_come_in_the_seeds_order():
+    """DJL lists rgnet's parameters weight (32, 4), bias (32), weight (16, 32), … bias (10)."""
+    printed = quote(
+        DJL,
+        "weight: (32, 4) gpu(0) float32 hasGradient [ Exceed max print size ] "
+        "bias: (32) gpu(0) float32 hasGradient",
+    )
+    quote(DJL, "weight: (10, 16) gpu(0) float32 hasGradient [ Exceed max print size ]")
+    net = block_net((32, 16), 4, 10)
+    where = places(net, "rgnet")
+    by_index = sorted((p[F.DJL].index, p[F.DJL].shape) for p in where.values())
+    shapes = [shape for _, shape in by_index]
+    assert shapes[:2] == [(32, 4), (32,)] and "(32, 4)" in printed
+    assert shapes[2:4] == [(16, 32), (16,)]
+    assert shapes[-2:] == [(10, 16), (10,)]
+    assert len(shapes) == 18
+
+
+def test_e65_keras_and_flax_keep_a_layer_used_twice_once():
+    """Keras: ``len(net.layers) == 3``; Flax: ``len(params['params']) == 3``."""
+    quote(NEWEST, "print(len(net.layers) == 3)")
+    quote(NEWEST, "print(len(params['params']) == 3)")
+    quote(NEWEST, "tf.keras behaves a bit differently. It removes the duplicate layer")
+    assert lengths(keras_tied())[F.KERAS] == 3
+    assert lengths(tied_net())[F.FLAX] == 3
+    assert lengths(tied_net())[F.PYTORCH] == 7
+    where = places(tied_net())
+    assert where["4.weight"][F.FLAX].access == where["2.weight"][F.FLAX].access
+    assert where["2.weight"][F.FLAX].access[0] == "params['params']['layers_2']['kernel']"
+
+
+def test_e64_mxnet_tied_layers_are_net_1_and_net_2():
+    """Gluon's tied net compares net[1] and net[2]: PyTorch's net[2] and net[4], ReLUs fused."""
+    quote(MXNET_PT_TF, "print(net[1].weight.data()[0] == net[2].weight.data()[0])")
+    quote(MXNET_PT_TF, "print(net[2].weight.data[0] == net[4].weight.data[0])")
+    where = places(tied_net())
+    assert where["2.weight"][F.MXNET].access[0] == "net[1].weight"
+    assert where["4.weight"][F.MXNET].access[0] == "net[2].weight"
+    assert where["2.weight"][F.MXNET].name == where["4.weight"][F.MXNET].name
+    assert where["2.weight"][F.PYTORCH].access[0] == "net[2].weight"
+    assert where["4.weight"][F.PYTORCH].access[0] == "net[4].weight"
+
+
+def test_e67_djl_tied_block_is_children_2_and_3():
+    """DJL adds sharedRelu twice: getChildren().valueAt(2) and valueAt(3), one NDArray."""
+    quote(
+        DJL,
+        "NDArray shared1 = net.getChildren().valueAt(2) .getParameters().valueAt(0).getArray();",
+    )
+    quote(
+        DJL,
+        "NDArray shared2 = net.getChildren().valueAt(3) .getParameters().valueAt(0).getArray();",
+    )
+    net = djl_tied()
+    where = places(net)
+    assert (
+        "net.getChildren().valueAt(2).getParameters().valueAt(0)"
+        in where["2.0.weight"][F.DJL].access
+    )
+    assert (
+        "net.getChildren().valueAt(3).getParameters().valueAt(0)"
+        in where["3.0.weight"][F.DJL].access
+    )
+    assert net[2][0].weight is net[3][0].weight
+
+
+def test_framework_view_of_the_built_presets():
+    """The explorer's own modules (lazy MLP, tied, rgnet with named blocks) map the same way."""
+    from explorer import PRESETS, build
+
+    lazy = places(build(PRESETS["mlp"].spec))
+    assert lazy["2.weight"][F.MXNET].name == "dense1_weight"
+    assert lazy["2.weight"][F.KERAS].shape == (None, 1)  # (in, out), the input size not known yet
+    tied = places(build(PRESETS["tied"].spec))
+    assert tied["4.weight"][F.DJL].name == "05Linear_weight"
+    net = build(PRESETS["rgnet"].spec)
+    names = [n for n, _ in net.named_parameters()]
+    assert places(net, "rgnet")[names[4]][F.MXNET].name == "dense2_weight"
+
+
+def test_layers_outside_the_chapter_say_why():
+    """An embedding, or a layer inside a custom block, has no counterpart, with the reason."""
+    from explorer import PRESETS, build
+
+    where = places(build(PRESETS["tied_lm"].spec))
+    assert "Embedding is not in the chapter" in where["0.weight"][F.MXNET].missing
+    assert "tie whole layers" in where["3.weight"][F.KERAS].missing
+    assert where["1.weight"][F.KERAS].access[0] == "net.layers[1].weights[0]"
+
+
+# --- 3. edits in every edition ---
+
+
+def test_divide_is_a_true_division_as_djls_divi():
+    """``divi(9)`` divides: the result equals ``w / 9`` bit for bit (not ``w * (1/9)``)."""
+    quote(DJL, "weightLayer.divi(9);")
+    ws = Workspace.from_preset("gluon_dense")
+    before = ws.state.tree.tensor("0.weight").detach().clone()
+    ws.edit("0.weight", "divide", 9.0)
+    assert torch.equal(ws.state.tree.tensor("0.weight"), before / 9)
+    assert not torch.equal(before / 9, before * (1 / 9))  # the two differ on this tensor
+    live = ws.state.fingerprint()
+    assert realize(ws.experiment).fingerprint() == live
+
+
+def test_divide_by_zero_is_refused():
+    """Dividing by 0 would make inf: refused, naming the value."""
+    ws = Workspace.from_preset("rgnet")
+    with pytest.raises(SpecError, match="divide by 0"):
+        ws.edit("1.weight", "divide", 0.0)
+
+
+def test_e62_djl_addi_divi_set_reproduce_the_seeds_numbers():
+    """addi(7), divi(9), set(NDIndex(0, 0), 2020): a 0 becomes 7/9 = 0.777…, (0, 0) is 2020."""
+    quote(
+        DJL, "weightLayer.addi(7); weightLayer.divi(9); weightLayer.set(new NDIndex(0, 0), 2020);"
+    )
+    quote(DJL, "[[ 2.02000000e+03, 9.33975633e-03, 7.77777791e-01, -1.63584173e-01],")
+    ws = Workspace.from_preset("mlp")
+    ws.materialize()
+    ws.change(rules=({"init": "zeros", "target": "*"},))
+    ws.edit("0.weight", "add", 7.0)
+    ws.edit("0.weight", "divide", 9.0)
+    ws.edit("0.weight", "set", 2020.0, (0, 0))
+    w = ws.state.tree.tensor("0.weight")
+    assert w[0, 0].item() == 2020
+    assert f"{w[0, 1].item():.8e}" == "7.77777791e-01"  # the seed's float32 7/9
+    where = places(ws.state.module)["0.weight"]
+    lines = [edit_lines(where, how, v, i)[F.DJL] for how, v, i in
+             [("add", 7, None), ("divide", 9, None), ("set", 2020, (0, 0))]]  # fmt: skip
+    array = "net.getChildren().valueAt(0).getParameters().valueAt(0).getArray()"
+    assert lines == [
+        f"{array}.addi(7)",
+        f"{array}.divi(9)",
+        f"{array}.set(new NDIndex(0, 0), 2020)",
+    ]
+
+
+def test_e60_pytorch_and_mxnet_edit_lines_match_the_seeds():
+    """``net[0].weight.data[:] += 1`` and ``net[0].weight.data()[0, 0] = 42``."""
+    quote(MXNET_PT_TF, "net[0].weight.data[:] += 1 net[0].weight.data[0, 0] = 42")
+    quote(MXNET_PT_TF, "net[0].weight.data()[:] += 1 net[0].weight.data()[0, 0] = 42")
+    where = places(chapter_mlp())["0.weight"]
+    assert edit_lines(where, "add", 1, None)[F.PYTORCH] == "net[0].weight.data[:] += 1"
+    assert edit_lines(where, "set", 42, (0, 0))[F.PYTORCH] == "net[0].weight.data[0, 0] = 42"
+    assert edit_lines(where, "add", 1, None)[F.MXNET] == "net[0].weight.data()[:] += 1"
+    assert edit_lines(where, "set", 42, (0, 0))[F.MXNET] == "net[0].weight.data()[0, 0] = 42"
+
+
+def test_e61_keras_edits_with_assign_on_the_transposed_kernel():
+    """TF's ``.assign``: ``[:].assign(w + 1)``, ``[0, 0].assign(42)``; (i, j) becomes [j, i]."""
+    quote(
+        MXNET_PT_TF,
+        "net.layers[1].weights[0][:].assign(net.layers[1].weights[0] + 1) "
+        "net.layers[1].weights[0][0, 0].assign(42)",
+    )
+    where = places(keras_mlp())["0.weight"]
+    assert edit_lines(where, "add", 1, None)[F.KERAS] == (
+        "net.layers[1].weights[0][:].assign(net.layers[1].weights[0] + 1)"
+    )
+    assert (
+        edit_lines(where, "set", 42, (0, 0))[F.KERAS] == "net.layers[1].weights[0][0, 0].assign(42)"
+    )
+    assert (
+        edit_lines(where, "set", 42, (2, 1))[F.KERAS] == "net.layers[1].weights[0][1, 2].assign(42)"
+    )
+
+
+def test_e63_safe_edit_notes_are_the_seeds_words():
+    """MXNet's set_data and DJL's GarbageCollector notes, English and Chinese, as written."""
+    quote(GLUON, *SAFE_EDITS[F.MXNET])
+    english, chinese, inplace = SAFE_EDITS[F.DJL]
+    quote(DJL, english)
+    quote(DJL_ZH, chinese)
+    quote(DJL, inplace)
+    quote(MXNET_PT_TF, "net.layers[1].weights[0][0, 0].assign(42)")
+    assert ".assign" in SAFE_EDITS[F.KERAS][0]
