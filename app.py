@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import sidebar, state
+from ui import links, sidebar, state
 from ui.builder import builder_panel
 from ui.inspect import detail_panel
 from ui.rules import rules_panel
@@ -24,6 +24,7 @@ st.set_page_config(
 )
 
 ws = state.workspace()
+links.start(ws)  # why a link did not open; the URL follows the model
 state.page_drawn()  # callbacks ran already: this whole run draws this version
 sidebar.render(ws)
 sidebar.status_line(ws)

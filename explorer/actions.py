@@ -52,6 +52,8 @@ def change(state: State, limits: Limits = DEFAULT_LIMITS, **fields) -> State:
         raise SpecError(f"cannot change {', '.join(sorted(unknown))} here")
     old = state.experiment
     exp = old.replace(**fields)
+    if fields.get("spec") is not None and old.source is not None:
+        exp = exp.replace(source=None)  # a spec (a preset, the builder) replaces the code model
     if exp == old:
         return state
     restart = bool(VALUE_FIELDS & fields.keys())

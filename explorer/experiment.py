@@ -79,7 +79,7 @@ class EditHow(StrEnum):
     DIVIDE = "divide"
 
 
-OP_KINDS = ("edit", "move")
+OP_KINDS = ("edit", "move", "train")
 
 
 @dataclass(frozen=True)
@@ -252,6 +252,10 @@ def check_op(op: object, where: str, limits: Limits = DEFAULT_LIMITS) -> None:
             or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in index)
         ):
             raise SpecError("must be a list of whole numbers, or null", f"{where}.index")
+    elif kind == "train":
+        from explorer.train import check_train_op
+
+        check_train_op(op, where, limits)
     else:
         _allowed(op, {"op", "device", "dtype"}, where)
         _one_of(op.get("dtype"), DTYPES, f"{where}.dtype")

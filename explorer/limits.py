@@ -63,7 +63,10 @@ class Limits:
     max_snapshot_frames: int = 50
     max_snapshot_bytes: int = 256 * MIB
     # files and history
-    max_upload_bytes: int = 200 * MIB
+    max_upload_bytes: int = 200 * MIB  # one uploaded checkpoint; also a session's loaded blobs
+    max_header_bytes: int = 10 * MIB  # a safetensors file's JSON header
+    max_link_chars: int = 8_000  # the experiment in a link's URL, compressed and encoded
+    max_link_bytes: int = 256 * KIB  # the link's JSON once decompressed (a zip bomb stops here)
     max_undo: int = 50
     max_seed: int = 2**32 - 1
     # figures: what one heatmap or histogram sends to the browser

@@ -39,6 +39,7 @@ from explorer.rebind import meta_twin, with_tensors
 from explorer.rng import seeded
 from explorer.run import RunResult, activation_bytes, check_activations, make_input, run
 from explorer.slots import heavy
+from explorer.train import TrainLog, train_op
 from explorer.tree import ParamTree, inspect
 
 __all__ = ["State", "realize", "apply_op", "edited_names", "lazy_params", "probe", "warm_up"]
@@ -64,6 +65,7 @@ class State:
     pristine: frozenset[str] = frozenset()
     last_run: RunResult | None = None
     version: int = 0
+    train_log: TrainLog | None = None  # what the last train op recorded
 
     def __repr__(self) -> str:
         exp = self.experiment
@@ -140,8 +142,12 @@ def realize(experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: in
     pristine = frozenset(n for n, rule in provenance.items() if rule is None)
     if exp.dtype != "float32":
         module = module.to(DTYPES[exp.dtype])
+    train_log = None
     for op in exp.ops:
-        module = apply_op(module, op, exp, limits)
+        if op["op"] == "train":
+            module, train_log = train_op(module, op, limits)
+        else:
+            module = apply_op(module, op, exp, limits)
         pristine = frozenset()
     last_run = run_batch(module, exp, limits) if exp.ran != Ran.NONE else None
     return State(
@@ -153,6 +159,7 @@ def realize(experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: in
         pristine,
         last_run,
         version,
+        train_log,
     )
 
 
@@ -209,6 +216,8 @@ def apply_op(module: nn.Module, op: dict, exp: Experiment, limits: Limits) -> nn
     """The module after one recorded value change; the given module is left as it was."""
     if op["op"] == "edit":
         return with_tensors(module, {op["name"]: edited_values(module, op)})
+    if op["op"] == "train":
+        return train_op(module, op, limits)[0]
     device, dtype = resolve_device(op["device"]), DTYPES[op["dtype"]]
     moved = {
         name: p.detach().to(device=device, dtype=dtype, copy=True) for name, p in _distinct(module)
@@ -329,6 +338,8 @@ def batch(exp: Experiment, device: str, dtype: str, limits: Limits) -> torch.Ten
 
 def edited_names(module: nn.Module, ops) -> frozenset[str]:
     """Every name (each alias of a tied tensor) that an edit op changed."""
+    if any(op["op"] == "train" for op in ops):  # training changed every tensor
+        return frozenset(n for n, _ in module.named_parameters(remove_duplicate=False))
     targets = {op["name"] for op in ops if op["op"] == "edit"}
     if not targets:
         return frozenset()

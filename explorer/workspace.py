@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from explorer import actions
+from explorer.errors import ExplorerError
 from explorer.experiment import DTYPES, EditHow, Experiment, Loss
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.run import RunResult
@@ -154,6 +155,23 @@ class Workspace:
     def move(self, device: str | None = None, dtype: str | None = None) -> None:
         """Move the values to another device or dtype."""
         self._act(lambda s: actions.move(s, device, dtype, self.limits))
+
+    def train(self, settings, on_step=None, should_stop=None, on_wait=None):
+        """Train a copy of the values (``explorer.train.TrainSettings`` or a dict): one action.
+
+        ``on_step(Progress)`` follows each step; ``should_stop()`` ends the run after the
+        step in progress, keeping what was done. Returns the run's ``TrainLog``. If another
+        action changed the state while it ran, the run is dropped with an ``ExplorerError``.
+        """
+
+        def run(s: State) -> State:
+            new = actions.train(s, settings, self.limits, on_step, should_stop, on_wait)
+            if self.history.state is not s:
+                raise ExplorerError("the model changed while training ran; train again")
+            return new
+
+        self._act(run)
+        return self.state.train_log
 
     def load(self, experiment: Experiment) -> None:
         """Replace the whole experiment (a saved file or a link); undo goes back."""

@@ -41,6 +41,10 @@ _INDENT = "&emsp;"  # markdown strips leading spaces but keeps an entity, so row
 
 def builder_panel(ws: Workspace) -> None:
     """Draw the Build tab: undo/redo, the block outline with per-row edits, and the JSON view."""
+    if ws.experiment.source is not None:  # a model written as code has no outline to edit
+        from ui.code_model import code_model_panel
+
+        return code_model_panel(ws)
     st.caption(HINT)
     _history(ws)
     rows = se.outline(ws.setup.spec)

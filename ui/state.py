@@ -70,9 +70,11 @@ class Failure:
 
 
 def workspace() -> Workspace:
-    """This session's workspace, created with the chapter's MLP on the first visit."""
+    """This session's workspace; a first visit opens a link's model, a served one, or the MLP."""
     if _WS not in st.session_state:
-        st.session_state[_WS] = Workspace.from_preset("mlp", limits=LIMITS)
+        from ui.links import first_workspace
+
+        st.session_state[_WS] = first_workspace(LIMITS)
     return st.session_state[_WS]
 
 
