@@ -5,11 +5,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import explorer
 from explorer.frozen import freeze
-from explorer.init import check_rules, formula_problem, initial_values
+from explorer.init import OPTIONS, check_rules, formula_problem, initial_values
 from explorer.limits import DEFAULT_LIMITS
 from tests.models import batchnorm_net, chapter_mlp
 
@@ -490,3 +492,45 @@ def test_formula_problem_reports_syntax_first():
     """A formula that does not parse says so, as check_rules would."""
     message = formula_problem(chapter_mlp(), {"init": "formula", "expr": "w.data"})
     assert "attribute access is not allowed" in message
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+RULE_KEYS = st.sampled_from(
+    [
+        "init",
+        "target",
+        "regex",
+        "match",
+        "force_reinit",
+        "min_ndim",
+        "mean",
+        "std",
+        "a",
+        "b",
+        "gain",
+        "mode",
+        "nonlinearity",
+        "value",
+        "expr",
+    ]
+)
+RULES = st.lists(
+    st.dictionaries(RULE_KEYS, JSON | st.sampled_from(list(OPTIONS)), max_size=5) | JSON,
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RULES)
+def test_any_json_as_rules_gives_rules_or_a_spec_error(rules):
+    """Random JSON as rules: checking and applying them succeeds or raises SpecError only."""
+    try:
+        explorer.initialize(chapter_mlp(), check_rules(rules), seed=0)
+    except explorer.SpecError as err:
+        assert "\n" not in str(err)
