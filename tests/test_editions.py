@@ -16,10 +16,17 @@ import torch
 from torch import nn
 
 from explorer.editions import (
+    MY_INIT,
+    MY_INIT_FORMULA,
+    MY_INIT_PARTS,
     SAFE_EDITS,
     edit_lines,
+    gradient_before_backward,
+    init_prints,
+    sharing_evidence,
 )
 from explorer.errors import SpecError
+from explorer.experiment import Experiment
 from explorer.frameworks import Framework, lengths, listing, places
 from explorer.state import realize
 from explorer.workspace import Workspace
@@ -436,3 +443,244 @@ def test_e63_safe_edit_notes_are_the_seeds_words():
     quote(DJL, inplace)
     quote(MXNET_PT_TF, "net.layers[1].weights[0][0, 0].assign(42)")
     assert ".assign" in SAFE_EDITS[F.KERAS][0]
+
+
+# --- 6. the comparison notes ---
+
+
+def _notes() -> str:
+    from ui.tables import FRAMEWORK_NOTES
+
+    return " ".join(FRAMEWORK_NOTES.split())
+
+
+def test_keras_note_says_where_pytorch_drops_the_duplicate_too():
+    """PyTorch also lists a layer used twice once, except by indexing, state_dict, remove_dup."""
+    quote(NEWEST, "tf.keras behaves a bit differently. It removes the duplicate layer")
+    net = tied_net()
+    assert [k for k, _ in net.named_children()] == ["0", "1", "2", "3", "5", "6"]
+    assert len(list(net.modules())) == 7 and len(list(net.parameters())) == 6
+    assert [n for n, _ in net.named_parameters()] == [
+        "0.weight", "0.bias", "2.weight", "2.bias", "6.weight", "6.bias"
+    ]  # fmt: skip
+    assert net[4] is net[2] and "4.weight" in net.state_dict()
+    assert "4.weight" in dict(net.named_parameters(remove_duplicate=False))
+    notes = _notes()
+    assert "PyTorch keeps both" not in notes
+    for call in ("children()", "modules()", "parameters()", "named_parameters()"):
+        assert call in notes
+    assert "state_dict()" in notes and "remove_duplicate=False" in notes
+
+
+def test_djl_note_states_the_chinese_editions_rule():
+    """The Chinese DJL edition: setInitializer has no effect on an initialized parameter."""
+    rule = quote(DJL_ZH, "注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响")
+    quote(DJL, "the second ``setInitializer()`` will NOT overwrite your first one")
+    notes = _notes()
+    assert _squash(rule) in _squash(notes)
+    assert "7777" in notes and "42" in notes
+
+
+def test_mxnet_note_states_the_default_weight_range():
+    """MXNet's default: weights U(-0.07, 0.07), biases 0."""
+    quote(MXNET_PT_TF, "By default, MXNet initializes weight parameters by randomly drawing from")
+    quote(GLUON, "MXNet initializes weight matrices uniformly by drawing from \\(U[-0.07, 0.07]\\)")
+    assert "U(−0.07, 0.07)" in _notes()
+
+
+def test_readme_lists_djl_among_the_zero_bias_defaults():
+    """DJL's default bias is 0 too: "the bias parameters are all set to 0"."""
+    quote(DJL, "the bias parameters are all set to :math:`0`")
+    quote(DJL_ZH, "权重参数默认使用 XavierInitializer 初始化,而将偏置参数设置为0")
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "MXNet's, Keras's and DJL's default bias is 0" in readme
+
+
+# --- the app: the editions view, the gradient box, the edit lines, the code and table tabs ---
+
+
+@pytest.mark.timeout(300)
+def test_app_shows_every_edition_for_a_tied_parameter():
+    """Selecting the tied 2.weight shows MXNet's net[1], the gradient box per edition, the
+    last edit in DJL's words, my_init as classes, why sharing pays, and the split table."""
+    from streamlit.testing.v1 import AppTest
+
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=120)
+    at.run()
+    ws = at.session_state["workspace"]
+    ws.load(Experiment.from_preset("tied"))
+    ws.materialize()
+    ws.edit("2.weight", "divide", 9.0)
+    at.session_state["selected"] = "2/weight"
+    at.run()
+    assert not at.exception
+    assert any(e.label.startswith("In the chapter's five editions") for e in at.expander)
+    table = next(d.value for d in at.dataframe if "edition" in d.value.columns)
+    row = table.set_index("edition").loc["MXNet (Gluon)"]
+    assert (row["name"], row["reach it"]) == ("dense1_weight", "net[1].weight")
+    box = next(i.value for i in at.info if "No gradient yet" in i.value)
+    assert "`net[1].weight.grad()` is all zeros" in box and "jax.grad(loss)(params)" in box
+    code = "\n".join(c.value for c in at.code)
+    assert "getArray().divi(9)" in code and "net[2].weight.data[:] /= 9" in code
+
+    at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("Code"))
+    at.run()
+    assert not at.exception
+    code = "\n".join(c.value for c in at.code)
+    assert "def _init_weight(self, name, data):" in code and "def __call__(self, shape" in code
+    assert "Init dense0_weight (8, 4)" in code
+    text = "\n".join(m.value for m in at.markdown)
+    assert "tying saves 72" in text
+
+    at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("parameters"))
+    at.run()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe if "access" in d.value.columns]
+    assert list(frames[0].index) == [n for n, _ in ws.state.module.named_parameters()]
+    assert list(frames[1].index) == ["4.weight", "4.bias"]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "[(name, param.shape) for name, param in net.named_parameters()]" in text
+
+
+# --- 2. the gradient before backward, per edition ---
+
+
+def _materialized(key: str) -> Workspace:
+    ws = Workspace.from_preset(key)
+    ws.materialize()
+    return ws
+
+
+def test_e16_pytorch_grad_is_none_before_backward():
+    """``net[2].weight.grad == None`` is True before any backward pass."""
+    quote(NEWEST, "net[2].weight.grad == None")
+    ws = _materialized("mlp")
+    assert ws.state.tree.tensor("2.weight").grad is None
+    text = gradient_before_backward(places(ws.state.module)["2.weight"])
+    assert text[F.PYTORCH] == ("net[2].weight.grad", "is None")
+
+
+def test_e17_mxnet_grad_is_zeros_before_backward():
+    """MXNet's ``net[1].weight.grad()`` is all zeros before a backward pass."""
+    quote(MXNET_PT_TF, "net[1].weight.grad() .. raw:: latex \\diilbookstyleoutputcell")
+    quote(MXNET_PT_TF, "array([[0., 0., 0., 0., 0., 0., 0., 0.]])")
+    code, text = gradient_before_backward(places(chapter_mlp())["2.weight"])[F.MXNET]
+    assert code == "net[1].weight.grad()" and "all zeros" in text
+
+
+def test_e18_djl_gradient_is_zeros_before_backward():
+    """DJL's ``getGradient()`` is all zeros: "its values are all 0"."""
+    quote(DJL, "dense0Weight.getGradient();")
+    quote(
+        DJL,
+        "Because we have not invoked backpropagation for this network yet, its values are all 0.",
+    )
+    code, text = gradient_before_backward(places(chapter_mlp())["0.weight"])[F.DJL]
+    assert (
+        code == "net.getChildren().valueAt(0).getParameters().valueAt(0).getArray().getGradient()"
+    )
+    assert "all zeros" in text
+
+
+def test_e19_jax_keeps_no_gradients_grad_returns_them():
+    """JAX keeps no gradient with the parameters; the grad transformation gives them."""
+    quote(NEWEST, "Unlike the other frameworks, JAX does not keep a track of the gradients")
+    quote(NEWEST, "use the ``grad`` transformation for the same purpose.")
+    code, text = gradient_before_backward(places(chapter_mlp())["2.weight"])[F.FLAX]
+    assert code == "jax.grad(loss)(params)['params']['layers_2']['kernel']"
+    assert "keeps no gradient" in text
+
+
+def test_e20_the_gradient_has_the_weights_shape():
+    """ "It has the same shape as the weight": after backward every grad matches its tensor."""
+    quote(GLUON, "It has the same shape as the weight.")
+    ws = Workspace.from_preset("mlp")
+    ws.backward()
+    for name, p in ws.state.module.named_parameters():
+        assert p.grad is not None and p.grad.shape == p.shape, name
+
+
+# --- 4. custom initializers as classes ---
+
+
+@pytest.mark.parametrize(
+    ("framework", "seeds"),
+    [
+        (F.PYTORCH, [MXNET_PT_TF]),
+        (F.MXNET, [MXNET_PT_TF, GLUON]),
+        (F.KERAS, [MXNET_PT_TF]),
+        (F.DJL, [DJL]),
+    ],
+)
+def test_e55_e57_my_init_classes_are_quoted_line_by_line(framework, seeds):
+    """Gluon's ``_init_weight``, TF's ``__call__``, DJL's ``initialize``: each line quoted."""
+    for line in MY_INIT[framework].splitlines():
+        if line.strip():
+            for seed in seeds:
+                quote(seed, line)
+    assert MY_INIT_PARTS[0][1][framework] in MY_INIT[framework]
+    assert MY_INIT_PARTS[1][1][framework] in MY_INIT[framework]
+
+
+def test_e54_the_formula_is_the_chapters_my_init():
+    """The formula keeps U(-10, 10) where |w| >= 5: about half zeros, the rest in [5, 10]."""
+    quote(MXNET_PT_TF, "U(5, 10) & \\text{ with probability } \\frac{1}{4}")
+    from explorer.init import initialize
+    from explorer.initializers import RECIPES
+
+    assert RECIPES["my_init"].rules[-1]["expr"] == MY_INIT_FORMULA
+    net = nn.Sequential(nn.Linear(256, 256))
+    initialize(net, [{"init": "formula", "target": "*.weight", "expr": MY_INIT_FORMULA}], seed=0)
+    w = net[0].weight.detach()
+    kept = w[w != 0].abs()
+    assert bool(((kept >= 5) & (kept <= 10)).all())
+    assert abs((w == 0).float().mean().item() - 0.5) < 0.02
+
+
+def test_e59_what_my_init_prints_in_each_edition():
+    """MXNet prints ``Init dense0_weight (8, 4)``, PyTorch ``Init weight torch.Size([8, 4])``,
+    DJL ``Init (8, 4)``: one line per weight, biases untouched."""
+    mxnet = quote(MXNET_PT_TF, "Init dense0_weight (8, 4) Init dense1_weight (1, 8)")
+    pytorch = quote(MXNET_PT_TF, "Init weight torch.Size([8, 4]) Init weight torch.Size([1, 8])")
+    djl = quote(DJL, "Init (8, 4) Init (1, 8)")
+    net = chapter_mlp()
+    prints = init_prints(net, places(net))
+    assert prints[F.MXNET].split() == mxnet.split()
+    assert prints[F.PYTORCH].split() == pytorch.split()
+    assert prints[F.DJL].split() == djl.split()
+
+
+# --- 5. why share parameters ---
+
+
+def test_e71_why_share_parameters_with_the_tied_lms_evidence():
+    """The exercise in every edition, answered with numbers: the tied LM saves its 800-element
+    head, and the gradient of the one tensor is the sum of its two uses."""
+    for seed in (DJL, GLUON, MXNET_PT_TF, NEWEST):
+        quote(seed, "Why is sharing parameters a good idea?")
+    quote(DJL_ZH, "为什么共享参数是个好主意?")
+    quote(
+        DJL, "it might be sensible to use the same parameters both for encoding and decoding words"
+    )
+    ws = Workspace.from_preset("tied_lm")
+    ws.backward()
+    evidence = sharing_evidence(ws.state.tree, ws.state.last_run)
+    assert evidence.groups == (("0.weight", "3.weight"),)
+    assert evidence.saved == 50 * 16
+    assert evidence.state_dict_elements - evidence.unique_elements == 800
+    assert evidence.uses == (2,)
+    assert evidence.sum_error[0] < 1e-5
+    assert sharing_evidence(Workspace.from_preset("mlp").state.tree) is None
+
+
+def test_readme_presents_all_parameters_as_named_parameters_and_aliases():
+    """README's All-parameters row: named_parameters() (6 rows on the tied net), aliases apart."""
+    quote(NEWEST, "[(name, param.shape) for name, param in net.named_parameters()]")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| **All parameters**"))
+    assert "[(name, param.shape) for name, param in net.named_parameters()]" in row
+    assert "remove_duplicate=False" in row and "6 rows, then 2 aliases" in row
+    net = tied_net()
+    assert len(list(net.named_parameters())) == 6
+    assert len(net.state_dict()) - len(list(net.named_parameters())) == 2

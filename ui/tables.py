@@ -12,16 +12,26 @@ from explorer.spec import to_json
 from explorer.tree import ParamCounts
 from explorer.workspace import Workspace
 from ui import state
+from ui.frameworks import my_init_view, why_share_view
 from ui.view import parameter_rows
 
 FRAMEWORK_NOTES = """
-- **MXNet / Gluon** set biases to **0** by default; PyTorch draws them from U(±1/√fan_in).
-  Gluon selects parameters with a regex: `net.collect_params('.*weight')` — the filter box here.
-- **DJL** `setInitializer` does not overwrite an initializer set earlier unless asked; rules here
-  always apply in order, the later one winning.
-- **Keras** drops a duplicated layer from `net.layers` (3 layers, not 4) — PyTorch keeps both
+- **MXNet / Gluon** draws weights from **U(−0.07, 0.07)** and sets biases to **0** by default
+  (the *MXNet default* recipe); PyTorch draws its biases from U(±1/√fan_in). Gluon writes the
+  ReLU into the `Dense` before it, so PyTorch's `net[2]` is Gluon's `net[1]`, named
+  `dense1_weight` by a global counter. `net.collect_params('.*weight')` selects with a regex
+  matched from the start of the name: the filter's *prefix* mode.
+- **DJL** initializes weights with `XavierInitializer` and biases to **0**. A second
+  `setInitializer()` does not overwrite the first (English edition), and the Chinese edition
+  says: 注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响 (if a parameter
+  is already initialized, `setInitializer()` has no effect on it). So `Constant(1)` is ignored,
+  while a fresh net gets 7777 (42 in the Chinese edition): a rule with *force_reinit* off.
+- **Keras** drops a duplicated layer from `net.layers` (3 layers, not 4). PyTorch drops the
+  duplicate too in `children()`, `modules()`, `parameters()` and `named_parameters()`; only
+  indexing (`net[4]`), `state_dict()` and `named_parameters(remove_duplicate=False)` keep both
   names, which is why `state_dict()` has more entries than `parameters()` has tensors.
-- **JAX / Flax** keeps one entry in the params dict for a shared module.
+- **JAX / Flax** keeps one entry in the params dict for a shared module
+  (`len(params['params']) == 3`), and no gradients: `jax.grad` returns them.
 - **PyTorch lazy layers** (`nn.LazyLinear`) have no shape until the first forward: the tree
   shows `?` until then.
 """
@@ -99,7 +109,10 @@ def all_parameters_panel(ws: Workspace) -> None:
     listed = {name for name, _ in tree.module.named_parameters()}
     unique = [r for r in rows if r["name"] in listed]
     aliases = [r for r in rows if r["name"] not in listed]
-    st.markdown("**`[(name, p.shape) for name, p in net.named_parameters()]`**: each tensor once")
+    st.markdown(
+        "**`[(name, param.shape) for name, param in net.named_parameters()]`**: each tensor "
+        "once, under its first name"
+    )
     _table(unique, "all_params_table")
     if aliases:
         st.markdown(
@@ -138,5 +151,7 @@ def code_panel(ws: Workspace) -> None:
     with right:
         st.markdown("**In the chapter's other frameworks**")
         st.markdown(FRAMEWORK_NOTES)
+        why_share_view(ws.state)
         st.markdown("**The spec** (`explorer.build(spec)` rebuilds this model)")
         st.code(to_json(thaw(ws.experiment.spec)), language="json")
+    my_init_view(ws.state)
