@@ -15,6 +15,7 @@ from explorer.errors import DeviceError, ExplorerError, SpecError
 from explorer.init import initialize
 from explorer.presets import PRESETS
 from explorer.run import RunResult, run
+from explorer.train import TrainLog, train
 from explorer.tree import ParamTree, inspect
 
 __all__ = [
@@ -22,6 +23,10 @@ __all__ = [
     "initialize",
     "inspect",
     "run",
+    "heatmap",
+    "histogram",
+    "train",
+    "TrainLog",
     "ParamTree",
     "RunResult",
     "SpecError",

@@ -30,6 +30,7 @@ __all__ = [
     "edit",
     "move",
     "load",
+    "train",
     "VALUE_FIELDS",
 ]
 
@@ -154,6 +155,48 @@ def move(
     module = apply_op(state.module, op, old, limits)
     exp = old.replace(ops=(*old.ops, op), ran=Ran.NONE)
     return replace(state, experiment=exp, module=module, last_run=None, version=state.version + 1)
+
+
+def train(
+    state: State,
+    settings,
+    limits: Limits = DEFAULT_LIMITS,
+    on_step=None,
+    should_stop=None,
+    on_wait=None,
+) -> State:
+    """The state after a training run (``explorer.train.TrainSettings`` or a dict of them).
+
+    It trains a copy of the values (``explorer.train.train_op``) and records one op with the
+    steps actually done, so a stopped run replays exactly; a run stopped before its first
+    step changes nothing. A lazy model first gets its shapes, as a forward pass would.
+    """
+    from explorer.train import TrainSettings, train_op
+
+    if not isinstance(settings, TrainSettings):
+        try:
+            settings = TrainSettings(**settings)
+        except TypeError as err:
+            raise SpecError(f"unknown training setting: {err}", "train") from None
+    before = state
+    if state.lazy:
+        state = materialize(state, limits)
+    exp = state.experiment
+    op = settings.op(exp.input_shape[1:], exp.vocab, exp.seed)
+    check_op(op, "train", limits)
+    module, log = train_op(state.module, op, limits, on_step, should_stop, on_wait)
+    if log.done == 0:
+        return before
+    exp = exp.replace(ops=(*exp.ops, {**op, "steps": log.done}), ran=Ran.NONE)
+    return replace(
+        state,
+        experiment=exp,
+        module=module,
+        pristine=frozenset(),
+        last_run=None,
+        train_log=log,
+        version=state.version + 1,
+    )
 
 
 def load(state: State, experiment: Experiment, limits: Limits = DEFAULT_LIMITS) -> State:
