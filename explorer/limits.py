@@ -60,6 +60,7 @@ class Limits:
     max_pattern_chars: int = 500  # a filter or rule-target pattern
     # training
     max_train_steps: int = 5_000
+    max_train_batch: int = 4_096  # examples in one training batch
     max_snapshot_frames: int = 50
     max_snapshot_bytes: int = 256 * MIB
     # files and history
