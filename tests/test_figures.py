@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+import explorer
+from explorer.errors import ExplorerError, SpecError
 from explorer.figures import (
     ROOT_ID,
     downsample,
@@ -19,8 +21,9 @@ from explorer.figures import (
     treemap_id_to_path,
     uses_heatmaps,
 )
-from explorer.initializers import Expected
+from explorer.initializers import Expected, expected
 from explorer.limits import DEFAULT_LIMITS
+from tests.models import chapter_mlp, lazy_mlp, tied_net
 
 NAN, INF = float("nan"), float("inf")
 MIXTURE = Expected(
@@ -438,3 +441,58 @@ def test_treemap_highlighted_and_selected_nodes_stand_out():
         c for i, c in color.items() if i not in {"0/weight", "2/weight"}
     }
     assert width["0"] > max(w for i, w in width.items() if i != "0")
+
+
+def _same(a, b) -> bool:
+    """Two figures are the same when their JSON is."""
+    return a.to_json() == b.to_json()
+
+
+def test_package_heatmap_of_a_name_is_the_apps_heatmap():
+    """explorer.heatmap("0.weight", net) is the figure the Explore tab draws for it."""
+    net = chapter_mlp()
+    assert "heatmap" in explorer.__all__ and "histogram" in explorer.__all__
+    assert _same(explorer.heatmap("0.weight", net), heatmap(net[0].weight, "0.weight values"))
+
+
+def test_package_heatmap_finds_a_parameter_by_identity():
+    """A tensor and its module: named as the app names it (a tied alias by its first name)."""
+    net = tied_net()
+    assert explorer.heatmap(net[4].weight, net).layout.title.text.startswith("2.weight values")
+
+
+def test_package_histogram_overlays_pytorch_default_init_like_the_app():
+    """Without a rule, a named parameter is drawn over its layer's default initialization."""
+    net = chapter_mlp()
+    weight = net[0].weight
+    overlay = expected({"init": "default"}, weight, net[0], "weight")
+    app = histogram(weight, "0.weight histogram", expected=overlay)
+    assert _same(explorer.histogram("0.weight", net), app)
+    assert "U(±" in explorer.histogram("0.weight", net).data[1].name
+
+
+def test_package_histogram_with_a_rule_draws_that_rules_density():
+    """rule={"init": "xavier_uniform"} draws Xavier's bounds ±√(6/(fan_in+fan_out))."""
+    net = chapter_mlp()
+    fig = explorer.histogram("0.weight", net, rule={"init": "xavier_uniform"})
+    bound = math.sqrt(6 / (4 + 8))
+    assert sorted(s.x0 for s in fig.layout.shapes) == pytest.approx([-bound, bound])
+
+
+def test_package_figures_of_a_loose_tensor_and_of_a_gradient():
+    """A tensor alone is titled by its shape; grad=True draws .grad, or says there is none."""
+    assert explorer.histogram(torch.randn(3, 5)).layout.title.text.startswith("tensor (3, 5)")
+    net = chapter_mlp()
+    with pytest.raises(ExplorerError, match="no gradient yet"):
+        explorer.heatmap("0.weight", net, grad=True)
+    net(torch.rand(2, 4)).sum().backward()
+    fig = explorer.heatmap("0.weight", net, grad=True)
+    assert _same(fig, heatmap(net[0].weight.grad, "0.weight.grad"))
+
+
+def test_package_figures_refuse_unknown_names_and_lazy_parameters():
+    """An unknown name lists the real ones; a lazy parameter says to run a forward pass."""
+    with pytest.raises(SpecError, match="no parameter is named '9.weight'; parameters: 0.weight"):
+        explorer.heatmap("9.weight", chapter_mlp())
+    with pytest.raises(ExplorerError, match="shape unknown until the first forward pass"):
+        explorer.histogram("0.weight", lazy_mlp())
