@@ -193,7 +193,7 @@ def test_apptest_runs_the_component_without_exception():
     """AppTest runs a script with the v2 component; it appears as an unknown element."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(DEMO_PATH)).run()
+    at = AppTest.from_file(str(DEMO_PATH), default_timeout=60).run()
     assert not at.exception
     assert "selected: `None`" in [m.value for m in at.markdown]
 
@@ -202,7 +202,7 @@ def test_apptest_session_state_stands_in_for_a_click():
     """Setting the component's state under its key is what a click does in the browser."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(DEMO_PATH)).run()
+    at = AppTest.from_file(str(DEMO_PATH), default_timeout=60).run()
     at.session_state["demo_tree"] = {"selected": "2/bias"}
     at.run()
     assert not at.exception

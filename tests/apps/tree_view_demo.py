@@ -45,22 +45,23 @@ def wide(blocks: int) -> nn.Module:
         return nn.Sequential(*(nn.Linear(8, 8) for _ in range(blocks)))
 
 
-def model(blocks: int) -> nn.Module:
-    cache = st.session_state.setdefault("demo_models", {})
+def tree(blocks: int) -> explorer.tree.ParamTree:
+    """The model's tree, inspected once per session as the app inspects once per state."""
+    cache = st.session_state.setdefault("demo_trees", {})
     if blocks not in cache:
-        cache[blocks] = wide(blocks) if blocks else mixed()
+        cache[blocks] = explorer.inspect(wide(blocks) if blocks else mixed(), root_name="model")
     return cache[blocks]
 
 
 @st.fragment
 def tree_fragment(blocks: int) -> None:
     st.session_state["tree_runs"] = st.session_state.get("tree_runs", 0) + 1
-    tree = explorer.inspect(model(blocks), root_name="model")
+    shown = tree(blocks)
     clicked = (st.session_state.get(KEY) or {}).get("selected")
     selected = clicked or st.query_params.get("selected") or ""
     rows = tree_rows(
-        tree,
-        view=view_state(KEY, tree.structure_key),
+        shown,
+        view=view_state(KEY, shown.structure_key),
         selected=selected,
         output_shapes=None if blocks else {"0": (3, 4), "2": (3, 10)},
     )
@@ -68,7 +69,7 @@ def tree_fragment(blocks: int) -> None:
         rows,
         selected=selected or None,
         key=KEY,
-        model=tree.structure_key,
+        model=shown.structure_key,
         page=DEFAULT_LIMITS.tree_page_rows,
         height=420,
     )
