@@ -210,3 +210,10 @@ def test_filter_refuses_what_re2_cannot_run():
     with pytest.raises(SpecError) as refused:
         compile_filter("(?=x).*")
     assert str(refused.value).startswith("filter: not supported: lookahead")
+
+
+def test_a_filter_keeping_many_rows_opens_like_a_large_tree():
+    """'.*weight' on 500 blocks keeps 1,001 rows: only the root opens, one page of blocks."""
+    rows = tree_rows(wide_tree(500), pattern=".*weight")
+    assert len(rows) == 1 + 100 + 1 and not any(r["open"] for r in rows[1:])
+    assert rows[1]["children"] == 1  # the bias is filtered out

@@ -133,29 +133,28 @@ def tree_rows(
     """The rows on screen, in pre-order: open blocks' children, paged, and nothing below.
 
     A tree of at most ``limits.tree_open_rows`` rows opens fully, a larger one with only
-    the root open; a filter opens what it keeps; the selection's ancestors are always open.
-    The user's choices in ``view`` override these defaults. Each open block shows its first
-    ``limits.tree_page_rows`` children (or as many as ``view.shown`` asks for), then one
-    "show more" row.
+    the root open; a filter that keeps at most that many rows opens them all; the
+    selection's ancestors open. The user's choices in ``view`` override these defaults.
+    Each open block shows its first ``limits.tree_page_rows`` children (or as many as
+    ``view.shown`` asks for, or enough to reach the selection), then one "show more" row.
     """
     view = view or TreeView()
     keep = _filter(tree, pattern)
-    small = len(tree.params) + len(tree.blocks) <= limits.tree_open_rows
+    shown = len(tree.params) + len(tree.blocks) if keep is None else len(keep)
+    small = shown <= limits.tree_open_rows
     forced = _ancestors(selected) if selected else set()
     related = related_ids(tree, selected) if selected else set()
     rows: list[dict] = []
 
     def is_open(node: BlockNode, depth: int) -> bool:
-        default = keep is not None or small or depth < 1 or node.path in forced
+        default = small or depth < 1 or node.path in forced
         return view.open.get(node.path, default)  # the user's choice wins
 
     def children(node: BlockNode) -> list:
         items = [*node.params, *node.children]
         if keep is None:
             return items
-        return [
-            c for c in items if (c.path if isinstance(c, BlockNode) else param_id(c.name)) in keep
-        ]
+        return [item for item in items if _id(item) in keep]
 
     def visit(node: BlockNode, parent: str | None, depth: int) -> None:
         items = children(node)
