@@ -13,7 +13,7 @@ Example::
 from explorer.build import build
 from explorer.errors import DeviceError, ExplorerError, SpecError
 from explorer.init import initialize
-from explorer.notebook import heatmap, histogram
+from explorer.plots import heatmap, histogram
 from explorer.presets import PRESETS
 from explorer.run import RunResult, run
 from explorer.train import TrainLog, train
@@ -24,8 +24,6 @@ __all__ = [
     "initialize",
     "inspect",
     "run",
-    "heatmap",
-    "histogram",
     "heatmap",
     "histogram",
     "train",
