@@ -123,10 +123,10 @@ def _check_target(rule: Mapping, path: str, limits: Limits) -> dict:
     return {"target": target}
 
 
-def _pattern(rule: Mapping) -> Pattern:
+def _pattern(rule: Mapping, limits: Limits = DEFAULT_LIMITS) -> Pattern:
     if "regex" in rule:
-        return compile_pattern(rule["regex"], rule.get("match", MatchMode.FULL))
-    return compile_pattern(rule.get("target", "*"), MatchMode.GLOB)
+        return compile_pattern(rule["regex"], rule.get("match", MatchMode.FULL), limits)
+    return compile_pattern(rule.get("target", "*"), MatchMode.GLOB, limits)
 
 
 def matches(rule: Mapping, name: str) -> bool:
@@ -142,17 +142,17 @@ def formula_problem(
     Beyond the syntax, the formula runs on a few rows of each distinct shape and dtype it
     targets (of each tensor, when it reads ``w``), at most ``most`` of them, so a formula
     that gives inf or nan there, such as ``1/0`` or ``exp(1000)``, is caught before it is
-    applied. Lazy tensors are skipped: they have no shape yet.
+    applied. Lazy and meta tensors are skipped: they have no values to sample.
     """
     try:
         checked = _check_rule(rule, "rule", limits)
     except SpecError as err:
         return err.reason
     formula = parse_formula(checked["expr"], limits)
-    pattern, seen = _pattern(checked), set()
+    pattern, seen = _pattern(checked, limits), set()
     for key, t in _tensors(module).items():
         p = t.param
-        if is_lazy(p) or p.dim() < checked.get("min_ndim", 0):
+        if is_lazy(p) or p.is_meta or p.dim() < checked.get("min_ndim", 0):
             continue
         if not any(pattern.matches(n) for n in t.names):
             continue
@@ -200,7 +200,7 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> lis
     """For each rule, the keys of the tensors it sets; every check runs here, before any draw."""
     plan, set_by = [], {}
     for i, rule in enumerate(rules):
-        pattern, path = _pattern(rule), f"rules[{i}]"
+        pattern, path = _pattern(rule, limits), f"rules[{i}]"
         keys = [
             key
             for key, t in tensors.items()
@@ -235,6 +235,12 @@ def _check_target_tensor(rule: dict, t: _Tensor, path: str, limits: Limits) -> N
             path,
         )
     if rule["init"] == "formula":
+        if t.param.is_meta:
+            raise SpecError(
+                f"{t.names[0]} is on the meta device: no values there for a formula to "
+                'compute; use another initializer (e.g. "default") for a structure-only model',
+                f"{path}.expr",
+            )
         try:
             parse_formula(rule["expr"], limits).check(tuple(t.param.shape), t.param.dtype)
         except SpecError as err:

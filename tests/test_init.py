@@ -534,3 +534,14 @@ def test_any_json_as_rules_gives_rules_or_a_spec_error(rules):
         explorer.initialize(chapter_mlp(), check_rules(rules), seed=0)
     except explorer.SpecError as err:
         assert "\n" not in str(err)
+
+
+def test_rules_on_the_meta_device():
+    """On meta, nn.init rules and default run (structure only); a formula is refused clearly."""
+    with torch.device("meta"):
+        net = tied_lm_stack()
+    assert explorer.initialize(net, [{"init": "default"}, {"init": "normal"}])["5.weight"] == 1
+    assert initial_values(net, [{"init": "zeros"}]).values["0.weight"].is_meta
+    with pytest.raises(explorer.SpecError, match="0.weight is on the meta device"):
+        explorer.initialize(net, [{"init": "formula", "expr": "w * 2"}])
+    assert formula_problem(net, {"init": "formula", "expr": "1 / 0"}) is None
