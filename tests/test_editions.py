@@ -98,7 +98,7 @@ def test_e05_mxnet_names_the_second_layer_dense1_at_index_1():
     assert where["2.weight"][F.MXNET].shape == (1, 8)
 
 
-def test_e24_mxnet_collect_params_prints_as_the_seed():
+def test_e19_mxnet_collect_params_prints_as_the_seed():
     """``print(net.collect_params())`` of the MLP, exactly as the MXNet edition prints it."""
     seed = quote(
         MXNET_PT_TF,
@@ -126,7 +126,7 @@ def test_e02_gluon_dense256_net_names_dense0_and_dense1():
     assert places(net)["2.bias"][F.MXNET].access[1] == "net.collect_params()['dense1_bias']"
 
 
-def test_e35_mxnet_name_counters_are_global():
+def test_e29_mxnet_name_counters_are_global():
     """rgnet built after the MLP continues the counters: sequential1_, dense2 … dense10."""
     quote(GLUON, "sequential1_ ( Parameter dense2_weight (shape=(32, 20), dtype=float32)")
     seed = quote(
@@ -178,16 +178,22 @@ def test_e06_keras_layer_2_is_the_second_dense_after_flatten():
     assert where["0.weight"][F.KERAS].access[0] == "net.layers[1].weights[0]"
 
 
-def test_e29_keras_get_weights_1_is_the_first_bias():
-    """``net.get_weights()[1]`` is the first Dense's bias, zeros of shape (4,)."""
+def test_e22_each_edition_reaches_a_parameter_in_its_flat_list():
+    """By name or position: ``state_dict()['2.bias']``, ``collect_params()['dense1_bias']``,
+    and ``net.get_weights()[1]``, the first Dense's bias (zeros of shape (4,))."""
+    quote(MXNET_PT_TF, "net.state_dict()['2.bias'].data")
+    quote(MXNET_PT_TF, "net.collect_params()['dense1_bias'].data()")
     quote(MXNET_PT_TF, "net.get_weights()[1]")
     quote(MXNET_PT_TF, "array([0., 0., 0., 0.], dtype=float32)")
+    mlp = places(chapter_mlp())["2.bias"]
+    assert mlp[F.PYTORCH].access[1] == "net.state_dict()['2.bias']"
+    assert mlp[F.MXNET].access[1] == "net.collect_params()['dense1_bias']"
     where = places(keras_mlp())
     assert "net.get_weights()[1]" in where["0.bias"][F.KERAS].access
     assert where["0.bias"][F.KERAS].shape == (4,)
 
 
-def test_e31_keras_kernel_is_the_pytorch_weight_transposed():
+def test_e24_keras_kernel_is_the_pytorch_weight_transposed():
     """Keras prints Dense(1)'s kernel as a (4, 1) array: PyTorch's (1, 4) weight transposed."""
     quote(
         MXNET_PT_TF,
@@ -210,7 +216,7 @@ def test_e07_flax_layers_2_is_the_second_dense():
     assert where["2.weight"][F.FLAX].shape == (8, 1)  # kernel (in, out): weight (1, 8) transposed
 
 
-def test_e26_flax_tree_map_lists_the_shapes_by_layer():
+def test_e21_flax_tree_map_lists_the_shapes_by_layer():
     """``jax.tree_util.tree_map(lambda x: x.shape, params)``: layers_0 and layers_2 only."""
     quote(NEWEST, "jax.tree_util.tree_map(lambda x: x.shape, params)")
     text = listing(chapter_mlp(), F.FLAX)
@@ -220,7 +226,7 @@ def test_e26_flax_tree_map_lists_the_shapes_by_layer():
     )
 
 
-def test_e22_pytorch_named_parameters_as_the_seed_prints_them():
+def test_e17_pytorch_named_parameters_as_the_seed_prints_them():
     """``[(name, param.shape) for name, param in net.named_parameters()]`` on the MLP."""
     seed = quote(
         MXNET_PT_TF,
@@ -233,7 +239,7 @@ def test_e22_pytorch_named_parameters_as_the_seed_prints_them():
             ("2.weight", (1, 8)), ("2.bias", (1,))]] == expected  # fmt: skip
 
 
-def test_e37_nested_access_rgnet_0_1_0_bias_in_pytorch_and_mxnet():
+def test_e31_nested_access_rgnet_0_1_0_bias_in_pytorch_and_mxnet():
     """``rgnet[0][1][0].bias`` reaches the same bias in PyTorch and in MXNet."""
     quote(MXNET_PT_TF, "rgnet[0][1][0].bias.data()")
     quote(MXNET_PT_TF, "rgnet[0][1][0].bias.data")
@@ -242,14 +248,14 @@ def test_e37_nested_access_rgnet_0_1_0_bias_in_pytorch_and_mxnet():
     assert where[F.MXNET].access[0] == "rgnet[0][1][0].bias"
 
 
-def test_e38_keras_nested_access_counts_each_blocks_flatten():
+def test_e32_keras_nested_access_counts_each_blocks_flatten():
     """Keras reaches that bias as rgnet.layers[0].layers[1].layers[1].weights[1]."""
     quote(MXNET_PT_TF, "rgnet.layers[0].layers[1].layers[1].weights[1]")
     where = places(rgnet(), "rgnet")["0.block 1.0.bias"]
     assert where[F.KERAS].access[0] == "rgnet.layers[0].layers[1].layers[1].weights[1]"
 
 
-def test_e39_djl_nested_access_through_get_children():
+def test_e33_djl_nested_access_through_get_children():
     """DJL walks getChildren() to the same bias: get(0).getValue(), valueAt(1), valueAt(0)."""
     steps = [
         quote(DJL, "Block majorBlock1 = rgnet.getChildren().get(0).getValue();"),
@@ -266,7 +272,7 @@ def test_e39_djl_nested_access_through_get_children():
     )
 
 
-def test_e36_djl_rgnet_parameters_come_in_the_seeds_order():
+def test_e30_djl_rgnet_parameters_come_in_the_seeds_order():
     """DJL lists rgnet's parameters weight (32, 4), bias (32), weight (16, 32), … bias (10)."""
     printed = quote(
         DJL,
@@ -284,7 +290,7 @@ def test_e36_djl_rgnet_parameters_come_in_the_seeds_order():
     assert len(shapes) == 18
 
 
-def test_e65_keras_and_flax_keep_a_layer_used_twice_once():
+def test_e61_keras_and_flax_keep_a_layer_used_twice_once():
     """Keras: ``len(net.layers) == 3``; Flax: ``len(params['params']) == 3``."""
     quote(NEWEST, "print(len(net.layers) == 3)")
     quote(NEWEST, "print(len(params['params']) == 3)")
@@ -297,7 +303,7 @@ def test_e65_keras_and_flax_keep_a_layer_used_twice_once():
     assert where["2.weight"][F.FLAX].access[0] == "params['params']['layers_2']['kernel']"
 
 
-def test_e64_mxnet_tied_layers_are_net_1_and_net_2():
+def test_e59_mxnet_tied_layers_are_net_1_and_net_2():
     """Gluon's tied net compares net[1] and net[2]: PyTorch's net[2] and net[4], ReLUs fused."""
     quote(MXNET_PT_TF, "print(net[1].weight.data()[0] == net[2].weight.data()[0])")
     quote(MXNET_PT_TF, "print(net[2].weight.data[0] == net[4].weight.data[0])")
@@ -309,7 +315,7 @@ def test_e64_mxnet_tied_layers_are_net_1_and_net_2():
     assert where["4.weight"][F.PYTORCH].access[0] == "net[4].weight"
 
 
-def test_e67_djl_tied_block_is_children_2_and_3():
+def test_e60_djl_tied_block_is_children_2_and_3():
     """DJL adds sharedRelu twice: getChildren().valueAt(2) and valueAt(3), one NDArray."""
     quote(
         DJL,
@@ -359,7 +365,7 @@ def test_layers_outside_the_chapter_say_why():
 # --- 3. edits in every edition ---
 
 
-def test_divide_is_a_true_division_as_djls_divi():
+def test_e56_divide_is_a_true_division_as_djls_divi():
     """``divi(9)`` divides: the result equals ``w / 9`` bit for bit (not ``w * (1/9)``)."""
     quote(DJL, "weightLayer.divi(9);")
     ws = Workspace.from_preset("gluon_dense")
@@ -371,14 +377,14 @@ def test_divide_is_a_true_division_as_djls_divi():
     assert realize(ws.experiment).fingerprint() == live
 
 
-def test_divide_by_zero_is_refused():
+def test_e56_divide_by_zero_is_refused():
     """Dividing by 0 would make inf: refused, naming the value."""
     ws = Workspace.from_preset("rgnet")
     with pytest.raises(SpecError, match="divide by 0"):
         ws.edit("1.weight", "divide", 0.0)
 
 
-def test_e62_djl_addi_divi_set_reproduce_the_seeds_numbers():
+def test_e56_djl_addi_divi_set_reproduce_the_seeds_numbers():
     """addi(7), divi(9), set(NDIndex(0, 0), 2020): a 0 becomes 7/9 = 0.777…, (0, 0) is 2020."""
     quote(
         DJL, "weightLayer.addi(7); weightLayer.divi(9); weightLayer.set(new NDIndex(0, 0), 2020);"
@@ -404,7 +410,7 @@ def test_e62_djl_addi_divi_set_reproduce_the_seeds_numbers():
     ]
 
 
-def test_e60_pytorch_and_mxnet_edit_lines_match_the_seeds():
+def test_e54_pytorch_and_mxnet_edit_lines_match_the_seeds():
     """``net[0].weight.data[:] += 1`` and ``net[0].weight.data()[0, 0] = 42``."""
     quote(MXNET_PT_TF, "net[0].weight.data[:] += 1 net[0].weight.data[0, 0] = 42")
     quote(MXNET_PT_TF, "net[0].weight.data()[:] += 1 net[0].weight.data()[0, 0] = 42")
@@ -415,7 +421,7 @@ def test_e60_pytorch_and_mxnet_edit_lines_match_the_seeds():
     assert edit_lines(where, "set", 42, (0, 0))[F.MXNET] == "net[0].weight.data()[0, 0] = 42"
 
 
-def test_e61_keras_edits_with_assign_on_the_transposed_kernel():
+def test_e55_keras_edits_with_assign_on_the_transposed_kernel():
     """TF's ``.assign``: ``[:].assign(w + 1)``, ``[0, 0].assign(42)``; (i, j) becomes [j, i]."""
     quote(
         MXNET_PT_TF,
@@ -434,7 +440,7 @@ def test_e61_keras_edits_with_assign_on_the_transposed_kernel():
     )
 
 
-def test_e63_safe_edit_notes_are_the_seeds_words():
+def test_e57_safe_edit_notes_are_the_seeds_words():
     """MXNet's set_data and DJL's GarbageCollector notes, English and Chinese, as written."""
     quote(GLUON, *SAFE_EDITS[F.MXNET])
     english, chinese, inplace = SAFE_EDITS[F.DJL]
@@ -454,7 +460,7 @@ def _notes() -> str:
     return " ".join(FRAMEWORK_NOTES.split())
 
 
-def test_keras_note_says_where_pytorch_drops_the_duplicate_too():
+def test_e61_keras_note_says_where_pytorch_drops_the_duplicate_too():
     """PyTorch also lists a layer used twice once, except by indexing, state_dict, remove_dup."""
     quote(NEWEST, "tf.keras behaves a bit differently. It removes the duplicate layer")
     net = tied_net()
@@ -472,7 +478,7 @@ def test_keras_note_says_where_pytorch_drops_the_duplicate_too():
     assert "state_dict()" in notes and "remove_duplicate=False" in notes
 
 
-def test_djl_note_states_the_chinese_editions_rule():
+def test_e46_djl_note_states_the_chinese_editions_rule():
     """The Chinese DJL edition: setInitializer has no effect on an initialized parameter."""
     rule = quote(DJL_ZH, "注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响")
     quote(DJL, "the second ``setInitializer()`` will NOT overwrite your first one")
@@ -481,14 +487,14 @@ def test_djl_note_states_the_chinese_editions_rule():
     assert "7777" in notes and "42" in notes
 
 
-def test_mxnet_note_states_the_default_weight_range():
+def test_e36_mxnet_note_states_the_default_weight_range():
     """MXNet's default: weights U(-0.07, 0.07), biases 0."""
     quote(MXNET_PT_TF, "By default, MXNet initializes weight parameters by randomly drawing from")
     quote(GLUON, "MXNet initializes weight matrices uniformly by drawing from \\(U[-0.07, 0.07]\\)")
     assert "U(−0.07, 0.07)" in _notes()
 
 
-def test_readme_lists_djl_among_the_zero_bias_defaults():
+def test_e16_readme_lists_djl_among_the_zero_bias_defaults():
     """DJL's default bias is 0 too: "the bias parameters are all set to 0"."""
     quote(DJL, "the bias parameters are all set to :math:`0`")
     quote(DJL_ZH, "权重参数默认使用 XavierInitializer 初始化,而将偏置参数设置为0")
@@ -500,7 +506,7 @@ def test_readme_lists_djl_among_the_zero_bias_defaults():
 
 
 @pytest.mark.timeout(300)
-def test_app_shows_every_edition_for_a_tied_parameter():
+def test_e25_app_shows_every_edition_for_a_tied_parameter():
     """Selecting the tied 2.weight shows MXNet's net[1], the gradient box per edition, the
     last edit in DJL's words, my_init as classes, why sharing pays, and the split table."""
     from streamlit.testing.v1 import AppTest
@@ -552,7 +558,7 @@ def _materialized(key: str) -> Workspace:
     return ws
 
 
-def test_e16_pytorch_grad_is_none_before_backward():
+def test_e12_pytorch_grad_is_none_before_backward():
     """``net[2].weight.grad == None`` is True before any backward pass."""
     quote(NEWEST, "net[2].weight.grad == None")
     ws = _materialized("mlp")
@@ -561,7 +567,7 @@ def test_e16_pytorch_grad_is_none_before_backward():
     assert text[F.PYTORCH] == ("net[2].weight.grad", "is None")
 
 
-def test_e17_mxnet_grad_is_zeros_before_backward():
+def test_e13_mxnet_grad_is_zeros_before_backward():
     """MXNet's ``net[1].weight.grad()`` is all zeros before a backward pass."""
     quote(MXNET_PT_TF, "net[1].weight.grad() .. raw:: latex \\diilbookstyleoutputcell")
     quote(MXNET_PT_TF, "array([[0., 0., 0., 0., 0., 0., 0., 0.]])")
@@ -569,7 +575,7 @@ def test_e17_mxnet_grad_is_zeros_before_backward():
     assert code == "net[1].weight.grad()" and "all zeros" in text
 
 
-def test_e18_djl_gradient_is_zeros_before_backward():
+def test_e13_djl_gradient_is_zeros_before_backward():
     """DJL's ``getGradient()`` is all zeros: "its values are all 0"."""
     quote(DJL, "dense0Weight.getGradient();")
     quote(
@@ -583,7 +589,7 @@ def test_e18_djl_gradient_is_zeros_before_backward():
     assert "all zeros" in text
 
 
-def test_e19_jax_keeps_no_gradients_grad_returns_them():
+def test_e14_jax_keeps_no_gradients_grad_returns_them():
     """JAX keeps no gradient with the parameters; the grad transformation gives them."""
     quote(NEWEST, "Unlike the other frameworks, JAX does not keep a track of the gradients")
     quote(NEWEST, "use the ``grad`` transformation for the same purpose.")
@@ -592,7 +598,7 @@ def test_e19_jax_keeps_no_gradients_grad_returns_them():
     assert "keeps no gradient" in text
 
 
-def test_e20_the_gradient_has_the_weights_shape():
+def test_e15_the_gradient_has_the_weights_shape():
     """ "It has the same shape as the weight": after backward every grad matches its tensor."""
     quote(GLUON, "It has the same shape as the weight.")
     ws = Workspace.from_preset("mlp")
@@ -613,7 +619,7 @@ def test_e20_the_gradient_has_the_weights_shape():
         (F.DJL, [DJL]),
     ],
 )
-def test_e55_e57_my_init_classes_are_quoted_line_by_line(framework, seeds):
+def test_e51_my_init_classes_are_quoted_line_by_line(framework, seeds):
     """Gluon's ``_init_weight``, TF's ``__call__``, DJL's ``initialize``: each line quoted."""
     for line in MY_INIT[framework].splitlines():
         if line.strip():
@@ -623,7 +629,7 @@ def test_e55_e57_my_init_classes_are_quoted_line_by_line(framework, seeds):
     assert MY_INIT_PARTS[1][1][framework] in MY_INIT[framework]
 
 
-def test_e54_the_formula_is_the_chapters_my_init():
+def test_e50_the_formula_is_the_chapters_my_init():
     """The formula keeps U(-10, 10) where |w| >= 5: about half zeros, the rest in [5, 10]."""
     quote(MXNET_PT_TF, "U(5, 10) & \\text{ with probability } \\frac{1}{4}")
     from explorer.init import initialize
@@ -638,7 +644,7 @@ def test_e54_the_formula_is_the_chapters_my_init():
     assert abs((w == 0).float().mean().item() - 0.5) < 0.02
 
 
-def test_e59_what_my_init_prints_in_each_edition():
+def test_e53_what_my_init_prints_in_each_edition():
     """MXNet prints ``Init dense0_weight (8, 4)``, PyTorch ``Init weight torch.Size([8, 4])``,
     DJL ``Init (8, 4)``: one line per weight, biases untouched."""
     mxnet = quote(MXNET_PT_TF, "Init dense0_weight (8, 4) Init dense1_weight (1, 8)")
@@ -654,7 +660,7 @@ def test_e59_what_my_init_prints_in_each_edition():
 # --- 5. why share parameters ---
 
 
-def test_e71_why_share_parameters_with_the_tied_lms_evidence():
+def test_e67_why_share_parameters_with_the_tied_lms_evidence():
     """The exercise in every edition, answered with numbers: the tied LM saves its 800-element
     head, and the gradient of the one tensor is the sum of its two uses."""
     for seed in (DJL, GLUON, MXNET_PT_TF, NEWEST):
@@ -674,7 +680,7 @@ def test_e71_why_share_parameters_with_the_tied_lms_evidence():
     assert sharing_evidence(Workspace.from_preset("mlp").state.tree) is None
 
 
-def test_readme_presents_all_parameters_as_named_parameters_and_aliases():
+def test_e25_readme_presents_all_parameters_as_named_parameters_and_aliases():
     """README's All-parameters row: named_parameters() (6 rows on the tied net), aliases apart."""
     quote(NEWEST, "[(name, param.shape) for name, param in net.named_parameters()]")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -684,3 +690,421 @@ def test_readme_presents_all_parameters_as_named_parameters_and_aliases():
     net = tied_net()
     assert len(list(net.named_parameters())) == 6
     assert len(net.state_dict()) - len(list(net.named_parameters())) == 2
+
+
+# --- the remaining items, in the order of docs/editions.md ---
+
+
+def test_e01_the_chapters_mlp_in_every_edition():
+    """One hidden layer of 8 units, a ReLU, one output, on X of shape (2, 4)."""
+    quote(NEWEST, "net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))")
+    quote(NEWEST, "net = nn.Sequential([nn.Dense(8), nn.relu, nn.Dense(1)])")
+    quote(NEWEST, "X = torch.rand(size=(2, 4))")
+    quote(DJL, "net.add(Linear.builder().setUnits(8).build()); net.add(Activation.reluBlock());")
+    ws = Workspace.from_preset("mlp")
+    result = ws.forward()
+    assert tuple(result.output.shape) == (2, 1)
+    assert [type(m).__name__ for m in ws.state.module] == ["Linear", "ReLU", "Linear"]
+
+
+def test_e03_lazy_layers_get_their_shapes_at_the_first_forward():
+    """LazyLinear (and Flax's net.init on X): no shapes until the input is seen."""
+    quote(NEWEST, "Here we need to run the forward propagation ``net(X)`` before accessing")
+    quote(NEWEST, "params = net.init(d2l.get_key(), X)")
+    ws = Workspace.from_preset("mlp")
+    assert all(p.shape is None for p in ws.state.tree.params.values())
+    assert places(ws.state.module)["0.weight"][F.FLAX].shape == (None, 8)
+    ws.materialize()
+    assert ws.state.tree.params["0.weight"].shape == (8, 4)
+    assert places(ws.state.module)["0.weight"][F.FLAX].shape == (4, 8)
+
+
+def test_e04_a_layers_state_dict_holds_its_weight_and_bias():
+    """``net[2].state_dict()``: the second fully connected layer's weight and bias."""
+    quote(NEWEST, "net[2].state_dict()")
+    quote(MXNET_PT_TF, "OrderedDict([('weight', tensor([[-0.2665, 0.1665,")
+    ws = _materialized("mlp")
+    block = ws.state.tree.block("2")
+    assert [p.local for p in block.params] == list(ws.state.module[2].state_dict())
+    assert [p.shape for p in block.params] == [(1, 8), (1,)]
+
+
+def test_e10_parameters_are_single_precision_floats():
+    """ "Both are stored as single precision floats (float32)"."""
+    quote(MXNET_PT_TF, "Both are stored as single precision floats (float32).")
+    quote(DJL_ZH, "两者都存储为单精度浮点数(float32)")
+    ws = _materialized("mlp")
+    assert {p.dtype for p in ws.state.module.parameters()} == {torch.float32}
+    assert "dtype=float32" in listing(ws.state.module, F.MXNET)
+
+
+def test_e11_a_parameter_object_and_its_values_in_each_edition():
+    """``type(net[2].bias), net[2].bias.data``; ``.data()``; ``getArray()``; TF and JAX."""
+    quote(NEWEST, "type(net[2].bias), net[2].bias.data")
+    quote(NEWEST, "type(net[1].bias), net[1].bias.data()")
+    quote(NEWEST, "tf.convert_to_tensor(net.layers[2].weights[1])")
+    quote(DJL, 'NDArray dense0Bias = params.get("01Linear_bias").getArray();')
+    net = chapter_mlp()
+    assert isinstance(net[2].bias, nn.Parameter)
+    where = places(net)["2.bias"]
+    assert where[F.PYTORCH].values == "net[2].bias.data"
+    assert where[F.MXNET].values == "net[1].bias.data()"
+    assert where[F.DJL].values.endswith(".getParameters().valueAt(1).getArray()")
+    assert where[F.KERAS].values == "net.layers[2].weights[1]"
+    assert where[F.FLAX].values == "params['params']['layers_2']['bias']"
+
+
+def test_e16_pytorchs_default_bias_is_not_zero_mxnets_and_djls_are():
+    """PyTorch prints a bias of 0.0211; MXNet and DJL: "the bias vector consists of zeroes"."""
+    quote(MXNET_PT_TF, "('bias', tensor([0.0211]))")
+    quote(GLUON, "Note that the bias vector consists of zeroes")
+    quote(DJL, "Note that the bias vector consists of zeroes")
+    from explorer.init import initialize
+    from explorer.initializers import RECIPES
+
+    net = chapter_mlp()
+    assert bool((net[0].bias != 0).any())
+    for key in ("mxnet_default", "djl_default", "keras_default"):
+        initialize(net, RECIPES[key].rules, seed=0)
+        assert not net[0].bias.any() and not net[2].bias.any(), key
+
+
+def test_e18_a_blocks_named_parameters_use_local_names():
+    """``net[0].named_parameters()`` lists ('weight', (8, 4)) and ('bias', (8,))."""
+    quote(MXNET_PT_TF, "('weight', torch.Size([8, 4])) ('bias', torch.Size([8]))")
+    ws = _materialized("mlp")
+    block = ws.state.tree.block("0")
+    expected = [(n, tuple(p.shape)) for n, p in ws.state.module[0].named_parameters()]
+    assert (
+        [(p.local, p.shape) for p in block.params]
+        == expected
+        == [("weight", (8, 4)), ("bias", (8,))]
+    )
+
+
+def test_e20_keras_get_weights_lists_every_array_in_layer_order():
+    """``net.get_weights()``: kernel (4, 4), bias (4,), kernel (4, 1), bias (1,)."""
+    quote(MXNET_PT_TF, "print(net.layers[1].weights) print(net.get_weights())")
+    quote(MXNET_PT_TF, "array([0., 0., 0., 0.], dtype=float32), array([[ 0.6852075 ],")
+    assert listing(keras_mlp(), F.KERAS) == "[(4, 4), (4,), (4, 1), (1,)]"
+
+
+def test_e23_gluon_collect_params_filters_with_a_regex_from_the_start():
+    """``collect_params('.*weight')`` keeps dense0_weight and dense1_weight (re.match)."""
+    quote(GLUON, "it allows us to filter the parameters returned by using regular expressions.")
+    quote(
+        GLUON,
+        "sequential0_ ( Parameter dense0_weight (shape=(256, 20), dtype=float32) "
+        "Parameter dense1_weight (shape=(10, 256), dtype=float32) sequential0_ ( "
+        "Parameter dense0_weight (shape=(256, 20), dtype=float32) "
+        "Parameter dense0_bias (shape=(256,), dtype=float32)",
+    )
+    from explorer import PRESETS, build
+    from explorer.patterns import select
+
+    where = places(build(PRESETS["gluon_dense"].spec))
+    names = [w[F.MXNET].name for w in where.values()]
+    assert select(names, ".*weight", "prefix") == ["dense0_weight", "dense1_weight"]
+    assert select(names, "dense0", "prefix") == ["dense0_weight", "dense0_bias"]
+    assert select(list(where), ".*weight", "full") == ["0.weight", "2.weight"]
+
+
+def test_e26_rgnet_nests_four_block1_in_block2():
+    """block2 adds block1 four times; rgnet = block2 then a linear output layer."""
+    quote(MXNET_PT_TF, "def block2(): net = nn.Sequential() for i in range(4): # Nested here")
+    quote(DJL, "for (int i = 0; i < 4; i++) { net.add(block1()); }")
+    ws = Workspace.from_preset("rgnet")
+    net = ws.state.module
+    assert len(net[0]) == 4 and all(isinstance(b, nn.Sequential) for b in net[0])
+    assert len(list(net.parameters())) == 4 * 4 + 2  # no two blocks share a tensor
+
+
+def test_e27_rgnet_children_are_named_block_0_to_block_3():
+    """``net.add_module(f'block {i}', block1())``: print shows ``(block 0): Sequential(``."""
+    quote(MXNET_PT_TF, "net.add_module(f'block {i}', block1())")
+    quote(
+        MXNET_PT_TF, "(block 0): Sequential( (0): Linear(in_features=4, out_features=8, bias=True)"
+    )
+    net = Workspace.from_preset("rgnet").state.module
+    assert "(block 0): Sequential(" in str(net)
+    assert "0.block 0.0.weight" in net.state_dict()
+
+
+def test_e28_keras_summary_counts_85_parameters():
+    """Keras rgnet: ``Total params: 85``, 80 in block2 and 5 in the output layer."""
+    quote(MXNET_PT_TF, "sequential_2 (Sequential) (2, 4) 80 dense_6 (Dense) (2, 1) 5")
+    quote(MXNET_PT_TF, "Total params: 85")
+    import explorer
+
+    def block1() -> nn.Sequential:
+        return nn.Sequential(nn.Flatten(), nn.Linear(4, 4), nn.ReLU())
+
+    net = nn.Sequential(nn.Sequential(*(block1() for _ in range(4))), nn.Linear(4, 1))
+    tree = explorer.inspect(net)
+    assert tree.counts().unique_elements == 85
+    assert tree.counts("0").unique_elements == 80 and tree.counts("1").unique_elements == 5
+
+
+def test_e34_djl_prints_each_blocks_output_shape():
+    """DJL's ``rgnet`` prints ``Linear(2, 4) -> (2, 32)``: the explorer records output shapes."""
+    quote(DJL, "SequentialBlock(2, 4) { Linear(2, 4) -> (2, 32) ReLU(2, 32) -> (2, 32)")
+    import explorer
+
+    result = explorer.run(block_net((32, 16), 4, 10), torch.rand(2, 4))
+    assert result.output_shapes["0.0.0"] == (2, 32)
+    assert result.output_shapes["0.0.2"] == (2, 16)
+    assert result.output_shapes["1"] == (2, 10)
+
+
+def test_e35_parameters_before_and_after_the_first_forward():
+    """Exercise: access the parameters after initialize and before the forward. What changes?"""
+    quote(GLUON, "Try accessing the model parameters after net.initialize() and before net(x)")
+    quote(DJL, "Try accessing the model parameters after ``net.initialize()`` and before")
+    ws = Workspace.from_preset("mlp")
+    assert dict(ws.state.deferred) == {}
+    ws.materialize()
+    assert dict(ws.state.deferred) == {
+        "0.weight": (8, 4),
+        "0.bias": (8,),
+        "2.weight": (1, 8),
+        "2.bias": (1,),
+    }
+
+
+def _init(key: str, net: nn.Module | None = None) -> nn.Module:
+    from explorer.init import initialize
+    from explorer.initializers import RECIPES
+
+    net = net if net is not None else nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 8))
+    initialize(net, RECIPES[key].rules, seed=0)
+    return net
+
+
+def test_e36_mxnet_default_is_uniform_007_with_zero_biases():
+    """ "By default, MXNet initializes weight parameters by … U(-0.07, 0.07)", biases zero."""
+    quote(
+        MXNET_PT_TF, "uniform distribution :math:`U(-0.07, 0.07)`, clearing bias parameters to zero"
+    )
+    net = _init("mxnet_default")
+    assert 0.06 < net[0].weight.abs().max().item() <= 0.07
+    assert not net[0].bias.any()
+
+
+def test_e37_pytorch_default_range_comes_from_the_layers_sizes():
+    """PyTorch draws weights and biases from a range computed from the dimensions."""
+    quote(MXNET_PT_TF, "By default, PyTorch initializes weight and bias matrices uniformly by")
+    net = _init("pytorch_default")
+    bound = 1 / 64**0.5
+    assert net[0].weight.abs().max().item() <= bound and net[0].bias.abs().max().item() <= bound
+    assert bool((net[0].bias != 0).all())
+
+
+def test_e38_keras_default_is_glorot_uniform_with_zero_biases():
+    """Keras: a range from the input and output dimension (Glorot), biases zero."""
+    quote(MXNET_PT_TF, "By default, Keras initializes weight matrices uniformly by drawing from")
+    net = _init("keras_default")
+    assert net[0].weight.abs().max().item() <= (6 / (64 + 32)) ** 0.5
+    assert not net[0].bias.any()
+
+
+def test_e39_djl_default_is_xavier_with_zero_biases():
+    """The Chinese DJL edition: weights XavierInitializer, biases 0."""
+    quote(DJL_ZH, "权重参数默认使用 XavierInitializer 初始化,而将偏置参数设置为0")
+    quote(DJL, "the bias parameters are all set to :math:`0`")
+    from explorer.initializers import DJL_XAVIER_GAIN
+
+    net = _init("djl_default")
+    bound = DJL_XAVIER_GAIN * (6 / (64 + 32)) ** 0.5
+    assert (6 / (64 + 32)) ** 0.5 < net[0].weight.abs().max().item() <= bound
+    assert not net[0].bias.any()
+
+
+def test_e40_djls_printed_xavier_values_need_gain_sqrt_2():
+    """DJL's Xavier (8, 4) weight holds -0.9658, beyond Glorot's 0.707 but inside gain √2's 1.0."""
+    quote(DJL, "[ 0.7445, -0.1896, 0.9236, -0.9658]")
+    from explorer.initializers import DJL_XAVIER_GAIN
+
+    glorot = (6 / (4 + 8)) ** 0.5
+    assert glorot < 0.9658 <= DJL_XAVIER_GAIN * glorot
+    assert DJL_XAVIER_GAIN * glorot == pytest.approx(1.0)
+
+
+def test_e41_init_normal_draws_n_0_001_weights_and_zero_biases():
+    """``nn.init.normal_(m.weight, mean=0, std=0.01); nn.init.zeros_(m.bias)``, as torch does."""
+    quote(MXNET_PT_TF, "nn.init.normal_(m.weight, mean=0, std=0.01) nn.init.zeros_(m.bias)")
+    quote(DJL, "We can also initialize all parameters as Gaussian random variables with standard")
+    net = _init("init_normal", chapter_mlp())
+    ref = chapter_mlp()
+    torch.manual_seed(0)
+    nn.init.normal_(ref[0].weight, 0, 0.01)
+    nn.init.normal_(ref[2].weight, 0, 0.01)
+    assert torch.equal(net[0].weight, ref[0].weight) and torch.equal(net[2].weight, ref[2].weight)
+    assert not net[0].bias.any() and not net[2].bias.any()
+
+
+def test_e42_init_constant_sets_every_weight_to_1():
+    """``nn.init.constant_(m.weight, 1)``: ``tensor([1., 1., 1., 1.]), tensor(0.)``."""
+    quote(MXNET_PT_TF, "nn.init.constant_(m.weight, 1) nn.init.zeros_(m.bias)")
+    net = _init("init_constant", chapter_mlp())
+    assert bool((net[0].weight == 1).all()) and not net[0].bias.any()
+
+
+def test_e43_xavier_on_the_first_layer_42_on_the_second():
+    """``net[0].apply(xavier); net[2].apply(init_42)``: layer 2 is all 42."""
+    quote(MXNET_PT_TF, "net[0].apply(xavier) net[2].apply(init_42)")
+    quote(MXNET_PT_TF, "tensor([[42., 42., 42., 42., 42., 42., 42., 42.]])")
+    net = _init("xavier_42", chapter_mlp())
+    assert bool((net[2].weight == 42).all())
+    assert net[0].weight.abs().max().item() <= (6 / (4 + 8)) ** 0.5
+
+
+def test_e44_djl_xavier_first_layer_zeros_second():
+    """DJL: linear1 XavierInitializer, linear2 ``Initializer.ZEROS``."""
+    quote(DJL, "linear2.setInitializer(Initializer.ZEROS, Parameter.Type.WEIGHT);")
+    from explorer.init import initialize
+    from explorer.initializers import DJL_XAVIER_GAIN
+
+    net = chapter_mlp()
+    rules = [
+        {"init": "xavier_uniform", "target": "0.weight", "gain": DJL_XAVIER_GAIN},
+        {"init": "zeros", "target": "2.weight"},
+    ]
+    initialize(net, rules, seed=0)
+    assert not net[2].weight.any()
+    assert net[0].weight.abs().max().item() <= DJL_XAVIER_GAIN * (6 / 12) ** 0.5
+
+
+def test_e45_force_reinit_initializes_again():
+    """``net.initialize(init=init.Constant(1), force_reinit=True)``: every weight 1."""
+    quote(GLUON, "net.initialize(init=init.Constant(1), force_reinit=True)")
+    from explorer.init import initialize
+
+    net = chapter_mlp()
+    normal = {"init": "normal", "target": "*.weight", "std": 0.01}
+    initialize(net, [normal, {"init": "constant", "target": "*.weight", "value": 1.0}], seed=0)
+    assert bool((net[0].weight == 1).all())
+
+
+def test_e46_djl_set_initializer_keeps_an_earlier_one_a_fresh_net_takes_it():
+    """Constant(1) after Normal is ignored; a fresh net gets 7777 (42 in the Chinese edition)."""
+    quote(DJL, "the second ``setInitializer()`` will NOT overwrite your first one")
+    quote(DJL, "everything is initialized properly! (to 7777!)")
+    quote(DJL_ZH, "我们创建一个新的块,使用同样的代码,这次所有的权重都被初始化为 42")
+    ignored = _init("djl_set_initializer", chapter_mlp())
+    assert ignored[0].weight.abs().max().item() < 0.1
+    fresh = _init("djl_fresh_7777", chapter_mlp())
+    assert bool((fresh[0].weight == 7777).all())
+
+
+def test_e47_an_initializer_set_on_a_block_reaches_its_inner_blocks():
+    """DJL: "all internal blocks will also call setInitializer()": a block-subtree target."""
+    quote(DJL, "when you call ``setInitializer()`` on a block, all internal blocks will also call")
+    from explorer.init import initialize
+
+    net = block_net((8, 4), 4, 1)
+    initialize(net, [{"init": "constant", "target": "0.*", "value": 3.0}], seed=0)
+    assert all(bool((p == 3).all()) for p in net[0].parameters())
+    assert not bool((net[1].weight == 3).all())
+
+
+def test_e48_parameter_type_weight_leaves_the_biases():
+    """``setInitializer(…, Parameter.Type.WEIGHT)`` sets weights only: a ``*.weight`` target."""
+    quote(DJL, "net.setInitializer(new ConstantInitializer(7777), Parameter.Type.WEIGHT);")
+    from explorer.init import initialize
+
+    net = chapter_mlp()
+    bias = net[0].bias.detach().clone()
+    initialize(net, [{"init": "constant", "target": "*.weight", "value": 7777.0}], seed=0)
+    assert bool((net[0].weight == 7777).all()) and torch.equal(net[0].bias, bias)
+
+
+def test_e49_djl_sets_one_parameters_initializer_by_its_key():
+    """``params.get("03Linear_weight").setInitializer(Initializer.ONES)``: a rule on 2.weight."""
+    quote(DJL, 'params.get("03Linear_weight").setInitializer(Initializer.ONES);')
+    quote(DJL, "weight: (1, 8) gpu(0) float32 hasGradient [[1., 1., 1., 1., 1., 1., 1., 1.], ]")
+    from explorer.init import initialize
+
+    net = chapter_mlp()
+    name_of = {w[F.DJL].name: name for name, w in places(net).items()}
+    assert name_of["01Linear_weight"] == "0.weight" and name_of["03Linear_weight"] == "2.weight"
+    rules = [
+        {"init": "normal", "target": name_of["01Linear_weight"], "std": 0.01},
+        {"init": "ones", "target": name_of["03Linear_weight"]},
+    ]
+    initialize(net, rules, seed=0)
+    assert bool((net[2].weight == 1).all()) and net[0].weight.abs().max().item() < 0.1
+
+
+def test_e52_pytorch_applies_my_init_to_each_linear_weight():
+    """``net.apply(my_init)`` with ``m.weight``: the recipe's formula targets ``*.weight``."""
+    quote(MXNET_PT_TF, "net.apply(my_init) net[0].weight[:2]")
+    from explorer.initializers import RECIPES
+
+    rule = RECIPES["my_init"].rules[-1]
+    assert (rule["init"], rule["target"]) == ("formula", "*.weight")
+    net = _init("my_init", chapter_mlp())
+    kept = net[0].weight[net[0].weight != 0].abs()
+    assert bool(((kept >= 5) & (kept <= 10)).all())
+
+
+def test_e58_a_shared_layer_is_one_tensor():
+    """``net[2].weight.data[0, 0] = 100`` shows at ``net[4]``: "the same exact tensor"."""
+    quote(NEWEST, "net[2].weight.data[0, 0] = 100")
+    quote(NEWEST, "They are not just equal, they are represented by the same exact tensor.")
+    ws = _materialized("tied")
+    ws.edit("2.weight", "set", 100.0, (0, 0))
+    assert ws.state.tree.tensor("4.weight")[0, 0].item() == 100
+    assert ws.state.module[2].weight is ws.state.module[4].weight
+
+
+def test_e62_the_gradients_of_a_tied_layer_are_added_together():
+    """ "the gradients of the second hidden layer and the third hidden layer are added together"."""
+    quote(NEWEST, "the gradients of the second hidden layer and the third hidden layer are added")
+    quote(DJL_ZH, "第二个隐藏层和第三个隐藏层的梯度会加在一起")
+    ws = Workspace.from_preset("tied")
+    result = ws.backward()
+    uses = result.grad_by_use["2.weight"]
+    assert len(uses) == 2
+    torch.testing.assert_close(uses[0] + uses[1], ws.state.tree.tensor("2.weight").grad)
+
+
+def test_e63_word_embeddings_encode_and_decode_with_one_table():
+    """ "use the same parameters both for encoding and decoding words": the tied LM preset."""
+    quote(GLUON, "it might be sensible to use the same parameters both for encoding and decoding")
+    tree = Workspace.from_preset("tied_lm").state.tree
+    assert tree.tied_groups == [{"0.weight", "3.weight"}]
+
+
+def test_e64_fancy_mlp_and_nest_mlp_parameters_in_every_edition():
+    """Exercise: use FancyMLP (NestMLP in the newest edition) and access its layers' parameters."""
+    quote(GLUON, "Use the FancyMLP defined in Section 5.1 and access the parameters of the various")
+    quote(NEWEST, "Use the ``NestMLP`` model defined in")
+    for key in ("fancy_mlp", "nest_mlp"):
+        ws = _materialized(key)
+        where = places(ws.state.module)
+        assert where and all(not p.missing for w in where.values() for p in w.values()), key
+    fancy = places(_materialized("fancy_mlp").state.module)
+    assert fancy["linear_again.weight"][F.KERAS].access == fancy["linear.weight"][F.KERAS].access
+
+
+def test_e65_explore_different_initializers():
+    """Exercise: "explore different initializers": the registry lists the built-in ones."""
+    quote(GLUON, "Look at the MXNet documentation and explore different initializers.")
+    quote(
+        MXNET_PT_TF, "Look at the initialization module document to explore different initializers."
+    )
+    from explorer.initializers import INITIALIZERS
+
+    for name in ("normal", "uniform", "constant", "xavier_uniform", "kaiming_normal", "orthogonal"):
+        assert name in INITIALIZERS
+
+
+def test_e66_train_a_net_with_a_shared_layer_and_watch_each_use():
+    """Exercise: train an MLP with a shared layer; observe parameters and gradients per layer."""
+    quote(NEWEST, "Construct an MLP containing a shared parameter layer and train it.")
+    from explorer.train import TrainSettings
+
+    ws = _materialized("tied")
+    log = ws.train(TrainSettings(steps=20, batch_size=8))
+    assert tuple(log.use_norm["2.weight"].shape) == (20, 2)  # one gradient norm per use
+    assert float(log.loss[-1]) < float(log.loss[0])
