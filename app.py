@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import links, sidebar, state
+from ui import labs, links, sidebar, state
 from ui.builder import builder_panel
 from ui.inspect import detail_panel
 from ui.rules import rules_panel
@@ -48,6 +48,7 @@ PANELS = {
     ":material/casino: Initialize": lambda: rules_panel(ws),
     ":material/table_rows: All parameters": lambda: all_parameters_panel(ws),
     ":material/code: Code": lambda: code_panel(ws),
+    ":material/model_training: Train": lambda: labs.train_panel(ws),
 }
 for tab, panel in zip(
     st.tabs(list(PANELS), key="tabs", on_change="rerun"), PANELS.values(), strict=True

@@ -437,3 +437,53 @@ class TrainingSession(RuleBasedStateMachine):
 
 
 test_training_session = TrainingSession.TestCase
+
+
+# --- figures and the Train tab ---
+
+
+def test_the_curves_have_one_trace_per_tensor_and_the_uses_against_their_sum():
+    """Norm curves: a line per distinct tensor (aliases joined); uses: each use, then the sum."""
+    from explorer.lab_figures import loss_figure, norms_figure, uses_figure
+
+    net = tied_net()
+    log = train(net, make_task("regression", net, (4,)), 5, lr=0.05)
+    names = [trace.name for trace in norms_figure(log, "grad_norm").data]
+    assert names == ["0.weight", "0.bias", "2.weight = 4.weight", "2.bias = 4.bias", "6.weight",
+                     "6.bias"]  # fmt: skip
+    uses = uses_figure(log, "2.weight").data
+    assert [t.name.split(":")[0] for t in uses] == ["use 1", "use 2", "sum of the uses = .grad"]
+    assert list(uses[2].y) == log.grad_norm[:, log.column("2.weight")].double().tolist()
+    assert list(loss_figure(log.loss).data[0].y) == log.loss.double().tolist()
+
+
+def test_the_train_tab_trains_in_a_worker_and_shows_the_curves_and_the_step_slider():
+    """AppTest: Train starts a worker; afterwards the metrics, curves and the scrubber show."""
+    import time
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.selectbox(key="preset_choice").select("tied").run()
+    at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("Train"))
+    at.run()
+    at.number_input(key="train_steps").set_value(8).run()
+    at.button(key="train_button").click().run()
+    assert not at.exception
+    job = at.session_state["train_job"]
+    deadline = time.monotonic() + 120
+    while not job.finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.finished and job.error is None and job.done == 8
+    at.run()
+    assert not at.exception
+    assert [m.label for m in at.metric][:2] == ["Steps", "Loss"]
+    assert at.metric[0].value == "8"
+    at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("Explore"))
+    at.session_state["selected"] = "4/weight"
+    at.run()
+    assert not at.exception
+    slider = at.select_slider[0]
+    assert slider.label == "Training step" and slider.value == 8

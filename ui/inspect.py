@@ -14,7 +14,7 @@ from explorer.reduce import tensor_preview
 from explorer.state import State
 from explorer.uses import use_scale, uses_sum_error
 from explorer.workspace import EDIT_OPS, Workspace
-from ui import state
+from ui import labs, state
 from ui.frameworks import framework_view, last_edit_view, no_gradient_lines
 from ui.tables import counts_row, literal
 from ui.view import name_of, parameter_rows
@@ -81,6 +81,7 @@ def _parameter(s: State, name: str) -> None:
         st.info("No values on the meta device: this model is structure only.", icon="ℹ️")
         return
     _values(s, name)
+    labs.snapshot_scrubber(s, name)
     _gradient(s, name)
     _edit_form(s, name, info.shape)
 
