@@ -1108,3 +1108,28 @@ def test_e66_train_a_net_with_a_shared_layer_and_watch_each_use():
     log = ws.train(TrainSettings(steps=20, batch_size=8))
     assert tuple(log.use_norm["2.weight"].shape) == (20, 2)  # one gradient norm per use
     assert float(log.loss[-1]) < float(log.loss[0])
+
+
+# --- 8. the table of items ---
+
+
+def test_editions_table_is_checked():
+    """docs/editions.md lists E01–E67; each quote is in its seed; each cited test exists."""
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "editions.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if re.match(r"\| E\d\d \|", line)]
+    assert [row.split("|")[1].strip() for row in rows] == [f"E{i:02d}" for i in range(1, 68)]
+    seeds = {
+        "DJL": DJL,
+        "DJL-zh": DJL_ZH,
+        "Gluon": GLUON,
+        "MX-PT-TF": MXNET_PT_TF,
+        "newest": NEWEST,
+    }
+    for row in rows:
+        item, _, seed, quoted, _, tests = (c.strip() for c in row.strip()[1:-1].split(" | "))
+        quote(seeds[seed], quoted.strip("`"))
+        cited = [t.split("::") for t in tests.split(", ")]
+        assert any(f == "test_editions.py" and n.startswith(f"test_e{item[1:]}_") for f, n in cited)
+        for file, name in cited:
+            assert f"def {name}(" in (root / "tests" / file).read_text(encoding="utf-8"), name
