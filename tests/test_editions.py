@@ -1133,3 +1133,19 @@ def test_editions_table_is_checked():
         assert any(f == "test_editions.py" and n.startswith(f"test_e{item[1:]}_") for f, n in cited)
         for file, name in cited:
             assert f"def {name}(" in (root / "tests" / file).read_text(encoding="utf-8"), name
+
+
+def test_chapter_guide_has_one_column_per_edition():
+    """The guide's side-by-side table: PyTorch, MXNet, TensorFlow, JAX and DJL columns."""
+    root = Path(__file__).resolve().parents[1]
+    guide = (root / "docs" / "chapter-guide.md").read_text(encoding="utf-8")
+    head = next(
+        line for line in guide.splitlines() if line.startswith("| the chapter does | PyTorch")
+    )
+    columns = [c.strip() for c in head.strip()[1:-1].split("|")]
+    assert columns[1:6] == ["PyTorch", "MXNet (Gluon)", "TensorFlow (Keras)", "JAX (Flax)", "DJL"]
+    rows = guide[guide.index(head) :].splitlines()[2:]
+    rows = [r for r in rows if r.startswith("| ")]
+    assert len(rows) >= 15 and all(len(r.strip()[1:-1].split(" | ")) == 7 for r in rows)
+    quote(NEWEST, "jax.tree_util.tree_map(lambda x: x.shape, params)")
+    quote(DJL, "weightLayer.set(new NDIndex(0, 0), 2020)")
