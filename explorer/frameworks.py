@@ -195,6 +195,13 @@ class _Model:
             if pid in split
         }
         self.fused = _fused_relus(module)
+        self._dense: dict[int, list[tuple[str, Shape]]] = {}
+
+    def dense(self, m: nn.Linear) -> list[tuple[str, Shape]]:
+        """A Linear's parameters with PyTorch's shapes, computed once per layer."""
+        if id(m) not in self._dense:
+            self._dense[id(m)] = _dense_params(m)
+        return self._dense[id(m)]
 
     def layers(self, seq: nn.Sequential, fuse: bool) -> list[tuple[str, nn.Module]]:
         """A sequential's children as an edition writes them: ReLUs fused into Dense if ``fuse``."""
@@ -342,7 +349,7 @@ def _mxnet(model: _Model, root: str, first) -> dict[str, Place]:
                 visit(child, _join(path, key), f"{expr}[{i}]")
         elif isinstance(m, nn.Linear):
             prefix = names.prefix(m, "dense")
-            for local, shape in _dense_params(m):
+            for local, shape in model.dense(m):
                 name = prefix + local
                 access = (f"{expr}.{local}", f"{root}.collect_params()[{name!r}]")
                 out[_join(path, local)] = Place(
@@ -372,7 +379,7 @@ def _djl(model: _Model, root: str, first) -> dict[str, Place]:
                 )
             blocks.pop()
         elif isinstance(m, nn.Linear):
-            for j, (local, shape) in enumerate(_dense_params(m)):
+            for j, (local, shape) in enumerate(model.dense(m)):
                 name = key + local
                 access = [f'{root}.getParameters().get("{name}")']
                 access += [
@@ -420,7 +427,7 @@ def _keras(model: _Model, root: str, first) -> dict[str, Place]:
                 i = index.setdefault(id(child), start + len(index))
                 visit(child, _join(path, key), f"{expr}.layers[{i}]")
         elif isinstance(m, nn.Linear):
-            for j, (local, shape) in enumerate(_dense_params(m)):
+            for j, (local, shape) in enumerate(model.dense(m)):
                 p = getattr(m, local)
                 k = flat.setdefault(id(p), len(flat)) if known[0] else None
                 access = (f"{expr}.weights[{j}]",)
@@ -453,7 +460,7 @@ def _flax(model: _Model, root: str, first) -> dict[str, Place]:
             for i, (key, child) in enumerate(_children(m)):
                 visit(child, _join(path, key), where.setdefault(id(child), (*keys, f"layers_{i}")))
         elif isinstance(m, nn.Linear):
-            for local, shape in _dense_params(m):
+            for local, shape in model.dense(m):
                 kernel = local == "weight"
                 leaf = "kernel" if kernel else "bias"
                 expr = "params['params']" + "".join(f"[{k!r}]" for k in (*keys, leaf))

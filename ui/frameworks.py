@@ -113,7 +113,10 @@ def why_share_view(s: State) -> None:
     evidence = state.cached("sharing", None, lambda: sharing_evidence(s.tree, s.last_run))
     st.markdown("**Why share parameters?** (an exercise in every edition)")
     if evidence is None:
-        st.caption("This model ties no parameters: pick the *Tied layers* or *tied LM* preset.")
+        st.caption(
+            "This model ties no parameters: pick the *Tied layers* or the *Language model with "
+            "tied embeddings* preset."
+        )
         return
     share = evidence.saved / evidence.state_dict_elements if evidence.state_dict_elements else 0
     lines = [
