@@ -3,7 +3,8 @@
 #   make run    create/reuse .venv, install requirements.txt, start the Streamlit app
 #   make test   install requirements-test.txt + the package, ensure Chromium, run pytest
 #   make lint   ruff check
-#   make bench  run the benchmarks (python -m benchmarks)
+#   make bench  install requirements-bench.txt, print issue 9's table, write docs/benchmarks.md
+#               (BENCH_ARGS=--quick for smaller sizes)
 #   make clean  remove .venv, caches and test artifacts
 #
 # Installs are skipped while the stamp files in .venv are newer than the requirement files.
@@ -23,6 +24,8 @@ export PIP_NO_INPUT := 1
 
 RUN_STAMP := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
+BENCH_STAMP := $(VENV)/.stamp-bench
+BENCH_ARGS ?=
 PIP_LOG := $(VENV)/pip-install.log
 
 # pip's full output goes to $(PIP_LOG); only "Collecting"/"Installing collected" lines are
@@ -50,8 +53,8 @@ test: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(RUN_STAMP)
-	$(PY) -m benchmarks
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS) --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts build dist *.egg-info
@@ -84,3 +87,9 @@ $(TEST_STAMP): requirements.txt requirements-test.txt pyproject.toml | $(PY)
 	@$(call pip_install,-e . --no-deps)
 	@touch $@ $(RUN_STAMP)  # requirements-test.txt includes requirements.txt
 	@echo "Test dependencies installed."
+
+$(BENCH_STAMP): requirements.txt requirements-bench.txt | $(PY)
+	@echo "Installing benchmark references (TensorBoard, torchinfo) into $(VENV)..."
+	@: > $(PIP_LOG)
+	@$(call pip_install,-r requirements-bench.txt)
+	@touch $@ $(RUN_STAMP)  # requirements-bench.txt includes requirements.txt
