@@ -12,6 +12,7 @@ import streamlit as st
 
 from ui import labs, links, sidebar, state
 from ui.builder import builder_panel
+from ui.files import files_panel
 from ui.inspect import detail_panel
 from ui.rules import rules_panel
 from ui.tables import all_parameters_panel, code_panel
@@ -48,6 +49,7 @@ PANELS = {
     ":material/casino: Initialize": lambda: rules_panel(ws),
     ":material/table_rows: All parameters": lambda: all_parameters_panel(ws),
     ":material/code: Code": lambda: code_panel(ws),
+    ":material/folder_open: Files": lambda: files_panel(ws),
     ":material/model_training: Train": lambda: labs.train_panel(ws),
 }
 for tab, panel in zip(

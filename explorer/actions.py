@@ -30,6 +30,7 @@ __all__ = [
     "edit",
     "move",
     "load",
+    "load_checkpoint",
     "train",
     "VALUE_FIELDS",
 ]
@@ -199,9 +200,45 @@ def train(
     )
 
 
-def load(state: State, experiment: Experiment, limits: Limits = DEFAULT_LIMITS) -> State:
+def load(
+    state: State, experiment: Experiment, limits: Limits = DEFAULT_LIMITS, blobs=None
+) -> State:
     """The state an experiment describes (a saved file, a link, an undo step)."""
-    return realize(experiment, limits, state.version + 1)
+    return realize(experiment, limits, state.version + 1, blobs)
+
+
+def load_checkpoint(
+    state: State,
+    ckpt,
+    limits: Limits = DEFAULT_LIMITS,
+    allow_partial: bool = False,
+    allow_nonfinite: bool = False,
+) -> State:
+    """The state with a checkpoint's values (``explorer.checkpoints.Checkpoint``) loaded.
+
+    Refused unless every key matches or ``allow_partial``; NaN or Inf only with
+    ``allow_nonfinite``. The experiment records ``{"op": "load", "digest", "name", "keys"}``;
+    the tensors stay in the session's blob store, so undo and redo replay the load.
+    """
+    from explorer.checkpoint_load import compare, loaded_module, refusal
+
+    if state.lazy:
+        raise SpecError("lazy layers have no shapes yet: run a forward pass first, then load")
+    report = compare(state.module, ckpt.tensors)
+    reason = refusal(report, allow_partial, allow_nonfinite)
+    if reason is not None:
+        raise SpecError(reason, "checkpoint")
+    op = {"op": "load", "digest": ckpt.digest, "name": ckpt.name[:255], "keys": report.keys}
+    check_op(op, "load", limits)
+    exp = state.experiment.replace(ops=(*state.experiment.ops, op), ran=Ran.NONE)
+    return replace(
+        state,
+        experiment=exp,
+        module=loaded_module(state.module, ckpt.tensors),
+        pristine=frozenset(),
+        last_run=None,
+        version=state.version + 1,
+    )
 
 
 def _run(state: State, ran: Ran, limits: Limits) -> State:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -79,7 +80,7 @@ class EditHow(StrEnum):
     DIVIDE = "divide"
 
 
-OP_KINDS = ("edit", "move", "train")
+OP_KINDS = ("edit", "move", "train", "load")
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,14 @@ def check_op(op: object, where: str, limits: Limits = DEFAULT_LIMITS) -> None:
             or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in index)
         ):
             raise SpecError("must be a list of whole numbers, or null", f"{where}.index")
+    elif kind == "load":
+        _allowed(op, {"op", "digest", "name", "keys"}, where)
+        digest = op.get("digest")
+        if not isinstance(digest, str) or re.fullmatch(r"[0-9a-f]{64}", digest) is None:
+            raise SpecError("must be a sha256 digest in hex", f"{where}.digest")
+        if not isinstance(op.get("name"), str) or not 0 < len(op["name"]) <= 255:
+            raise SpecError("must be the checkpoint's file name", f"{where}.name")
+        _whole(op.get("keys"), 1, limits.max_param_names, f"{where}.keys")
     elif kind == "train":
         from explorer.train import check_train_op
 

@@ -123,7 +123,9 @@ class State:
         return digest.hexdigest()
 
 
-def realize(experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: int = 0) -> State:
+def realize(
+    experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: int = 0, blobs=None
+) -> State:
     """Build the model an experiment describes, with its values, bit for bit on the CPU.
 
     Every check runs first; a failure raises ``SpecError``/``DeviceError`` and nothing is kept.
@@ -147,7 +149,7 @@ def realize(experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: in
         if op["op"] == "train":
             module, train_log = train_op(module, op, limits)
         else:
-            module = apply_op(module, op, exp, limits)
+            module = apply_op(module, op, exp, limits, blobs)
         pristine = frozenset()
     last_run = run_batch(module, exp, limits) if exp.ran != Ran.NONE else None
     return State(
@@ -212,8 +214,13 @@ def _refuse_materialized_size(count: int, x: torch.Tensor, limits: Limits) -> No
         )
 
 
-def apply_op(module: nn.Module, op: dict, exp: Experiment, limits: Limits) -> nn.Module:
-    """The module after one recorded value change; the given module is left as it was."""
+def apply_op(module: nn.Module, op: dict, exp: Experiment, limits: Limits, blobs=None) -> nn.Module:
+    """The module after one recorded value change; the given module is left as it was.
+
+    A load op reads its tensors from the session's ``blobs`` (``explorer.blobs.BlobStore``).
+    """
+    if op["op"] == "load":
+        return _load_op(module, op, blobs)
     if op["op"] == "edit":
         return with_tensors(module, {op["name"]: edited_values(module, op)})
     if op["op"] == "train":
@@ -266,6 +273,18 @@ def edited_values(module: nn.Module, op: dict) -> torch.Tensor:
     if not bool(torch.isfinite(target).all()):
         raise SpecError(f"the edit would make {name} hold inf or nan in {new.dtype}", "value")
     return new
+
+
+def _load_op(module: nn.Module, op: dict, blobs) -> nn.Module:
+    """Replay a checkpoint load from the tensors the session kept under its digest."""
+    from explorer.checkpoint_load import compare, loaded_module
+
+    if blobs is None:
+        raise SpecError("a checkpoint load is replayed only in the session that made it", "ops")
+    tensors = blobs.get(op["digest"])
+    if compare(module, tensors).keys != op["keys"]:
+        raise SpecError(f"the checkpoint {op['name']} no longer matches this model", "ops")
+    return loaded_module(module, tensors)
 
 
 def run_batch(

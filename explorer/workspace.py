@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from explorer import actions
+from explorer.blobs import BlobStore, load_digests
 from explorer.errors import ExplorerError
 from explorer.experiment import DTYPES, EditHow, Experiment, Loss
 from explorer.limits import DEFAULT_LIMITS, Limits
@@ -49,6 +50,7 @@ class Workspace:
 
     def __init__(self, experiment: Experiment, limits: Limits = DEFAULT_LIMITS):
         self.limits = limits
+        self.blobs = BlobStore(limits.max_upload_bytes)  # uploaded checkpoints' tensors
         self.history = History(realize(experiment, limits))
 
     @classmethod
@@ -175,14 +177,34 @@ class Workspace:
 
     def load(self, experiment: Experiment) -> None:
         """Replace the whole experiment (a saved file or a link); undo goes back."""
-        self._act(lambda s: actions.load(s, experiment, self.limits))
+        self._act(lambda s: actions.load(s, experiment, self.limits, self.blobs))
+
+    def load_checkpoint(
+        self, ckpt, allow_partial: bool = False, allow_nonfinite: bool = False
+    ) -> None:
+        """Load a checkpoint's values (``explorer.checkpoints.read_checkpoint``); undo goes back.
+
+        A partial load, or values with NaN or Inf, need ``allow_partial``/``allow_nonfinite``.
+        """
+
+        def run(s: State) -> State:
+            new = actions.load_checkpoint(s, ckpt, self.limits, allow_partial, allow_nonfinite)
+            self.blobs.put(ckpt.digest, ckpt.tensors, keep=self._digests())
+            return new
+
+        self._act(run)
+
+    def _digests(self) -> set[str]:
+        """The checkpoints the current state and the undo and redo steps refer to."""
+        h = self.history
+        return load_digests(op for exp in (h.state.experiment, *h.undo, *h.redo) for op in exp.ops)
 
     def undo(self) -> bool:
         """Go back to the experiment before the last action; False when there is none."""
         h = self.history
         if not h.undo:
             return False
-        state = realize(h.undo[-1], self.limits, h.state.version + 1)
+        state = realize(h.undo[-1], self.limits, h.state.version + 1, self.blobs)
         self.history = History(state, h.undo[:-1], (*h.redo, h.state.experiment))
         return True
 
@@ -191,7 +213,7 @@ class Workspace:
         h = self.history
         if not h.redo:
             return False
-        state = realize(h.redo[-1], self.limits, h.state.version + 1)
+        state = realize(h.redo[-1], self.limits, h.state.version + 1, self.blobs)
         self.history = History(state, (*h.undo, h.state.experiment), h.redo[:-1])
         return True
 
