@@ -72,7 +72,7 @@ def _layout(title: str, note: str, **extra) -> dict:
 def heatmap_size(rows: int, cols: int) -> tuple[int, int]:
     """The plot area (width, height) in px for a rows×cols matrix: its aspect ratio, the short
     side 300 px, the long side at most 900 px (beyond 3:1 the picture is squeezed to 3:1)."""
-    aspect = rows / cols  # height / width
+    aspect = max(rows, 1) / max(cols, 1)  # height / width; an empty side counts as one
     if aspect >= 1:
         return _SHORT, round(min(_SHORT * aspect, _LONG))
     return round(min(_SHORT / aspect, _LONG)), _SHORT
@@ -135,7 +135,7 @@ def _heatmap_figure(
     highlight: tuple[int, int] | None,
 ) -> go.Figure:
     """The heatmap of an already reduced matrix ``small`` of a tensor of ``shape``."""
-    rows, cols = matrix_shape(shape)
+    rows, cols = (max(n, 1) for n in matrix_shape(shape))  # an empty side is drawn as one
     k_rows, k_cols = blocks
     if blocks == (1, 1):
         hover = "row %{y}, col %{x}<br>%{z:.4g}<extra></extra>"
@@ -225,7 +225,7 @@ def histogram(
         heights, y_title = counts.numpy(), "count"
         label = dict(text=[f"{centres[0]:.4g}"], textposition="outside", cliponaxis=False)
     else:
-        note = f"{n:,} values" if n else "no finite values"
+        note = f"{n:,} values" if n else "no finite values" if skipped else "no values"
         heights = (counts / (n * widths)).numpy() if n else np.zeros(len(counts))
         y_title, label = "density", {}
     if skipped:

@@ -96,7 +96,7 @@ def _block_sizes(rows: int, cols: int, max_side: int, max_cells: int) -> tuple[i
     The side with more cells grows its blocks first, both together when equal, so a square
     matrix keeps square blocks.
     """
-    k_rows, k_cols = math.ceil(rows / max_side), math.ceil(cols / max_side)
+    k_rows, k_cols = max(1, math.ceil(rows / max_side)), max(1, math.ceil(cols / max_side))
     while math.ceil(rows / k_rows) * math.ceil(cols / k_cols) > max_cells:
         shown_rows, shown_cols = math.ceil(rows / k_rows), math.ceil(cols / k_cols)
         k_rows += shown_rows >= shown_cols

@@ -303,6 +303,14 @@ def test_heatmap_is_sized_to_the_aspect_ratio_with_a_300px_short_side(shape, are
     assert heatmap_size(*(shape or (1, 1)) if len(shape) != 1 else (1, shape[0])) == area
 
 
+def test_heatmap_and_histogram_of_an_empty_tensor_say_it_is_empty():
+    """A (0, 5) tensor draws an empty 300 px picture and a histogram titled "no values"."""
+    t = torch.empty(0, 5)
+    fig = heatmap(t, "w")
+    assert "empty" in fig.layout.title.text and np.asarray(fig.data[0].z).size == 0
+    assert "no values" in histogram(t, "w").layout.title.text
+
+
 def test_heatmap_keeps_its_cell_aspect_when_stretched():
     """y is anchored to x at the drawn ratio, so a wider page does not flatten the picture."""
     layout = heatmap(torch.randn(600, 300), "w").layout
