@@ -24,7 +24,7 @@ from typing import Any
 from torch import nn
 
 from explorer.errors import SpecError
-from explorer.fields import Field, Kind, size_pair
+from explorer.fields import Field, Kind
 from explorer.layers import ConstantLinear, PositionEmbedding, Residual, SelfAttention, SwiGLU
 from explorer.limits import DEFAULT_LIMITS, Limits
 
@@ -203,8 +203,10 @@ def _with_bias(v: Get, shapes: dict, n: int, prefix: str = "") -> dict:
 
 
 def _conv_args(v: Get) -> dict:
-    sizes = {k: size_pair(v(k), k, 0, 1 << 30) for k in ("kernel_size", "stride", "padding")}
-    return {**sizes, "bias": v("bias")}
+    """nn.Conv2d's arguments from checked fields: each size a pair, ``3`` as ``(3, 3)``."""
+    sizes = {k: v(k) for k in ("kernel_size", "stride", "padding")}
+    pairs = {k: tuple(s) if isinstance(s, list | tuple) else (s, s) for k, s in sizes.items()}
+    return {**pairs, "bias": v("bias")}
 
 
 def _conv_make(v: Get, parts: Parts) -> nn.Module:

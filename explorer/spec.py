@@ -229,10 +229,10 @@ class _Checker:
             child_path = f"{where}[{i}]"
             self.read(child, child_path, depth + 1, inside_copy, keyed=True)
             key = child.get("key", str(i))
-            if key in seen:
-                at = i if "key" in child else seen[key]
+            if key in seen:  # blame the child whose "key" field clashes
+                at, other = (i, seen[key]) if "key" in child else (seen[key], i)
                 raise SpecError(
-                    f"the key {key!r} is already used by {where}[{seen[key] if at == i else i}]; "
+                    f"the key {key!r} is already used by {where}[{other}]; "
                     "the children of a sequential need different keys",
                     f"{where}[{at}].key",
                 )
