@@ -51,6 +51,7 @@ PANELS = {
     ":material/code: Code": lambda: code_panel(ws),
     ":material/folder_open: Files": lambda: files_panel(ws),
     ":material/model_training: Train": lambda: labs.train_panel(ws),
+    ":material/stacked_line_chart: Depth": lambda: labs.depth_panel(ws),
 }
 for tab, panel in zip(
     st.tabs(list(PANELS), key="tabs", on_change="rerun"), PANELS.values(), strict=True

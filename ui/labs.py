@@ -11,12 +11,15 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+import pandas as pd
 import streamlit as st
+from torch.nn.parameter import is_lazy
 
+from explorer.depth import DEPTH_BATCH, RULE_LABELS, RULE_SETS, compare, symmetry
 from explorer.errors import ExplorerError
 from explorer.experiment import InputKind, check_op
 from explorer.export import train_lines
-from explorer.lab_figures import NORMS, loss_figure, norms_figure, uses_figure
+from explorer.lab_figures import NORMS, depth_figure, loss_figure, norms_figure, uses_figure
 from explorer.reduce import colour_limit, downsample
 from explorer.state import State
 from explorer.tasks import TASK_TEXT, Task
@@ -24,7 +27,7 @@ from explorer.train import Optimizer, Progress, TrainSettings
 from explorer.workspace import Workspace
 from ui import state
 
-__all__ = ["train_panel", "snapshot_scrubber", "TrainJob"]
+__all__ = ["train_panel", "depth_panel", "snapshot_scrubber", "TrainJob"]
 
 _JOB = "train_job"
 _WHERE = "train"
@@ -273,3 +276,183 @@ def snapshot_scrubber(s: State, name: str) -> None:
         f"{len(frames)} snapshots from before the first step (0) to the last ({frames[-1]}); "
         "one colour scale for every step."
     )
+
+
+# --- the depth lab ---
+
+DEPTH_TEXT = {
+    "intro": "**Why initialization matters.** One batch of "
+    f"{DEPTH_BATCH} examples runs forward through the current model under each rule set: "
+    "each layer's output mean and std, then, after a backward pass, each layer's gradient "
+    "norm. With normal(0, 0.01) the activations shrink at every layer until almost nothing "
+    "reaches the output, and the first layers get almost no gradient; xavier_uniform and "
+    "kaiming (made for ReLU) keep the signal alive.",
+    "deep": "The chapter's case is a deep net: open the 10-layer MLP (Linear(256, 256) + "
+    "ReLU, ten times).",
+    "symmetry": "**Symmetry.** With a constant init every hidden unit of a layer computes the "
+    "same value and receives the same gradient, so its rows stay identical however long it "
+    "trains: the layer might as well have one unit. The output layer's rows do part, "
+    "because each output has its own target.",
+}
+_DEPTH_CODE = """stats = []
+for m in net.modules():  # every layer: its output's mean and std
+    m.register_forward_hook(lambda m, i, o: stats.append((o.mean(), o.std())))
+net(X).sum().backward()
+[m.weight.grad.norm() for m in net.modules() if isinstance(m, nn.Linear)]"""
+_SYMMETRY_CODE = """for m in net.modules():
+    if isinstance(m, nn.Linear):
+        nn.init.constant_(m.weight, {value})
+        nn.init.zeros_(m.bias)
+# ... train ...
+len(torch.unique(net[0].weight, dim=0))  # distinct rows: 1"""
+
+
+def depth_panel(ws: Workspace) -> None:
+    """The Depth tab: the signal through depth for several rule sets, then symmetry."""
+    st.markdown(DEPTH_TEXT["intro"])
+    if ws.experiment.preset != "deep_mlp":
+        st.caption(DEPTH_TEXT["deep"])
+        st.button(
+            "Open the 10-layer MLP",
+            key="depth_open_deep",
+            icon=":material/stacks:",
+            on_click=state.act,
+            args=("depth", lambda: _open_preset("deep_mlp")),
+        )
+    st.multiselect(
+        "Rule sets to compare",
+        list(RULE_LABELS),
+        default=["normal", "xavier", "kaiming"],
+        format_func=RULE_LABELS.get,
+        key="depth_rules",
+        max_selections=4,
+    )
+    st.button(
+        "Run the batch through each",
+        type="primary",
+        key="depth_run",
+        icon=":material/play_arrow:",
+        on_click=state.act,
+        args=("depth", _run_depth),
+    )
+    state.show_error("depth")
+    with st.expander("The same in PyTorch", expanded=False):
+        st.code(_DEPTH_CODE, language="python")
+    profiles = _current("depth_result")
+    if profiles:
+        _depth_figures(profiles)
+    st.divider()
+    _symmetry(ws)
+
+
+def _open_preset(key: str) -> None:
+    from explorer.presets import preset
+
+    p = preset(key)
+    state.workspace().change(
+        spec=p.spec,
+        rules=p.rules,
+        input_shape=p.input_shape,
+        input_kind=p.input_kind,
+        vocab=p.vocab,
+        loss=p.loss,
+        preset=key,
+        root_name=p.root_name,
+    )
+    state.select("")
+
+
+def _current(key: str):
+    """A lab result kept in the session, while the state it was computed on is current."""
+    kept = st.session_state.get(key)
+    if kept is None or kept[0] != state.workspace().version:
+        return None
+    return kept[1]
+
+
+def _run_depth() -> None:
+    ws = state.workspace()
+    chosen = st.session_state.get("depth_rules") or ["normal", "kaiming"]
+    rule_sets = {
+        RULE_LABELS[k]: ws.experiment.rules if k == "current" else RULE_SETS[k] for k in chosen
+    }
+    profiles = compare(ws.experiment, rule_sets, ws.limits)
+    st.session_state["depth_result"] = (ws.version, profiles)
+
+
+def _depth_figures(profiles) -> None:
+    left, right = st.columns(2)
+    with left:
+        fig = depth_figure(profiles, "act_std", "Activation std per layer", "std (log scale)")
+        st.plotly_chart(fig, key="depth_std", config=_PLOT)
+    with right:
+        fig = depth_figure(profiles, "grad_norm", "Gradient norm per layer", "‖∇w‖ (log scale)")
+        st.plotly_chart(fig, key="depth_grad", config=_PLOT)
+    fig = depth_figure(profiles, "act_mean", "Activation mean per layer", "mean")
+    st.plotly_chart(fig, key="depth_mean", config=_PLOT)
+    rows = []
+    for p in profiles:
+        grads = [r.grad_norm for r in p.layers if r.grad_norm is not None]
+        rows.append(
+            {
+                "rule set": p.label,
+                "first layer std": f"{p.layers[0].act_std:.3g}",
+                "last layer std": f"{p.layers[-1].act_std:.3g}",
+                "first layer ‖∇‖": f"{grads[0]:.3g}" if grads else "—",
+                "last layer ‖∇‖": f"{grads[-1]:.3g}" if grads else "—",
+            }
+        )
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="depth_table", width="stretch")
+
+
+def _symmetry(ws: Workspace) -> None:
+    st.markdown(DEPTH_TEXT["symmetry"])
+    fans = [p.shape[1] for p in ws.module.parameters() if not is_lazy(p) and p.dim() >= 2]
+    default = 1.0 / max(fans) if fans else 0.1
+    cols = st.columns([2, 2, 3])
+    cols[0].number_input(
+        "Constant for every weight", value=default, format="%g", key="symmetry_value"
+    )
+    cols[1].number_input("Training steps", 1, 500, 20, key="symmetry_steps")
+    with cols[2]:
+        st.write("")
+        st.button(
+            "Initialize with the constant and train",
+            key="symmetry_run",
+            icon=":material/drag_handle:",
+            on_click=state.act,
+            args=("symmetry", _run_symmetry),
+        )
+    state.show_error("symmetry")
+    value = st.session_state.get("symmetry_value", default)
+    with st.expander("The same in PyTorch", expanded=False):
+        st.code(_SYMMETRY_CODE.format(value=f"{value:g}"), language="python")
+    rows = _current("symmetry_result")
+    if not rows:
+        return
+    steps = st.session_state.get("symmetry_steps", 20)
+    table = [
+        {
+            "weight": r.name + (" (output layer)" if r.output else ""),
+            "rows": r.rows,
+            "distinct rows": r.values_before,
+            "distinct rows of .grad": r.grads_before,
+            f"distinct rows after {steps} steps": r.values_after,
+        }
+        for r in rows
+    ]
+    st.dataframe(pd.DataFrame(table), hide_index=True, key="symmetry_table", width="stretch")
+    hidden = [r for r in rows if not r.output]
+    if hidden and all(r.values_after == 1 for r in hidden):
+        st.success(
+            f"Distinct rows: 1 in every hidden layer, before and after {steps} training steps.",
+            icon=":material/drag_handle:",
+        )
+
+
+def _run_symmetry() -> None:
+    ws = state.workspace()
+    value = float(st.session_state.get("symmetry_value") or 0.1)
+    steps = int(st.session_state.get("symmetry_steps") or 20)
+    rows = symmetry(ws.experiment, value, steps, ws.limits)
+    st.session_state["symmetry_result"] = (ws.version, rows)
