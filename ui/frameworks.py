@@ -43,11 +43,12 @@ def framework_view(s: State, name: str) -> None:
                 "name": p.name or "—",
                 "reach it": p.access[0] if p.access else "—",
                 "shape": _shape(p),
-                "note": p.missing or _NOTES[fw],
             }
             for fw, p in where.items()
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"editions_{name}", width="stretch")
+        for fw, p in where.items():
+            st.caption(_escape(f"{LABELS[fw]}: {p.missing or _NOTES[fw]}"))
         st.markdown("**Every way each edition reaches it**")
         st.code(_every_access(where), language=None)
         _lengths_line(s)
@@ -61,6 +62,7 @@ def no_gradient_lines(s: State, name: str) -> str:
     lines = []
     for fw, (code, text) in gradient_before_backward(where).items():
         if fw != F.PYTORCH:
+            text = _escape(text)
             lines.append(f"- {LABELS[fw]}: " + (f"{literal(code)} {text}" if code else text))
     return "The other editions before a backward pass:  \n" + "\n".join(lines)
 
@@ -140,6 +142,11 @@ def why_share_view(s: State) -> None:
             terms = " + ".join(f"use {i + 1}" for i in range(uses))
             checks.append(f"- {head}: {terms} = `.grad`, largest difference {error:.2g}")
     st.markdown("\n".join(checks))
+
+
+def _escape(text: str) -> str:
+    """Text that markdown shows as typed (a class name from a user's model stays plain)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:" else c for c in text)
 
 
 def literal(text: str) -> str:
