@@ -1144,8 +1144,8 @@ def test_chapter_guide_has_one_column_per_edition():
     )
     columns = [c.strip() for c in head.strip()[1:-1].split("|")]
     assert columns[1:6] == ["PyTorch", "MXNet (Gluon)", "TensorFlow (Keras)", "JAX (Flax)", "DJL"]
-    rows = guide[guide.index(head) :].splitlines()[2:]
-    rows = [r for r in rows if r.startswith("| ")]
+    after = guide[guide.index(head) :].splitlines()[2:]
+    rows = after[: next((i for i, r in enumerate(after) if not r.startswith("| ")), len(after))]
     assert len(rows) >= 15 and all(len(r.strip()[1:-1].split(" | ")) == 7 for r in rows)
     quote(NEWEST, "jax.tree_util.tree_map(lambda x: x.shape, params)")
     quote(DJL, "weightLayer.set(new NDIndex(0, 0), 2020)")
