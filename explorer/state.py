@@ -119,7 +119,8 @@ class State:
             shape = "?" if is_lazy(t) else tuple(t.shape)
             digest.update(f"{name}|{t.dtype}|{shape}|".encode())
             if not is_lazy(t) and t.device.type != "meta":
-                digest.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+                raw = t.detach().cpu().contiguous().reshape(-1)  # 0-d too: a BatchNorm count
+                digest.update(raw.view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
 
 
