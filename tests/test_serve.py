@@ -222,3 +222,24 @@ def test_a_preset_can_replace_the_served_model(monkeypatch):
     assert not at.exception
     exp = at.session_state["workspace"].experiment
     assert (exp.preset, exp.source) == ("tied", None)
+
+
+def test_training_runs_on_a_code_model_with_the_users_input_shape_and_replays():
+    """A train op on a model from code, with the input shape given: replayed bit for bit."""
+    ws = Workspace(code_experiment("reused_module", (3, 4)))
+    log = ws.train({"steps": 3, "batch_size": 4})
+    assert log.done == 3
+    assert Workspace(ws.experiment).state.fingerprint() == ws.state.fingerprint()
+
+
+@pytest.mark.timeout(300)
+def test_every_tab_draws_a_served_model(monkeypatch):
+    """Each tab of the app runs on a model from code without an exception."""
+    exp = code_experiment("tied_embedding", (2, 5), input_kind="tokens", vocab=16)
+    at = served_app(monkeypatch, exp.replace(loss="cross_entropy"))
+    at.button(key="run_button").click().run()
+    assert not at.exception
+    for label in [t.label for t in at.tabs]:
+        at.session_state["tabs"] = label
+        at.run()
+        assert not at.exception, label
