@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -254,9 +256,10 @@ def test_every_heatmap_uses_one_diverging_scale_centred_on_zero():
     """Mixed, positive-only and tiny values all get red-white-blue on a range symmetric about 0."""
     for t in (torch.tensor([[-1.0, 2.0]]), torch.tensor([[1.0, 2.0]]), torch.rand(8, 8) * 1e-6):
         trace = heatmap(t, "w").data[0]
-        assert trace.colorscale == heatmap(torch.tensor([[-1.0, 2.0]]), "w").data[0].colorscale
-        assert trace.reversescale is True and trace.zauto is False
-        assert trace.zmin == -trace.zmax > -math.inf
+        scale = [(stop, colour) for stop, colour in trace.colorscale]
+        assert scale[0] == (0.0, "rgb(5,48,97)") and scale[-1] == (1.0, "rgb(103,0,31)")
+        assert (0.5, "rgb(247,247,247)") in scale  # blue, white at 0, red
+        assert trace.zauto is False and trace.zmin == -trace.zmax > -math.inf
 
 
 def test_heatmap_range_is_the_99th_percentile_of_magnitudes_and_says_so():
@@ -392,6 +395,26 @@ def test_histogram_sends_at_most_max_histogram_bins():
     """Asking for ten thousand bins gives max_histogram_bins bars."""
     fig = histogram(torch.randn(100_000), "w", bins=10_000)
     assert len(fig.data[0].x) == DEFAULT_LIMITS.max_histogram_bins
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: heatmap(torch.randn(40, 30), "w", highlight=(3, 4)),
+        lambda: heatmap(torch.randn(2000, 3), "w", zmax=1.0, scale_note="shared"),
+        lambda: heatmap(torch.tensor(2.0), "w"),
+        lambda: histogram(torch.randn(500), "w"),
+        lambda: histogram(torch.full((4,), 3.0), "w"),
+        lambda: histogram(torch.tensor([1.0, math.nan]), "w", expected=MIXTURE),
+    ],
+)
+def test_figures_built_without_validation_are_valid_plotly(make):
+    """Each kind of figure, validated by plotly from scratch, gives the same JSON."""
+    fig = make()
+    validated = go.Figure(fig.to_dict())
+    mine, theirs = json.loads(fig.to_json()), json.loads(validated.to_json())
+    mine["layout"].pop("template"), theirs["layout"].pop("template")
+    assert mine == theirs
 
 
 def test_figures_carry_no_plotly_template():

@@ -18,8 +18,9 @@ from torch.nn.parameter import is_lazy
 from explorer.depth import DEPTH_BATCH, RULE_LABELS, RULE_SETS, compare, symmetry
 from explorer.errors import ExplorerError
 from explorer.experiment import InputKind, check_op
-from explorer.export import train_lines
+from explorer.export import to_script, train_lines
 from explorer.lab_figures import NORMS, depth_figure, loss_figure, norms_figure, uses_figure
+from explorer.presets import PRESETS
 from explorer.reduce import colour_limit, downsample
 from explorer.state import State
 from explorer.tasks import TASK_TEXT, Task
@@ -27,7 +28,7 @@ from explorer.train import Optimizer, Progress, TrainSettings
 from explorer.workspace import Workspace
 from ui import state
 
-__all__ = ["train_panel", "depth_panel", "snapshot_scrubber", "TrainJob"]
+__all__ = ["train_panel", "depth_panel", "snapshot_scrubber", "export_view", "TrainJob"]
 
 _JOB = "train_job"
 _WHERE = "train"
@@ -456,3 +457,32 @@ def _run_symmetry() -> None:
     steps = int(st.session_state.get("symmetry_steps") or 20)
     rows = symmetry(ws.experiment, value, steps, ws.limits)
     st.session_state["symmetry_result"] = (ws.version, rows)
+
+
+# --- the code behind the current state ---
+
+
+def export_view(ws: Workspace) -> None:
+    """The Code tab's script: the current state in plain PyTorch, with a download button."""
+    st.markdown("#### The code behind the current state")
+    try:
+        script = state.cached("export_script", None, lambda: to_script(ws.experiment, ws.limits))
+    except ExplorerError as err:
+        state.show_message(str(err))
+        return
+    st.caption(
+        "One plain PyTorch script, no explorer needed: it builds this model in the same order "
+        "under the same seed, applies the rules, the edits and the training runs, and runs the "
+        "batch. On the CPU its values equal the ones shown here, bit for bit."
+    )
+    preset = ws.experiment.preset if ws.experiment.preset in PRESETS else "model"
+    st.download_button(
+        "Download the script",
+        script,
+        file_name=f"{preset}.py",
+        mime="text/x-python",
+        key="export_download",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    st.code(script, language="python", line_numbers=True, height=480)

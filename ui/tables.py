@@ -13,6 +13,7 @@ from explorer.tree import ParamCounts
 from explorer.workspace import Workspace
 from ui import state
 from ui.frameworks import my_init_view, why_share_view
+from ui.labs import export_view
 from ui.view import parameter_rows
 
 FRAMEWORK_NOTES = """
@@ -139,7 +140,8 @@ def _table(rows: list[dict], key: str) -> None:
 
 
 def code_panel(ws: Workspace) -> None:
-    """The chapter's PyTorch code for the preset, the built module and the spec."""
+    """The current state as a PyTorch script; the chapter's code, the module and the spec."""
+    export_view(ws)
     key = ws.experiment.preset
     left, right = st.columns(2)
     with left:
