@@ -68,6 +68,8 @@ class Limits:
     max_header_bytes: int = 10 * MIB  # a safetensors file's JSON header
     max_link_chars: int = 8_000  # the experiment in a link's URL, compressed and encoded
     max_link_bytes: int = 256 * KIB  # the link's JSON once decompressed (a zip bomb stops here)
+    max_link_ops: int = 500  # value changes a link makes each opener replay
+    max_link_train_steps: int = 20_000  # training steps a link makes each opener replay
     max_undo: int = 50
     max_seed: int = 2**32 - 1
     # figures: what one heatmap or histogram sends to the browser
@@ -111,6 +113,7 @@ HOSTED = replace(
     max_value_bytes=256 * MIB,
     max_formula_bytes=128 * MIB,
     max_train_steps=1_000,
+    max_link_train_steps=2_000,
     max_snapshot_bytes=32 * MIB,
     max_upload_bytes=20 * MIB,
     heavy_slots=1,

@@ -50,7 +50,7 @@ def linkable(exp: Experiment) -> str | None:
 
 def encode(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> str:
     """The link token of an experiment; ``SpecError`` when it cannot or would not fit."""
-    reason = linkable(exp)
+    reason = linkable(exp) or _replay_cost(exp, limits)
     if reason is not None:
         raise SpecError(reason)
     packed = zlib.compress(canonical(on_cpu(exp).to_dict()).encode(), 9)
@@ -90,10 +90,20 @@ def decode(token: object, limits: Limits = DEFAULT_LIMITS) -> Experiment:
         raise SpecError("the link is damaged: it is not valid base64") from None
     text = _inflate(packed, limits.max_link_bytes)
     exp = Experiment.from_json(text, limits)
-    reason = linkable(exp)
+    reason = linkable(exp) or _replay_cost(exp, limits)
     if reason is not None:
         raise SpecError(reason)
     return on_cpu(exp)
+
+
+def _replay_cost(exp: Experiment, limits: Limits) -> str | None:
+    """Why opening this link would replay too much work, or None."""
+    if len(exp.ops) > limits.max_link_ops:
+        return f"the link replays {len(exp.ops):,} value changes, over {limits.max_link_ops:,}"
+    steps = sum(op.get("steps", 0) for op in exp.ops if op.get("op") == "train")
+    if steps > limits.max_link_train_steps:
+        return f"the link replays {steps:,} training steps, over {limits.max_link_train_steps:,}"
+    return None
 
 
 def on_cpu(exp: Experiment) -> Experiment:

@@ -181,3 +181,19 @@ def test_the_url_follows_the_model_and_the_files_tab_shows_the_link():
     at.run()
     assert not at.exception
     assert any(f"?model={token}" in c.value for c in at.code)
+
+
+def test_a_link_that_would_replay_too_much_is_refused():
+    """Ops compress well, so a short link could ask every opener to replay hours of work."""
+    import json
+
+    edit = {"op": "edit", "name": "2.weight", "how": "add", "value": 1.0, "index": None}
+    data = Experiment.from_preset("tied").to_dict() | {"materialized": True, "ops": [edit] * 501}
+    token = pack(json.dumps(data).encode())
+    assert len(token) < LOCAL.max_link_chars
+    with pytest.raises(SpecError, match="replays 501 value changes, over 500"):
+        links.decode(token)
+    train = next(op for op in worked_session().experiment.ops if op["op"] == "train")
+    data["ops"] = [train | {"steps": 1000}] * 3
+    with pytest.raises(SpecError, match="replays 3,000 training steps, over 2,000"):
+        links.decode(pack(json.dumps(data).encode()), HOSTED)
