@@ -243,3 +243,35 @@ def test_every_tab_draws_a_served_model(monkeypatch):
         at.session_state["tabs"] = label
         at.run()
         assert not at.exception, label
+
+
+@pytest.mark.timeout(120)
+def test_the_command_starts_a_healthy_app_server(tmp_path):
+    """``python -m explorer serve`` really starts streamlit, on the port it was given."""
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "explorer", "serve", source("reused_module"), "--port", str(port),
+         "--", "--server.headless", "true", "--server.address", "127.0.0.1"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline, healthy = time.monotonic() + 90, False
+        while time.monotonic() < deadline and not healthy and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    healthy = True
+            except OSError:
+                time.sleep(0.5)
+        assert healthy, (tmp_path / "serve.log").read_text()[-2000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
