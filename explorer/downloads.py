@@ -116,4 +116,9 @@ def script(exp: Experiment) -> bytes:
     """The PyTorch script that rebuilds this experiment (``explorer.export.to_script``)."""
     from explorer.export import to_script
 
+    if any(op["op"] == "load" for op in exp.ops):
+        raise SpecError(
+            "values loaded from a checkpoint are not code: download the experiment, the "
+            "parameters (.safetensors) and load them with safetensors.torch.load_model"
+        )
     return to_script(exp).encode()

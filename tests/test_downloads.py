@@ -106,7 +106,8 @@ def test_script_round_trip_rebuilds_the_same_values(tmp_path):
     ws = edited_tied_workspace()
     path = tmp_path / "model.py"
     path.write_bytes(downloads.script(ws.experiment))
-    back = json.loads(fresh_read(path, "script", ws.experiment.root_name))
+    out = fresh_read(path, "script", ws.experiment.root_name)  # the script may print too
+    back = json.loads(out.strip().splitlines()[-1])
     assert back["keys"] == {k: digest(v) for k, v in ws.module.state_dict().items()}
 
 
@@ -114,3 +115,20 @@ def test_a_lazy_model_has_no_parameter_file_yet():
     ws = Workspace.from_preset("mlp")
     with pytest.raises(Exception, match="forward pass first"):
         downloads.safetensors_bytes(ws.module)
+
+
+@pytest.mark.skipif(not downloads.script_available(), reason="explorer.export.to_script not here")
+def test_a_loaded_checkpoint_has_no_script_but_says_why():
+    import io
+
+    import models
+
+    from explorer.checkpoints import read_checkpoint
+    from explorer.errors import SpecError
+
+    ws = Workspace(Experiment.from_preset("tied").replace(materialized=True))
+    buf = io.BytesIO()
+    torch.save(models.tied_net(seed=2).state_dict(), buf)
+    ws.load_checkpoint(read_checkpoint(buf.getvalue(), "x.pt"))
+    with pytest.raises(SpecError, match="not code"):
+        downloads.script(ws.experiment)

@@ -204,16 +204,11 @@ def _downloads(ws: Workspace) -> None:
                 "text/csv",
             )
         )
-    if downloads.script_available():
-        files.append(
-            (
-                "PyTorch script (.py)",
-                "script",
-                lambda: downloads.script(exp),
-                f"{base}.py",
-                "text/x-python",
-            )
-        )
+    code = state.cached("download", "script", lambda: _script_or_reason(exp))
+    if isinstance(code, bytes):
+        files.append(("PyTorch script (.py)", "script", code, f"{base}.py", "text/x-python"))
+    elif code:
+        st.caption(f"PyTorch script: {code}")
     for label, kind, make, name, mime in files:
         st.download_button(
             label,
@@ -224,6 +219,16 @@ def _downloads(ws: Workspace) -> None:
             icon=":material/download:",
             on_click="ignore",
         )
+
+
+def _script_or_reason(exp) -> bytes | str | None:
+    """The script's bytes, why there is none (a model from code, a load), or None."""
+    if not downloads.script_available():
+        return None
+    try:
+        return downloads.script(exp)
+    except ExplorerError as err:
+        return str(err)
 
 
 # --- ONNX ---
