@@ -44,7 +44,7 @@ run: $(RUN_STAMP)
 	@echo ""
 	@echo "Open http://localhost:$(PORT) in your browser (Ctrl+C to stop)"
 	@echo ""
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.maxUploadSize 200
 
 test: $(TEST_STAMP)
 	@bash scripts/ensure_chromium.sh

@@ -164,13 +164,14 @@ class Experiment:
     @classmethod
     def from_json(cls, text: str | bytes, limits: Limits = DEFAULT_LIMITS) -> Experiment:
         """Parse and check JSON text; anything malformed is a ``SpecError``."""
-        if len(text) > limits.max_spec_bytes:
-            raise SpecError(f"the experiment is larger than {limits.max_spec_bytes:,} bytes")
-        try:
-            data = json.loads(text, parse_constant=_no_constant)
-        except (ValueError, RecursionError) as err:
-            raise SpecError(f"not valid JSON: {str(err)[:200]}") from None
-        return cls.from_dict(data, limits)
+        from explorer.spec import parse_json
+
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SpecError("not valid JSON: the text is not UTF-8") from None
+        return cls.from_dict(parse_json(text, limits), limits)
 
     @classmethod
     def from_preset(cls, key: str) -> Experiment:
@@ -188,10 +189,6 @@ class Experiment:
             preset=key,
             root_name=p.root_name,
         )
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def check_experiment(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> None:

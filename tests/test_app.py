@@ -90,7 +90,7 @@ def test_selecting_a_weight_before_backward_says_no_gradient(app):
 def test_rgnet_access_expression(app):
     """Step 7: rgnet's nested bias is reached as rgnet[0][1][0].bias, as in the chapter."""
     load_preset(app, "rgnet")
-    select(app, "0.1.0/bias")
+    select(app, "0.block 1.0/bias")
     assert any(c.value == "rgnet[0][1][0].bias" for c in app.code)
 
 

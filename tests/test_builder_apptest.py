@@ -1,10 +1,12 @@
 """The Build tab, driven through Streamlit's AppTest: every click is a spec edit that rebuilds."""
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from explorer.blocks import BLOCKS
+from explorer.frozen import thaw
 from explorer.presets import PRESETS
 from explorer.spec import to_json
 from explorer.spec_edit import KINDS
@@ -24,7 +26,12 @@ def start(preset: str = "mlp") -> AppTest:
 
 
 def spec(at: AppTest) -> dict:
-    return at.session_state["workspace"].setup.spec
+    return thaw(at.session_state["workspace"].experiment.spec)
+
+
+def texts(errors) -> list[str]:
+    """Error boxes as the user reads them: the markdown escapes of plain text removed."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in errors]
 
 
 def key(at: AppTest, path: tuple, what: str) -> str:
@@ -137,7 +144,7 @@ def test_too_large_a_number_shows_the_error_under_its_row():
     at = click(at, LAST, "edit")
     at.number_input(key=key(at, LAST, "out_features")).set_value(70000).run(timeout=30)
     assert spec(at) == MLP
-    assert [e.value for e in row(at, LAST).error] == [
+    assert texts(row(at, LAST).error) == [
         "out_features: must be a whole number from 1 to 65536, got 70000"
     ]
     assert len(at.error) == 1
@@ -152,9 +159,7 @@ def test_zero_eps_shows_the_error_under_the_layernorm_row():
     new = ("children", 3)
     at.number_input(key=key(at, new, "eps")).set_value(0.0).run(timeout=30)
     assert spec(at) == before
-    assert [e.value for e in row(at, new).error] == [
-        "eps: must be a number between 0 and 1, got 0.0"
-    ]
+    assert texts(row(at, new).error) == ["eps: must be a number between 0 and 1, got 0.0"]
     assert not at.exception
 
 
@@ -163,7 +168,7 @@ def test_removing_a_reused_block_is_refused_under_its_row():
     at = start("tied")
     at = click(at, LAST, "remove")
     assert spec(at) == PRESETS["tied"].spec
-    assert [e.value for e in row(at, LAST).error] == [
+    assert texts(row(at, LAST).error) == [
         "name: block 'shared' is reused at children[4]; remove that reuse first"
     ]
     assert not at.exception
@@ -238,7 +243,7 @@ def test_invalid_json_shows_an_error_and_keeps_the_text():
     at.button(key="builder_json_apply").click().run(timeout=30)
     assert spec(at) == MLP
     assert at.text_area(key=text_key).value == typed
-    assert [e.value for e in at.error] == ["not valid JSON: Expecting value at line 1, column 37"]
+    assert texts(at.error) == ["not valid JSON: Expecting value at line 1, column 37"]
     assert not at.exception
 
 
@@ -271,9 +276,7 @@ def test_editor_draws_the_fields_of_the_table():
     assert at.checkbox(key=key(at, new, "bias")).value is True
     assert at.number_input(key=key(at, new, "dropout")).value == 0.0
     at.number_input(key=key(at, new, "num_heads")).set_value(3).run(timeout=30)
-    assert [e.value for e in row(at, new).error] == [
-        "num_heads: must divide embed_dim (16) evenly, got 3"
-    ]
+    assert texts(row(at, new).error) == ["num_heads: must divide embed_dim (16) evenly, got 3"]
     assert not at.exception
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from explorer.limits import HOSTED, LOCAL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _REQ_LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*?)\s*$")
@@ -69,7 +71,9 @@ def test_streamlit_config_is_secure() -> None:
     server = cfg["server"]
     assert server.get("enableXsrfProtection", True) is True
     assert server.get("enableCORS", True) is True
-    assert 0 < server["maxUploadSize"] <= 50
+    assert server["maxUploadSize"] * 2**20 == HOSTED.max_upload_bytes  # safe without flags
+    local_mb = LOCAL.max_upload_bytes // 2**20
+    assert f"--server.maxUploadSize {local_mb}" in (ROOT / "Makefile").read_text()
     # No tracebacks in the browser.
     assert cfg["client"]["showErrorDetails"] in {"none", "type"}
     assert cfg["browser"]["gatherUsageStats"] is False

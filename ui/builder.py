@@ -26,7 +26,6 @@ __all__ = ["builder_panel", "widget_key", "row_key"]
 HINT = "Every change rebuilds the model. Reuse a named block to tie its parameters."
 _OPEN = "builder_open"  # path of the row open for editing, or None
 _ATTEMPT = "builder_attempt"  # what the last failed change tried: version, acted path, spec
-_JSON_TRIED = "builder_json_version"
 _WHERE, _WHERE_JSON = "builder", "builder_json"
 
 # Material icons ship with Streamlit, so they render where emoji fonts are missing.
@@ -60,7 +59,8 @@ def builder_panel(ws: Workspace) -> None:
                     if is_open:
                         _editor(ws, row, box)
                     if row.path == error_at:
-                        box.error(error_text, icon="⚠️")
+                        with box:
+                            state.show_message(error_text)
     _json_view(ws)
 
 
@@ -426,22 +426,21 @@ def _error_place(ws: Workspace) -> tuple[se.Path | None, str]:
     The error names a place in the spec that was tried. If that block is not where it was
     (a remove or move shifted it), the message goes under the row the user acted on.
     """
-    err, tried = state.error_for(_WHERE), st.session_state.get(_ATTEMPT)
+    err, tried = state.failure(_WHERE), st.session_state.get(_ATTEMPT)
     if err is None or tried is None or tried["version"] != ws.version:
-        state.clear_error(_WHERE)
         return None, ""
     old = ws.setup.spec
     new = tried["spec"] if tried["spec"] is not None else old
-    err_path = getattr(err, "path", "")
+    err_path = err.path
     at = se.block_of_error(new, err_path)
     if at != tried["acted"] and _block_or_none(old, at) != _block_or_none(new, at):
         at = tried["acted"]
     where = se.path_str(at)
     if err_path == where:
-        return at, getattr(err, "reason", str(err))
+        return at, err.reason
     if where and err_path.startswith(where + "."):
-        return at, f"{err_path[len(where) + 1 :]}: {getattr(err, 'reason', err)}"
-    return at, str(err)
+        return at, f"{err_path[len(where) + 1 :]}: {err.reason}"
+    return at, err.message
 
 
 def _block_or_none(spec: dict, path: se.Path) -> object:
@@ -455,8 +454,6 @@ def _block_or_none(spec: dict, path: se.Path) -> object:
 
 
 def _json_view(ws: Workspace) -> None:
-    if st.session_state.get(_JSON_TRIED) != ws.version:
-        state.clear_error(_WHERE_JSON)
     with st.expander("Spec as JSON", expanded=False):
         key = f"builder_json_{ws.version}"  # kept as typed while an apply fails
         st.text_area(
@@ -473,11 +470,10 @@ def _json_view(ws: Workspace) -> None:
             on_click=_apply_json,
             args=(ws, key),
         )
-        state.show_messages(_WHERE_JSON)
+        state.show_error(_WHERE_JSON)
 
 
 def _apply_json(ws: Workspace, key: str) -> None:
     text = st.session_state.get(key, "")
-    st.session_state[_JSON_TRIED] = ws.version
     if state.act(_WHERE_JSON, lambda: ws.change(spec=from_json(text, ws.limits))):
         st.session_state[_OPEN] = None

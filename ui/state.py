@@ -31,6 +31,7 @@ __all__ = [
     "act",
     "action",
     "error_for",
+    "failure",
     "show_error",
     "show_message",
     "cached",
@@ -63,10 +64,12 @@ _warm_up()
 
 @dataclass(frozen=True)
 class Failure:
-    """A failed action's message, and the state version it was raised on."""
+    """A failed action's message, the state version it was raised on, and where in the spec."""
 
     message: str
     version: int
+    path: str = ""  # SpecError.path: the field the message is about
+    reason: str = ""  # the message without its path
 
 
 def workspace() -> Workspace:
@@ -88,7 +91,8 @@ def act(where: str, run: Callable[[], object]) -> bool:
     try:
         run()
     except ExplorerError as err:
-        errors[where] = Failure(str(err), ws.version)
+        path = getattr(err, "path", "")
+        errors[where] = Failure(str(err), ws.version, path, getattr(err, "reason", str(err)))
         return False
     except Exception as err:  # a bug: keep the session alive and say so, without a traceback
         _log.exception("unexpected error in %s", where)
@@ -109,20 +113,23 @@ def action(where: str, method: str, *args, **kwargs) -> tuple[Callable, tuple]:
     return act, (where, lambda: getattr(workspace(), method)(*args, **kwargs))
 
 
+def failure(where: str) -> Failure | None:
+    """The last failed action at ``where``, while the state it failed on lasts."""
+    found = st.session_state.get(_ERRORS, {}).get(where)
+    if found is None or found.version != workspace().version:
+        return None
+    return found
+
+
 def error_for(where: str) -> str | None:
     """The message of the last failed action at ``where``, while the state it failed on lasts."""
-    failure = st.session_state.get(_ERRORS, {}).get(where)
-    if failure is None or failure.version != workspace().version:
-        return None
-    return failure.message
+    found = failure(where)
+    return None if found is None else found.message
 
 
 def show_error(where: str) -> None:
     """Show the control's error in a red box, as typed (never as markdown or a traceback)."""
     show_message(error_for(where))
-
-
-show_messages = show_error  # the name the rules panel still uses
 
 
 def show_message(message: str | None) -> None:
