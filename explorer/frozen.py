@@ -25,7 +25,9 @@ class FrozenDict(dict):
     __slots__ = ("_hash",)
 
     def _refuse(self, *args, **kwargs):
-        raise TypeError("a frozen dict cannot change; use explorer.frozen.thaw for an editable copy")
+        raise TypeError(
+            "a frozen dict cannot change; use explorer.frozen.thaw for an editable copy"
+        )
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
     __ior__ = _refuse
