@@ -19,7 +19,7 @@ from explorer.errors import SpecError
 from explorer.experiment import DTYPES, EditHow, Experiment, Ran, check_experiment, check_op
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.rebind import share_buffers, with_tensors
-from explorer.state import State, apply_op, edited_values, realize, run_batch
+from explorer.state import State, apply_op, edited_values, no_values, realize, run_batch
 
 __all__ = [
     "change",
@@ -86,6 +86,7 @@ def reinitialize(state: State, limits: Limits = DEFAULT_LIMITS) -> State:
 
 def materialize(state: State, limits: Limits = DEFAULT_LIMITS) -> State:
     """The state after a no-grad forward pass gave lazy layers their shapes (and rules applied)."""
+    no_values(state, "run")
     if not state.lazy:
         return state
     exp = state.experiment.replace(materialized=True, ran=Ran.NONE)
@@ -118,6 +119,7 @@ def edit(
     op = {"op": "edit", "name": name, "how": how, "value": float(value)}
     op["index"] = None if index is None else [int(i) for i in index]
     check_op(op, "edit", limits)
+    no_values(state, "be edited")
     if name not in state.tree.params:
         raise SpecError(f"no parameter is named {name!r}", "name")
     module = with_tensors(state.module, {name: edited_values(state.module, op)})
@@ -142,6 +144,7 @@ def move(
 
     An unavailable device or unknown dtype raises before anything is copied.
     """
+    no_values(state, "move: load the preset on another device instead")
     target = str(resolve_device(device or state.device))
     dtype = dtype or state.dtype
     if dtype not in DTYPES:
@@ -180,6 +183,7 @@ def train(
         except TypeError as err:
             raise SpecError(f"unknown training setting: {err}", "train") from None
     before = state
+    no_values(state, "train")
     if state.lazy:
         state = materialize(state, limits)
     exp = state.experiment
@@ -222,6 +226,7 @@ def load_checkpoint(
     """
     from explorer.checkpoint_load import compare, loaded_module, refusal
 
+    no_values(state, "load a checkpoint")
     if state.lazy:
         raise SpecError("lazy layers have no shapes yet: run a forward pass first, then load")
     report = compare(state.module, ckpt.tensors)
@@ -244,6 +249,7 @@ def load_checkpoint(
 def _run(state: State, ran: Ran, limits: Limits) -> State:
     """Run on a twin: new Parameter objects on the same memory get the grads; buffers that
     a training-mode forward updates (BatchNorm's running stats) stay as the state had them."""
+    no_values(state, "run")
     if state.lazy:
         state = materialize(state, limits)
     exp = state.experiment.replace(ran=ran)

@@ -188,6 +188,7 @@ class Experiment:
             loss=p.loss,
             preset=key,
             root_name=p.root_name,
+            device=p.device or "cpu",
         )
 
 
@@ -204,7 +205,7 @@ def check_experiment(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> None:
             raise SpecError("give a spec or a source, not both", "source")
         check_source(exp.source, limits)
     else:
-        validate(exp.spec, limits, input_shape=exp.lazy_features)
+        validate(exp.spec, limits, input_shape=exp.lazy_features, device=exp.device)
     check_rules(exp.rules)
     if len(exp.rules) > limits.max_rules:
         raise SpecError(f"at most {limits.max_rules} rules", "rules")

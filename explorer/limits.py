@@ -104,7 +104,7 @@ LOCAL = Limits().within_machine()
 # A class of 60 on one server: each session may hold a modest model and may not stall others.
 HOSTED = replace(
     LOCAL,
-    max_params=20_000_000,
+    max_params=60_000_000,  # GPT-2's shape with 2 layers (53.6 M, the 50257 × 768 embedding)
     max_modules=4_000,
     max_param_names=8_000,
     max_blocks=2_000,

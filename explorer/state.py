@@ -42,7 +42,16 @@ from explorer.slots import heavy
 from explorer.train import TrainLog, train_op
 from explorer.tree import ParamTree, inspect
 
-__all__ = ["State", "realize", "apply_op", "edited_names", "lazy_params", "probe", "warm_up"]
+__all__ = [
+    "State",
+    "realize",
+    "apply_op",
+    "edited_names",
+    "lazy_params",
+    "no_values",
+    "probe",
+    "warm_up",
+]
 
 INIT_DTYPE = torch.float32  # rules draw in float32; the experiment's dtype is a cast after
 
@@ -133,6 +142,8 @@ def realize(
     """
     exp = experiment
     check_experiment(exp, limits)
+    if exp.device == "meta":
+        return _structure_only(exp, limits, version)
     device = resolve_device(exp.device)
     with seeded(exp.seed), torch.device(device):
         module = build(exp.spec, limits) if exp.source is None else make_module(exp.source, limits)
@@ -164,6 +175,31 @@ def realize(
         version,
         train_log,
     )
+
+
+def _structure_only(exp: Experiment, limits: Limits, version: int) -> State:
+    """A model on the meta device: names, shapes, counts and tying, and no values at all."""
+    if exp.source is not None or exp.ops or exp.ran != Ran.NONE or exp.materialized:
+        raise SpecError(
+            "a model on the meta device has no values: it cannot run, be edited or trained",
+            "device",
+        )
+    module = build(exp.spec, limits, device="meta")
+    log: list[str] = []
+    provenance = initialize(module, exp.rules, exp.seed, log)  # which rule sets what, no values
+    if exp.dtype != "float32":
+        module = module.to(DTYPES[exp.dtype])
+    return State(exp, module, MappingProxyType(provenance), tuple(log), version=version)
+
+
+def no_values(state: State, what: str) -> None:
+    """Refuse ``what`` on a structure-only model, saying why."""
+    if state.device == "meta":
+        raise SpecError(
+            f"no values on the meta device: this model is structure only, so it cannot {what}. "
+            "Pick a smaller preset to see values.",
+            "device",
+        )
 
 
 def materialize(module: nn.Module, exp: Experiment, limits: Limits) -> dict[str, tuple]:

@@ -205,3 +205,14 @@ def test_an_input_that_makes_the_first_lazy_layer_too_big_is_refused_early():
     ws = Workspace.from_preset("mlp", limits=Limits(max_params=10_000))
     with pytest.raises(SpecError, match="16,401 parameters; the limit is 10,000"):
         ws.change(input_shape=(2, 2048))
+
+
+def test_a_meta_preset_is_structure_only_and_says_so():
+    """Llama-7B's shape on meta: names, counts and ties; running, editing and moving refused."""
+    ws = Workspace.from_preset("llama_7b")
+    assert ws.device == "meta"
+    assert ws.tree().counts().unique_elements == 6_738_415_616
+    for action in (ws.backward, lambda: ws.edit("embed_tokens.weight", "set", 1.0)):
+        with pytest.raises(SpecError, match="no values on the meta device"):
+            action()
+    assert ws.version == 0

@@ -320,22 +320,45 @@ def _move(i: int, step: int) -> None:
     _change_rules(edit)
 
 
+STATS_AT_ONCE = 20_000_000  # elements: above this, the table's statistics wait for a click
+
+
 def _provenance_table(ws: Workspace) -> None:
+    """Which rule set each parameter (filtered like the tree), with value statistics.
+
+    The table is computed once per state version; for a large model the statistics, which
+    read every value, are computed only when asked.
+    """
     tree = ws.tree()
-    rows = parameter_rows(tree, ws.provenance)
+    pattern = state.name_filter()
+    rows = [
+        r for r in parameter_rows(tree, ws.provenance) if not pattern or pattern.matches(r["name"])
+    ]
     if not rows:
         return
     st.markdown("#### Which rule set each parameter")
-    frame = pd.DataFrame(rows)[["name", "shape", "rule", "tied"]]
-    stats = [
-        state.cached("stats", r["name"], lambda n=r["name"]: tree.stats(n))
-        if r["shape"] != "?"
-        else None
-        for r in rows
-    ]
-    for column in ("mean", "std", "min", "max"):
-        frame[column] = [s[column] if s else None for s in stats]
-    st.dataframe(frame.set_index("name"), key="provenance_table", width="stretch")
+    frame = pd.DataFrame(rows)[["name", "shape", "rule", "tied"]].set_index("name")
+    elements = sum(tree.params[r["name"]].numel for r in rows)
+    on_meta = any(tree.params[r["name"]].device == "meta" for r in rows)
+    if on_meta:
+        st.caption("No values on the meta device, so no statistics.")
+    elif elements <= STATS_AT_ONCE or st.toggle(
+        f"Show value statistics (reads {elements:,} values)", key="provenance_stats"
+    ):
+        names = tuple(r["name"] for r in rows)
+        stats = state.cached("table_stats", names, lambda: _stats_columns(tree, names))
+        frame = frame.join(stats)
+    st.dataframe(frame, key="provenance_table", width="stretch")
     if ws.init_log:
         with st.expander("Init log", expanded=False):
             st.code("\n".join(ws.init_log), language=None)
+
+
+def _stats_columns(tree, names: tuple[str, ...]) -> pd.DataFrame:
+    """Mean, std, min and max of each named tensor (lazy ones left empty), one row per name."""
+    rows = []
+    for name in names:
+        info = tree.params[name]
+        stats = tree.stats(name) if not info.is_lazy else {}
+        rows.append({k: stats.get(k) for k in ("mean", "std", "min", "max")})
+    return pd.DataFrame(rows, index=pd.Index(names, name="name"))

@@ -9,10 +9,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.devices import available_devices
-from explorer.experiment import DTYPES, Loss, Ran
+from explorer.experiment import DTYPES, Experiment, Loss, Ran
 from explorer.frozen import freeze
 from explorer.patterns import MODE_LABELS, MatchMode
-from explorer.presets import PRESETS, preset
+from explorer.presets import PRESETS
 from explorer.reduce import tensor_preview
 from explorer.workspace import Workspace
 from ui import state
@@ -90,21 +90,15 @@ def _model_picker(ws: Workspace) -> None:
 
 
 def _load_preset(key: str) -> None:
+    """Open a preset where the values are now (a structure-only preset stays on meta)."""
     choice = st.session_state.get(key)
     if not choice:
         return
-    p = preset(choice)
-    change = dict(
-        spec=p.spec,
-        rules=p.rules,
-        input_shape=p.input_shape,
-        input_kind=p.input_kind,
-        vocab=p.vocab,
-        loss=p.loss,
-        preset=choice,
-        root_name=p.root_name,
-    )
-    if state.act(key, lambda: state.workspace().change(**change)):
+    ws = state.workspace()
+    exp = Experiment.from_preset(choice).replace(seed=ws.experiment.seed)
+    if exp.device != "meta" and ws.device != "meta":
+        exp = exp.replace(device=ws.device, dtype=ws.dtype)
+    if state.act(key, lambda: ws.load(exp)):
         state.select("")
 
 
@@ -129,6 +123,13 @@ def _filter() -> None:
 
 def _run_buttons(ws: Workspace) -> None:
     ran = Ran(ws.experiment.ran)
+    if ws.device == "meta":
+        st.info(
+            "Structure only: this model lives on the meta device, with names, shapes and "
+            "counts but no values, so it cannot run.",
+            icon="ℹ️",
+        )
+        return
     cols = st.columns(2)
     cols[0].button(
         "Forward",
@@ -177,6 +178,9 @@ def _run_buttons(ws: Workspace) -> None:
 
 def _execution(ws: Workspace) -> None:
     exp = ws.experiment
+    if ws.device == "meta":
+        st.caption("Device: `meta`, structure only. Pick another preset to run a model.")
+        return
     options = available_devices()
     usable = [d.name for d in options if d.available]
     _control(
