@@ -6,6 +6,7 @@ Pure builders, as ``explorer.figures``: each returns a ``go.Figure`` from a reco
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -60,6 +61,15 @@ def _figure(title: str, x_title: str, y_title: str, log: bool = False) -> go.Fig
     return fig
 
 
+def _log_ticks(fig: go.Figure, values: torch.Tensor) -> None:
+    """Tidy labels on a log axis: one per decade over 2+ decades, else 1, 2 and 5 only."""
+    values = values.double().flatten()
+    finite = values[torch.isfinite(values) & (values > 0)]
+    if finite.numel() > 1:
+        decades = math.log10(float(finite.max() / finite.min()))
+        fig.update_yaxes(dtick=1 if decades >= 2 else "D2", exponentformat="power")
+
+
 def _steps(n: int) -> list[int]:
     return list(range(1, n + 1))
 
@@ -75,6 +85,8 @@ def loss_figure(losses: torch.Tensor | Sequence[float], title: str = "Training l
     finite = values[torch.isfinite(values) & (values > 0)]
     log = finite.numel() > 1 and float(finite.max() / finite.min()) > 20
     fig = _figure(title, "step", "loss", log)
+    if log:
+        _log_ticks(fig, values)
     fig.add_scatter(
         x=_steps(len(values)),
         y=_values(values),
@@ -92,6 +104,8 @@ def norms_figure(log, kind: str) -> go.Figure:
     title, y_title, log_scale = NORMS[kind]
     table = getattr(log, kind)
     fig = _figure(title, "step", y_title, log_scale)
+    if log_scale:
+        _log_ticks(fig, table)
     steps = _steps(table.shape[0])
     for i, key in enumerate(log.names):
         fig.add_scatter(
@@ -125,6 +139,7 @@ def uses_figure(log, key: str) -> go.Figure:
         line=dict(color="#222222", width=2.4, dash="dot"),
     )
     fig.update_layout(legend=dict(orientation="h", x=0, y=-0.25, yanchor="top"), height=360)
+    _log_ticks(fig, torch.cat([log.use_norm[key].flatten(), log.grad_norm[:, log.column(key)]]))
     return fig
 
 
@@ -136,6 +151,9 @@ def depth_figure(profiles: Sequence, field: str, title: str, y_title: str) -> go
     """
     log_scale = field != "act_mean"
     fig = _figure(title, "layer (depth)", y_title, log_scale)
+    if log_scale:
+        seen = [getattr(r, field) for p in profiles for r in p.layers]
+        _log_ticks(fig, torch.tensor([v for v in seen if v is not None] or [1.0]))
     for i, profile in enumerate(profiles):
         rows = [r for r in profile.layers if getattr(r, field) is not None]
         fig.add_scatter(
@@ -146,8 +164,9 @@ def depth_figure(profiles: Sequence, field: str, title: str, y_title: str) -> go
             line=dict(color=_PALETTE[i % len(_PALETTE)], width=2),
         )
     fig.update_layout(
-        xaxis=dict(type="category"),
-        legend=dict(orientation="h", x=0, y=-0.3, yanchor="top"),
-        height=340,
+        xaxis=dict(type="category", tickangle=-45, tickfont=dict(size=10)),
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
+        margin=dict(t=64),
+        height=380,
     )
     return fig

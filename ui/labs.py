@@ -292,7 +292,7 @@ DEPTH_TEXT = {
     "ReLU, ten times).",
     "symmetry": "**Symmetry.** With a constant init every hidden unit of a layer computes the "
     "same value and receives the same gradient, so its rows stay identical however long it "
-    "trains: the layer might as well have one unit. The output layer's rows do part, "
+    "trains: the layer might as well have one unit. The output layer's rows can part, "
     "because each output has its own target.",
 }
 _DEPTH_CODE = """stats = []
@@ -410,9 +410,14 @@ def _symmetry(ws: Workspace) -> None:
     st.markdown(DEPTH_TEXT["symmetry"])
     fans = [p.shape[1] for p in ws.module.parameters() if not is_lazy(p) and p.dim() >= 2]
     default = 1.0 / max(fans) if fans else 0.1
+    value_key = f"symmetry_value_{default:g}"  # a new model: a new default
     cols = st.columns([2, 2, 3])
     cols[0].number_input(
-        "Constant for every weight", value=default, format="%g", key="symmetry_value"
+        "Constant for every weight",
+        value=default,
+        format="%g",
+        key=value_key,
+        help="1 / the widest fan-in by default, so the signal neither explodes nor dies.",
     )
     cols[1].number_input("Training steps", 1, 500, 20, key="symmetry_steps")
     with cols[2]:
@@ -422,10 +427,10 @@ def _symmetry(ws: Workspace) -> None:
             key="symmetry_run",
             icon=":material/drag_handle:",
             on_click=state.act,
-            args=("symmetry", _run_symmetry),
+            args=("symmetry", lambda: _run_symmetry(value_key)),
         )
     state.show_error("symmetry")
-    value = st.session_state.get("symmetry_value", default)
+    value = st.session_state.get(value_key, default)
     with st.expander("The same in PyTorch", expanded=False):
         st.code(_SYMMETRY_CODE.format(value=f"{value:g}"), language="python")
     rows = _current("symmetry_result")
@@ -451,9 +456,9 @@ def _symmetry(ws: Workspace) -> None:
         )
 
 
-def _run_symmetry() -> None:
+def _run_symmetry(value_key: str) -> None:
     ws = state.workspace()
-    value = float(st.session_state.get("symmetry_value") or 0.1)
+    value = float(st.session_state.get(value_key) or 0.1)
     steps = int(st.session_state.get("symmetry_steps") or 20)
     rows = symmetry(ws.experiment, value, steps, ws.limits)
     st.session_state["symmetry_result"] = (ws.version, rows)
