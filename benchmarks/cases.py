@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from inspect import signature
 from pathlib import Path
 
 import torch
@@ -325,11 +326,9 @@ def row_meta(sizes: Sizes, device: str) -> list[Line]:
 
 def _llama_spec(layers: int) -> dict:
     """The ``llama_7b`` preset's spec with ``layers`` blocks; NotYet when it is missing."""
-    import inspect as signature
-
     from explorer.frozen import thaw
 
-    if "llama_7b" not in PRESETS or "device" not in signature.signature(build).parameters:
+    if "llama_7b" not in PRESETS or "device" not in signature(build).parameters:
         raise NotYet("needs the llama_7b preset and explorer.build(spec, device='meta')")
     spec = thaw(PRESETS["llama_7b"].spec)
     (stack,) = [child for child in spec["children"] if child["type"] == "repeat"]
@@ -343,30 +342,36 @@ def _plain_meta(layers: int) -> nn.Module:
 
 
 def row_run(sizes: Sizes, device: str) -> list[Line]:
-    """``run`` (forward, backward, per-use capture) against plain ``loss.backward()``."""
+    """``run`` (forward, backward, per-use capture) against plain ``loss.backward()``.
+
+    Each model gets a second line without ``run``'s activation probe on the meta device
+    (``probe=False``), when ``run`` has one: the difference is the probe's cost, the rest
+    is the capture's.
+    """
     model, x = _preset_model(sizes.model, device)
     p = PRESETS[sizes.model]
-    lines = [
-        _run_line(
+    models = [
+        (
             model,
             x,
             p.loss,
-            device,
-            sizes,
             f"{_model_words(sizes.model, model)}, {p.input_kind} {tuple(p.input_shape)}",
         )
     ]
     if sizes.mlp_blocks:
         mlp = gpt2_like_stack(sizes.mlp_blocks).to(device)
         words = f"MLP, {sizes.mlp_blocks} × Linear(768↔3072), {size_in_words(mlp)}, input (8, 768)"
-        lines.append(
-            _run_line(mlp, make_input((8, 768), device=device), "sum", device, sizes, words)
-        )
-    return lines
+        models.append((mlp, make_input((8, 768), device=device), "sum", words))
+    probes = [True, False] if "probe" in signature(run).parameters else [True]
+    return [
+        _run_line(model, x, loss, device, sizes, words, probe)
+        for model, x, loss, words in models
+        for probe in probes
+    ]
 
 
 def _run_line(
-    model: nn.Module, x: torch.Tensor, loss: str, device: str, sizes: Sizes, words: str
+    model: nn.Module, x: torch.Tensor, loss: str, device: str, sizes: Sizes, words: str, probe: bool
 ) -> Line:
     target = None
     if loss == "cross_entropy":
@@ -384,10 +389,14 @@ def _run_line(
         )
         value.backward()
 
+    options = {} if probe else {"probe": False}
     times = compare(
-        lambda: run(model, x, loss=loss, target=target), plain, sizes.heavy_repeats, _sync(device)
+        lambda: run(model, x, loss=loss, target=target, **options),
+        plain,
+        sizes.heavy_repeats,
+        _sync(device),
     )
-    return _line(ROWS[8], device, words, *times)
+    return _line(ROWS[8], device, words if probe else f"{words}; `probe=False`", *times)
 
 
 GPU = ("cpu", "cuda")

@@ -136,10 +136,12 @@ def test_histogram_counts_of_integers_bin_their_values():
 
 
 @NEEDS_CUDA
-def test_cuda_histogram_counts_equal_the_cpu_counts():
-    """On CUDA the counts (torch.histc on the device) equal the CPU path's."""
-    t = torch.randn(3_000_000, generator=torch.Generator().manual_seed(3))
-    assert histogram_counts(t.cuda(), 60)[1].tolist() == histogram_counts(t, 60)[1].tolist()
+def test_cuda_histogram_counts_are_torch_histc_on_the_device():
+    """On CUDA the counts are torch.histc's on the GPU, summed over chunks, copied once."""
+    t = torch.randn(20_000_000, generator=torch.Generator().manual_seed(3)).cuda()
+    edges, counts, skipped = histogram_counts(t, 60)
+    assert counts.device.type == "cpu" and skipped == 0
+    assert counts.tolist() == _histc(t, 60) and counts.sum().item() == t.numel()
 
 
 @NEEDS_CUDA
