@@ -55,6 +55,7 @@ __all__ = [
     "make_optimizer",
     "frame_steps",
     "draws_random",
+    "norms",
     "check_train_op",
     "train_op",
     "OP_KEYS",
@@ -219,6 +220,7 @@ def train(
     tied = [key for key, names in aliases.items() if len(names) > 1] if record.uses else []
     stochastic = draws_random(module)
     opt = make_optimizer(optimizer, [p for p in params if p.requires_grad], lr, momentum)
+    watch = _Watch(params)
     order = torch.Generator().manual_seed(seed)
     rows = _Rows()
     taken: list[int] = []
@@ -234,7 +236,7 @@ def train(
             index = torch.randint(0, len(task), (batch_size,), generator=order)
             step_seed = int(torch.randint(0, STEP_SEED_HIGH, (1,), generator=order))
             seeds = seeded(step_seed) if stochastic else nullcontext()
-            loss, uses = _step(module, task, index, seeds, opt, params, tied, rows)
+            loss, uses = _step(module, task, index, seeds, opt, watch, tied, rows)
             rows.add_uses(tied, uses)
             if step + 1 in frames:
                 _take(snapshots, named, taken, step + 1)
@@ -284,7 +286,7 @@ _DROPOUTS = (
 )
 
 
-def _step(module, task, index, seeds, opt, params, tied, rows):
+def _step(module, task, index, seeds, opt, watch, tied, rows):
     """One optimizer step on the batch ``index``; appends the step's norms to ``rows``."""
     x, y = task.x[index.to(task.x.device)], task.y[index.to(task.y.device)]
     opt.zero_grad(set_to_none=True)
@@ -299,26 +301,58 @@ def _step(module, task, index, seeds, opt, params, tied, rows):
         else:
             loss = task_loss(task.loss, module(x), y)
             loss.backward()
-    grad_norm = torch.stack([_norm(p.grad) for p in params])
-    with torch.no_grad():
-        before = [p.detach().clone() for p in params]
-        opt.step()
-        value_norm = torch.stack([_norm(p) for p in params])
-        update = torch.stack([_norm(p - b) for p, b in zip(params, before, strict=True)])
-        old = torch.stack([_norm(b) for b in before])
-    ratio = torch.where(old > 0, update / old, torch.full_like(old, math.nan))
+    grad_norm = norms([p.grad for p in watch.grads_of])
+    value_norm, ratio = watch.step(opt)
     rows.add(loss.detach(), value_norm, grad_norm, ratio)
     return loss.detach(), uses
 
 
+class _Watch:
+    """The parameters' values before each step, kept in one buffer, for ‖Δw‖ and ‖w‖."""
+
+    def __init__(self, params: list[nn.Parameter]):
+        self.grads_of = params
+        self.params = [p.detach() for p in params]
+        with torch.no_grad():
+            self.before = [p.clone() for p in self.params]
+        self.norm = norms(self.before)  # ‖w‖ before the next step
+
+    def step(self, opt) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run ``opt.step()``; return ‖w‖ after it and ‖w_after − w_before‖ / ‖w_before‖."""
+        with torch.no_grad():
+            opt.step()
+            torch._foreach_sub_(self.before, self.params)  # w_before - w_after
+            update = norms(self.before)
+            torch._foreach_copy_(self.before, self.params)
+            value = norms(self.params)
+        old, self.norm = self.norm, value
+        ratio = torch.where(old > 0, update / old, torch.full_like(old, math.nan))
+        return value, ratio
+
+
+def norms(tensors: list[torch.Tensor | None]) -> torch.Tensor:
+    """‖t‖₂ of each tensor as one float32 CPU vector (0 for a missing gradient).
+
+    Tensors in float32 or float64 are measured in one fused call; half precision is
+    measured in float32, one tensor at a time.
+    """
+    out = torch.zeros(len(tensors), dtype=torch.float32)
+    wide = [(i, t.detach()) for i, t in enumerate(tensors) if t is not None and t.dtype in _WIDE]
+    if wide:
+        values = torch._foreach_norm([t for _, t in wide])
+        out[[i for i, _ in wide]] = torch.stack(values).float().cpu()
+    for i, t in enumerate(tensors):
+        if t is not None and t.dtype not in _WIDE:
+            out[i] = torch.linalg.vector_norm(t.detach().float()).cpu()
+    return out
+
+
+_WIDE = (torch.float32, torch.float64)
+
+
 def _norm(t: torch.Tensor | None) -> torch.Tensor:
-    """‖t‖₂ as a float32 scalar (0 for a missing gradient), on t's device."""
-    if t is None:
-        return torch.zeros((), dtype=torch.float32)
-    t = t.detach()
-    if t.dtype in (torch.float16, torch.bfloat16):
-        t = t.float()
-    return torch.linalg.vector_norm(t).float().cpu()
+    """‖t‖₂ as a float32 CPU scalar (0 for a missing gradient)."""
+    return norms([t])[0]
 
 
 class _Rows:

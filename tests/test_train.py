@@ -123,6 +123,22 @@ def test_the_update_ratio_is_the_relative_change_of_the_values():
         )
 
 
+def test_norms_cover_every_precision_and_missing_gradients():
+    """One fused call for float32/float64, float32 maths for bfloat16, 0 for a None grad."""
+    from explorer.train import norms
+
+    a, b = torch.randn(3, 4), torch.randn(5, dtype=torch.float64)
+    c = torch.randn(6).to(torch.bfloat16)
+    got = norms([a, None, b, c])
+    expected = [
+        torch.linalg.vector_norm(a),
+        torch.tensor(0.0),
+        torch.linalg.vector_norm(b).float(),
+        torch.linalg.vector_norm(c.float()),
+    ]
+    assert got.dtype == torch.float32 and torch.equal(got, torch.stack(expected))
+
+
 def test_snapshots_are_the_values_at_their_frames():
     """Frame 0 holds the values before training, the last frame the trained values."""
     net = tied_net()
