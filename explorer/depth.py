@@ -154,6 +154,7 @@ def compare(
     """
     from explorer.state import realize
 
+    _has_values(experiment)
     profiles = []
     for label, rules in rule_sets.items():
         exp = experiment.replace(rules=tuple(rules), ops=(), ran=Ran.NONE, materialized=True)
@@ -176,6 +177,15 @@ def _batch(exp: Experiment, device: str, size: int, limits: Limits) -> torch.Ten
         high=exp.vocab,
         limits=limits,
     )
+
+
+def _has_values(exp: Experiment) -> None:
+    if exp.device == "meta":
+        raise SpecError(
+            "the model is on the meta device: it has shapes but no values to run; "
+            "pick a real device",
+            "device",
+        )
 
 
 def distinct_rows(t: torch.Tensor) -> int:
@@ -218,6 +228,7 @@ def symmetry(
     from explorer.state import realize
     from explorer.train import TrainSettings, train_op
 
+    _has_values(experiment)
     if not math.isfinite(value):
         raise SpecError(f"must be a finite number, got {value!r}", "value")
     exp = experiment.replace(

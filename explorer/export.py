@@ -349,7 +349,8 @@ class _Script:
     def __init__(self, exp: Experiment, limits: Limits):
         self.exp, self.limits = exp, limits
         self.root = exp.root_name
-        self.info = validate(exp.spec, limits, input_shape=exp.lazy_features)
+        meta = "meta" if exp.device == "meta" else None  # structure only: the meta budget
+        self.info = validate(exp.spec, limits, input_shape=exp.lazy_features, device=meta)
         self.meta = build(exp.spec, limits, device="meta")
         self.lazy = self.was_lazy = any(is_lazy(p) for p in self.meta.parameters())
         if self.lazy and exp.materialized:

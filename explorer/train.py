@@ -526,6 +526,15 @@ def check_train_op(op: Mapping, where: str, limits: Limits = DEFAULT_LIMITS) -> 
         _whole(vocab, 1, limits.max_embeddings, f"{where}.vocab")
 
 
+def _has_values(module: nn.Module) -> None:
+    if any(p.device.type == "meta" for p in module.parameters()):
+        raise SpecError(
+            "the model is on the meta device: it has shapes but no values to train; "
+            "pick a real device",
+            "device",
+        )
+
+
 def train_op(
     module: nn.Module,
     op: Mapping,
@@ -542,6 +551,7 @@ def train_op(
     slot (``explorer.slots.heavy``).
     """
     check_train_op(op, "train", limits)
+    _has_values(module)
     data = make_task(
         op["task"], module, tuple(op["input"]), vocab=op["vocab"], seed=op["seed"], limits=limits
     )

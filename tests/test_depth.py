@@ -157,3 +157,16 @@ def test_the_depth_tab_compares_and_shows_symmetry():
     assert not at.exception
     assert any("Distinct rows: 1 in every hidden layer" in s.value for s in at.success)
     assert PRESETS["deep_mlp"].input_shape == (64, 256)
+
+
+def test_a_model_on_the_meta_device_is_refused_with_the_reason():
+    """No values on meta: no signal to follow, no symmetry to train."""
+    import pytest
+
+    from explorer.errors import SpecError
+
+    exp = Experiment(spec=PRESETS["deep_mlp"].spec, device="meta", input_shape=(4, 256))
+    with pytest.raises(SpecError, match="meta device"):
+        compare(exp, {"normal": RULE_SETS["normal"]})
+    with pytest.raises(SpecError, match="meta device"):
+        symmetry(exp, 0.1)

@@ -503,3 +503,43 @@ def test_the_train_tab_trains_in_a_worker_and_shows_the_curves_and_the_step_slid
     assert not at.exception
     slider = at.select_slider[0]
     assert slider.label == "Training step" and slider.value == 8
+
+
+def test_a_model_on_the_meta_device_has_no_values_to_train():
+    """Structure only: training is refused with the reason, and nothing changes."""
+    from explorer.presets import PRESETS
+
+    ws = Workspace(Experiment(spec=PRESETS["rgnet"].spec, device="meta", root_name="rgnet"))
+    with pytest.raises(SpecError, match="meta device"):
+        ws.train(SETTINGS)
+    assert ws.history.undo == ()
+
+
+def test_the_stop_button_ends_a_long_run_and_keeps_its_steps():
+    """AppTest: Train 5000 steps, press Stop while it runs: the finished steps are kept."""
+    import time
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.selectbox(key="preset_choice").select("tied").run()
+    at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("Train"))
+    at.run()
+    at.number_input(key="train_steps").set_value(5000).run()
+    at.button(key="train_button").click().run()
+    job = at.session_state["train_job"]
+    deadline = time.monotonic() + 60
+    while job.done < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()  # the progress fragment, with its Stop button
+    assert at.button(key="train_button").disabled
+    at.button(key="train_stop").click().run()
+    while not job.finished and time.monotonic() < deadline + 60:
+        time.sleep(0.05)
+    assert job.finished and job.error is None and 2 <= job.done < 5000
+    at.run()
+    assert not at.exception
+    ws = at.session_state["workspace"]
+    assert ws.experiment.ops[-1]["steps"] == job.done == ws.state.train_log.done
