@@ -87,22 +87,28 @@ def downsample_blocks(
 def _block_means(x: torch.Tensor, k_rows: int, k_cols: int) -> torch.Tensor:
     """Means of k_rows×k_cols blocks of a matrix; the ragged last blocks average what they hold.
 
-    Two contiguous sums (along each row, then down the columns of the result) read the
-    matrix once, several times faster than ``avg_pool2d``; float64 stays float64, anything
-    else is summed in float32.
+    Two sums read the matrix once: groups of ``k_rows`` whole rows first (a view of a
+    contiguous matrix, summed at close to memory speed), then groups of columns of that
+    k_rows times smaller result. Several times faster than ``avg_pool2d``. float64 stays
+    float64; anything else is summed in float32.
     """
     wide = torch.float64 if x.dtype == torch.float64 else torch.float32
     rows, cols = x.shape
-    full_rows, full_cols = rows // k_rows * k_rows, cols // k_cols * k_cols
-    across = [x[:, :full_cols].reshape(rows, -1, k_cols).sum(-1, dtype=wide)]  # (rows, c)
-    if full_cols < cols:
-        across.append(x[:, full_cols:].sum(-1, keepdim=True, dtype=wide))
-    across = torch.cat(across, 1) if len(across) > 1 else across[0]
-    down = [across[:full_rows].reshape(-1, k_rows, across.shape[1]).sum(1)]  # (r, c)
-    if full_rows < rows:
-        down.append(across[full_rows:].sum(0, keepdim=True))
-    sums = torch.cat(down, 0) if len(down) > 1 else down[0]
+    down = _group_sums(x, k_rows, 0, wide) if k_rows > 1 else x  # (r, cols)
+    sums = _group_sums(down, k_cols, 1, wide) if k_cols > 1 else down.to(wide)  # (r, c)
     return sums / (_sizes(rows, k_rows, x.device)[:, None] * _sizes(cols, k_cols, x.device))
+
+
+def _group_sums(x: torch.Tensor, k: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
+    """Sums of consecutive groups of ``k`` along ``dim`` (0 or 1) of a matrix, the last ragged."""
+    n = x.shape[dim]
+    full = n // k * k
+    head = x.narrow(dim, 0, full)
+    shape = (-1, k, x.shape[1]) if dim == 0 else (x.shape[0], -1, k)
+    parts = [head.reshape(shape).sum(dim + 1, dtype=dtype)]
+    if full < n:
+        parts.append(x.narrow(dim, full, n - full).sum(dim, keepdim=True, dtype=dtype))
+    return torch.cat(parts, dim) if len(parts) > 1 else parts[0]
 
 
 def _sizes(n: int, k: int, device: torch.device) -> torch.Tensor:
