@@ -28,9 +28,15 @@ def smoke(tmp_path_factory) -> tuple[str, str]:
 
 
 def _lines(report: str) -> list[list[str]]:
-    """The table's body rows, cell by cell."""
-    rows = [line for line in report.splitlines() if line.startswith("| ")][2:]
-    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
+    """The body rows of the report's first table (issue 9's), cell by cell."""
+    text = report.splitlines()
+    start = next(i for i, line in enumerate(text) if line.startswith("| # |"))
+    rows = []
+    for line in text[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
 
 
 def test_smoke_run_prints_and_writes_one_report_with_the_machine(smoke):
