@@ -25,6 +25,7 @@ from explorer.figures import (
 )
 from explorer.initializers import Expected, expected
 from explorer.limits import DEFAULT_LIMITS
+from explorer.reduce import matrix_shape
 from tests.models import chapter_mlp, lazy_mlp, tied_net
 
 NAN, INF = float("nan"), float("inf")
@@ -303,7 +304,7 @@ def test_heatmap_is_sized_to_the_aspect_ratio_with_a_300px_short_side(shape, are
     margin = layout.margin
     drawn = (layout.width - margin.l - margin.r, layout.height - margin.t - margin.b)
     assert drawn == area
-    assert heatmap_size(*(shape or (1, 1)) if len(shape) != 1 else (1, shape[0])) == area
+    assert heatmap_size(*matrix_shape(shape)) == area
 
 
 def test_heatmap_and_histogram_of_an_empty_tensor_say_it_is_empty():
