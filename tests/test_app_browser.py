@@ -64,7 +64,9 @@ def test_block_click_shows_its_state_dict_table(page, streamlit_server):
     row(page, "2").click()
     expect()(page.get_by_role("heading", name=re.compile("Block 2"))).to_be_visible(timeout=20_000)
     explore = page.get_by_role("tabpanel", name=re.compile("Explore"))
-    expect()(explore.get_by_text("2.weight", exact=True).first).to_be_visible()
+    table = explore.locator('[data-testid="stDataFrame"]').first
+    expect()(table).to_be_visible()
+    expect()(table).to_contain_text("2.weight", timeout=20_000)  # the grid's accessible cells
     expect()(explore.get_by_text("per-layer sum", exact=True)).to_be_visible()
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "follow_page",
     "name_filter",
     "filter_problem",
+    "filter_regex",
 ]
 
 _WS, _ERRORS, _CACHE, _SELECTED, _PAGE = "workspace", "errors", "cache", "selected", "page_version"
@@ -221,3 +222,11 @@ def filter_problem() -> str | None:
     except SpecError as err:
         return str(err)
     return None
+
+
+def filter_regex() -> str | None:
+    """The one filter as a whole-name regex (from-the-start mode becomes ``(?:text).*``)."""
+    pattern = name_filter()
+    if pattern is None:
+        return None
+    return pattern.text if pattern.mode == MatchMode.FULL else f"(?:{pattern.text}).*"

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.frozen import thaw
-from explorer.patterns import MatchMode, Pattern
+from explorer.patterns import Pattern
 from explorer.presets import PRESETS
 from explorer.spec import to_json
 from explorer.tree import ParamCounts
@@ -36,17 +36,6 @@ FRAMEWORK_NOTES = """
 - **PyTorch lazy layers** (`nn.LazyLinear`) have no shape until the first forward: the tree
   shows `?` until then.
 """
-
-
-def regex_filter(label: str = "", key: str = "") -> str | None:
-    """The sidebar's one filter as a full-match regex (``None`` when empty or invalid).
-
-    Prefix mode (Gluon's ``collect_params``) becomes ``(?:text).*``.
-    """
-    pattern = state.name_filter()
-    if pattern is None:
-        return None
-    return pattern.text if pattern.mode == MatchMode.FULL else f"(?:{pattern.text}).*"
 
 
 def literal(text: str) -> str:

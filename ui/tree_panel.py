@@ -9,7 +9,6 @@ from explorer.limits import DEFAULT_LIMITS
 from explorer.tree import ParamTree
 from explorer.workspace import Workspace
 from ui import state
-from ui.tables import regex_filter
 from ui.tree_view import tree_view, view_state
 from ui.view import related_ids, tree_rows, treemap_rows
 
@@ -17,21 +16,21 @@ TREE_KEY = "param_tree"
 
 
 def tree_panel(ws: Workspace) -> None:
-    """The tree with its filter, then the tied groups and the overview."""
+    """The tree (filtered by the sidebar's one filter), then the tied groups and the overview.
+
+    It runs inside the Explore tab's fragment: a click, an open block or a page of rows
+    reruns the tree and the detail panel only. Clicks are callbacks, so the selection is
+    set before anything is drawn and both panels show it in the same run.
+    """
     tree = ws.tree()
     _tree(ws)
     _tied_groups(tree)
     _overview(tree, state.selection())
 
 
-@st.fragment
 def _tree(ws: Workspace) -> None:
-    """A fragment: typing a filter, opening a block or paging reruns only the tree.
-
-    A click on a row reruns the whole app, so the detail panel follows the selection.
-    """
     tree = ws.tree()
-    pattern = regex_filter("Filter parameters (regex, full match)", key="tree_filter")
+    pattern = state.filter_regex()
     selected = state.selection()
     output_shapes = ws.last_run.output_shapes if ws.last_run else None
     rows = tree_rows(
@@ -51,11 +50,14 @@ def _tree(ws: Workspace) -> None:
         model=tree.structure_key,
         page=DEFAULT_LIMITS.tree_page_rows,
         height=min(520, 60 + 28 * len(rows)),
+        on_click=_clicked,
     )
-    clicked = st.session_state.get(TREE_KEY, {}).get("clicked")
-    if clicked is not None and clicked != selected:
+
+
+def _clicked() -> None:
+    clicked = (st.session_state.get(TREE_KEY) or {}).get("clicked")
+    if isinstance(clicked, str):
         state.select(clicked)
-        st.rerun(scope="app")
 
 
 def _tied_groups(tree: ParamTree) -> None:
@@ -79,17 +81,16 @@ def _overview(tree: ParamTree, selected: str) -> None:
         fig = treemap(
             treemap_rows(tree, DEFAULT_LIMITS), highlighted=highlighted, selected=selected
         )
-        event = st.plotly_chart(
+        st.plotly_chart(
             fig,
             key="treemap",
-            on_select="rerun",
+            on_select=_treemap_clicked,
             selection_mode="points",
             config={"displayModeBar": False},
         )
-        points = (event or {}).get("selection", {}).get("points", []) if event else []
-        if points:
-            clicked = treemap_id_to_path(points[0].get("id", ""))
-            if clicked != selected and clicked != st.session_state.get("treemap_last_click"):
-                st.session_state["treemap_last_click"] = clicked
-                state.select(clicked)
-                st.rerun(scope="app")
+
+
+def _treemap_clicked() -> None:
+    points = ((st.session_state.get("treemap") or {}).get("selection") or {}).get("points") or []
+    if points:
+        state.select(treemap_id_to_path(points[0].get("id", "")))

@@ -53,6 +53,7 @@ def tree_view(
     model: str,
     page: int,
     height: int = 480,
+    on_click=None,
 ) -> str | None:
     """Show ``rows`` as a collapsible tree and return the id of the last row the user clicked.
 
@@ -60,7 +61,8 @@ def tree_view(
     ``parent``, ``depth``, ``kind``, ``name``, ``type``, ``title``, ``detail``, ``badge``,
     ``highlight``, ``children``, ``open``). ``model`` keys the browser's memory of open
     blocks (pass ``tree.structure_key``), so two models never share it. ``page`` is how many
-    more children a "show more" row asks for.
+    more children a "show more" row asks for. ``on_click`` runs as the click's callback,
+    before the script, with ``st.session_state[key]["clicked"]`` set to the clicked id.
 
     The return value is ``st.session_state[key]["selected"]``: ``None`` before the first
     click, then the last clicked id. When the selection can also change elsewhere, read
@@ -85,7 +87,7 @@ def tree_view(
         data=data,
         height="content",
         on_selected_change=_noop,
-        on_clicked_change=_noop,
+        on_clicked_change=on_click or _noop,
         on_view_change=_noop,
     )
     value = result.get("selected")
