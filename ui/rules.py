@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.errors import SpecError
+from explorer.export import init_lines
 from explorer.formula import FUNCTIONS, NAMES
 from explorer.frozen import thaw
 from explorer.init import formula_problem
@@ -45,6 +46,7 @@ def rules_panel(ws: Workspace) -> None:
     blocks = [n.path for n in ws.tree().root.walk() if n.path]
     for i, rule in enumerate(rules):
         _rule_row(i, _filled(rule), len(rules), names, blocks)
+        _rule_code(ws, i)
     pending = [i + 1 for i in range(len(rules)) if _row_failed(i)]
     cols = st.columns([1, 1, 2])
     cols[0].button("Add rule", key="add_rule", icon=":material/add:", on_click=_add)
@@ -67,6 +69,21 @@ def rules_panel(ws: Workspace) -> None:
         )
     state.show_error("rules")
     _provenance_table(ws)
+
+
+def _rule_code(ws: Workspace, i: int) -> None:
+    """The ``torch.nn.init`` line that does what rule ``i`` did, on the first tensor it set."""
+    s = ws.state
+    if i >= len(s.applied_rules):
+        return
+    tree = s.tree
+    done = [n for n, index in s.provenance.items() if index == i and not tree.params[n].alias_of]
+    if not done:
+        return
+    code = init_lines(s.applied_rules[i], tree.access_path(done[0]))
+    if len(done) > 1:
+        code += f"\n# ... and the same for {len(done) - 1} more tensor(s)"
+    st.code(code, language="python")
 
 
 def _recipes(ws: Workspace) -> None:

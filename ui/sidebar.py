@@ -10,6 +10,7 @@ import streamlit as st
 
 from explorer.devices import available_devices
 from explorer.experiment import DTYPES, Experiment, Loss, Ran
+from explorer.export import forward_lines, move_line
 from explorer.frozen import freeze
 from explorer.patterns import MODE_LABELS, MatchMode
 from explorer.presets import PRESETS
@@ -172,6 +173,8 @@ def _run_buttons(ws: Workspace) -> None:
     )
     if ran == Ran.FORWARD:
         st.caption(TEXT["forward_only"])
+    exp = ws.experiment
+    st.code(forward_lines(exp.root_name, exp.loss, ran == Ran.BACKWARD), language="python")
     with st.expander("Output tensor", expanded=False):
         st.code(tensor_preview(result.output), language=None)
 
@@ -192,6 +195,7 @@ def _execution(ws: Workspace) -> None:
     _control(
         st.selectbox, "dtype_choice", ws.dtype, "move", "dtype", label="dtype", options=list(DTYPES)
     )
+    st.code(move_line(exp.root_name, ws.device, ws.dtype), language="python")
     _control(
         st.number_input,
         "seed",
