@@ -15,16 +15,32 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from explorer.errors import ExplorerError
 from explorer.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["heavy", "busy"]
+__all__ = ["heavy", "busy", "notices"]
 
 _lock = threading.Lock()
 _running = 0
 _waiting = 0
 _free = threading.Condition(_lock)
+_notice: ContextVar[Callable[[int], None] | None] = ContextVar("heavy_notice", default=None)
+
+
+@contextmanager
+def notices(on_wait: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, a ``heavy`` job of this thread that waits calls ``on_wait(ahead)``.
+
+    The app wraps each action in it, so a student is told that their job is queued even
+    when the code that takes the slot (a big forward pass) passes no callback itself.
+    """
+    token = _notice.set(on_wait)
+    try:
+        yield
+    finally:
+        _notice.reset(token)
 
 
 def busy() -> tuple[int, int]:
@@ -41,10 +57,12 @@ def heavy(
 ) -> Iterator[None]:
     """Run the block in one of the process's heavy-work slots, waiting in line if all are taken.
 
-    ``on_wait(ahead)`` is called once, before waiting, with the number of jobs ahead. After
-    ``timeout`` seconds in line an ``ExplorerError`` says the server is busy.
+    ``on_wait(ahead)`` is called once, before waiting, with the number of jobs ahead (by
+    default the callback of the enclosing ``notices`` block). After ``timeout`` seconds in
+    line an ``ExplorerError`` says the server is busy.
     """
     global _running, _waiting
+    on_wait = on_wait or _notice.get()
     with _lock:
         if _running >= limits.heavy_slots:
             _waiting += 1

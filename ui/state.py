@@ -22,6 +22,7 @@ import streamlit as st
 from explorer.errors import ExplorerError, SpecError
 from explorer.limits import Limits, profile
 from explorer.patterns import MatchMode, Pattern, compile_pattern
+from explorer.slots import notices
 from explorer.state import warm_up
 from explorer.workspace import Workspace
 
@@ -90,7 +91,8 @@ def act(where: str, run: Callable[[], object]) -> bool:
     ws = workspace()
     errors: dict[str, Failure] = st.session_state.setdefault(_ERRORS, {})
     try:
-        run()
+        with notices(_queued):  # a long job waiting for a heavy-work slot says so
+            run()
     except ExplorerError as err:
         path = getattr(err, "path", "")
         errors[where] = Failure(str(err), ws.version, path, getattr(err, "reason", str(err)))
@@ -104,6 +106,15 @@ def act(where: str, run: Callable[[], object]) -> bool:
         return False
     errors.pop(where, None)
     return True
+
+
+def _queued(ahead: int) -> None:
+    """Tell the student their long job waits behind ``ahead`` others (explorer.slots)."""
+    st.toast(
+        f"Queued: {ahead} long job(s) ahead of yours on this server. Yours starts when a "
+        "slot frees up.",
+        icon=":material/hourglass_top:",
+    )
 
 
 def action(where: str, method: str, *args, **kwargs) -> tuple[Callable, tuple]:
