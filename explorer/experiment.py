@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -127,7 +127,7 @@ class Experiment:
 
     def to_dict(self) -> dict:
         """Plain JSON data, with ``version`` first."""
-        data = thaw(asdict(self))
+        data = {f.name: thaw(getattr(self, f.name)) for f in fields(self)}
         return {"version": data.pop("version"), **data}
 
     def to_json(self, indent: int | None = None) -> str:

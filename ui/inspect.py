@@ -111,7 +111,7 @@ def _values(s: State, name: str) -> None:
     stats = state.cached("stats", name, lambda: tree.stats(name))
     _stats_row(stats)
     with st.expander(f"{name}.data", expanded=False):
-        st.code(tensor_preview(param), language=None)
+        st.code(state.cached("preview", name, lambda: tensor_preview(param)), language=None)
 
 
 def _edited_cell(s: State, name: str, ndim: int) -> tuple[int, int] | None:

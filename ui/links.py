@@ -60,16 +60,26 @@ def start(ws: Workspace) -> None:
         from ui.state import show_message
 
         show_message(" ".join(notes))
-    if links.linkable(ws.experiment) is not None:
+    token = _token(ws)
+    if token is None:
         st.query_params.pop(links.QUERY_KEY, None)
-        return
-    try:
-        token = links.encode(ws.experiment, ws.limits)
-    except ExplorerError:
-        st.query_params.pop(links.QUERY_KEY, None)
-        return
-    if st.query_params.get(links.QUERY_KEY) != token:
+    elif st.query_params.get(links.QUERY_KEY) != token:
         st.query_params[links.QUERY_KEY] = token
+
+
+def _token(ws: Workspace) -> str | None:
+    """This state's link token (encoded once per state version), or None if it has none."""
+    from ui.state import cached
+
+    def make() -> str | None:
+        if links.linkable(ws.experiment) is not None:
+            return None
+        try:
+            return links.encode(ws.experiment, ws.limits)
+        except ExplorerError:
+            return None
+
+    return cached("link_token", None, make)
 
 
 def link_box(ws: Workspace) -> None:

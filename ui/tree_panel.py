@@ -78,8 +78,9 @@ def _tied_groups(tree: ParamTree) -> None:
 def _overview(tree: ParamTree, selected: str) -> None:
     with st.expander("Overview: where the parameters are", expanded=True):
         highlighted = related_ids(tree, selected) | ({selected} if selected else set())
-        fig = treemap(
-            treemap_rows(tree, DEFAULT_LIMITS), highlighted=highlighted, selected=selected
+        rows = state.cached("treemap_rows", None, lambda: treemap_rows(tree, DEFAULT_LIMITS))
+        fig = state.cached(
+            "treemap", selected, lambda: treemap(rows, highlighted=highlighted, selected=selected)
         )
         st.plotly_chart(
             fig,
