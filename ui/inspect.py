@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.figures import heatmap, histogram
+from explorer.figures import heatmap, histogram, uses_heatmaps
 from explorer.initializers import expected
 from explorer.reduce import tensor_preview
 from explorer.state import State
@@ -178,18 +178,14 @@ def _gradient(s: State, name: str) -> None:
 
 def _uses_row(name: str, uses, labels, grad) -> None:
     """One heatmap per use and the total, on one colour scale, and the sum check."""
+    figs = state.cached("uses", name, lambda: uses_heatmaps(list(uses), grad))
     scale = state.cached("use_scale", name, lambda: use_scale(uses, grad))
     cols = st.columns(len(uses) + 1)
-    for i, (use, label) in enumerate(zip(uses, labels, strict=False)):
-        with cols[i]:
-            fig = state.cached(
-                "use", (name, i), lambda u=use, i=i: heatmap(u, f"use {i + 1}", zmax=scale)
-            )
+    for i, (fig, col) in enumerate(zip(figs, cols, strict=True)):
+        with col:
             st.plotly_chart(fig, key=f"use_{name}_{i}", config=_PLOT)
-            st.caption(label)
-    with cols[-1]:
-        fig = state.cached("grad", name, lambda: heatmap(grad, "total .grad", zmax=scale))
-        st.plotly_chart(fig, key=f"grad_{name}", config=_PLOT)
+            if i < len(labels):
+                st.caption(labels[i])
     diff = state.cached("use_check", name, lambda: uses_sum_error(uses, grad))
     terms = " + ".join(f"use {i + 1}" for i in range(len(uses)))
     ok = diff <= 1e-5 * max(1.0, scale)
