@@ -20,6 +20,7 @@ import pytest
 
 from explorer import slots
 from explorer.limits import HOSTED
+from ui.tables import literal
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -102,3 +103,121 @@ def test_a_student_whose_forward_pass_waits_for_a_slot_is_told_it_is_queued(monk
     toasts = [t.value for t in at.toast]
     assert any(re.search(r"Queued: 1 long job", t) for t in toasts), toasts
     assert at.session_state["workspace"].last_run is not None  # it ran once the slot was free
+
+
+# --- user text is never markdown ------------------------------------------------------
+
+# A key may hold any printable text but "."; as part of parameter names it reaches every
+# panel. Rendered as markdown, either image makes each student's browser fetch a host of
+# the local network (3232235777 is 192.168.1.1). TICKS breaks out of a code span that does
+# not replace backticks; RAW is live wherever the name is written without one.
+TICKS = "a`![i](http:3232235777)`b"
+RAW = "![j](http:3232235778)"
+HOSTILE_SPEC = {
+    "type": "sequential",
+    "children": [
+        {"type": "linear", "in_features": 4, "out_features": 3, "key": TICKS},
+        {"type": "relu"},
+        {"type": "linear", "out_features": 2, "key": RAW},
+        {"type": "relu"},
+        {"type": "linear", "out_features": 1},
+    ],
+}
+
+
+def live_markdown(text: str) -> list[str]:
+    """Links and images markdown would render in ``text``: outside code spans, unescaped."""
+    text = re.sub(r"\\.", "", text)  # escaped characters are shown as typed
+    text = re.sub(r"(`+)(.+?)\1", "", text, flags=re.S)  # code spans are shown as typed
+    return re.findall(r"!?\[[^\]]*\]\([^)]*\)", text)
+
+
+def test_live_markdown_finds_what_markdown_would_render():
+    """The checker itself: a raw image is found; in a code span or escaped it is not."""
+    assert live_markdown("x ![i](http://h/x) y") == ["![i](http://h/x)"]
+    assert live_markdown("`x![i](http://h/x)`") == []
+    assert live_markdown(r"\!\[i\]\(http://h/x\)") == []
+    assert live_markdown(f"`{TICKS}`") == ["![i](http:3232235777)"]  # breaks out
+    assert live_markdown(literal(TICKS)) == []
+
+
+def _texts(at) -> list[str]:
+    """Every text on the page that Streamlit renders as markdown."""
+    texts = [e.value for kind in ("markdown", "caption", "title", "header", "subheader")
+             for e in getattr(at, kind)]  # fmt: skip
+    texts += [e.value for kind in ("info", "warning", "error", "success") for e in at.get(kind)]
+    texts += [e.label for e in at.expander]
+    texts += [e.value for e in at.toast]
+    return texts
+
+
+def _hostile_app(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import ui.state
+
+    monkeypatch.setattr(ui.state, "LIMITS", HOSTED)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state["workspace"].change(spec=HOSTILE_SPEC, preset=None)
+    at.session_state["workspace"].backward()
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _open(at, tab: str) -> None:
+    label = next(t.label for t in at.tabs if t.label.endswith(tab))
+    at.session_state["tabs"] = label
+    at.run()
+    assert not at.exception
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("tab", ["Build", "Initialize", "All parameters", "Code"])
+def test_a_hostile_key_is_never_rendered_as_markdown(monkeypatch, tab):
+    """A block key holding markdown stays text in the sidebar and in each tab."""
+    at = _hostile_app(monkeypatch)
+    _open(at, tab)
+    texts = _texts(at)
+    if tab == "Build":
+        assert any("3232235777" in t for t in texts), "the key is not shown"
+    assert [m for t in texts for m in live_markdown(t)] == []
+
+
+def test_a_key_with_a_slash_still_selects_its_parameter():
+    """Keys may hold "/", the tree id's separator: the id still maps back to the name."""
+    from ui.view import name_of, param_id
+
+    for name in ["a`![i](http://h/x)`b.weight", "a/b.c/d.bias", "x/.weight", "/.weight"]:
+        assert name_of(param_id(name)) == name
+    assert name_of("a/b") == "a.b"  # a parameter "b" of block "a"
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    "node",
+    [
+        TICKS,
+        RAW,
+        f"{TICKS}/weight",
+        pytest.param(
+            f"{RAW}/weight",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="ui/inspect.py (the lead's file) writes the name raw in the values "
+                "expander's label, st.expander(f'{name}.data'), and each use's label raw in "
+                "st.caption(label); labels are markdown",
+            ),
+        ),
+    ],
+)
+def test_a_hostile_key_in_the_explore_tab_stays_text(monkeypatch, node):
+    """The selected block or parameter shows the hostile name as text."""
+    at = _hostile_app(monkeypatch)
+    at.session_state["selected"] = node
+    at.run()
+    assert not at.exception
+    texts = _texts(at)
+    assert any("323223577" in t for t in texts), "the selection is not shown"
+    assert [m for t in texts for m in live_markdown(t)] == []

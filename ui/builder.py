@@ -20,6 +20,7 @@ from explorer.fields import Field, Kind
 from explorer.spec import from_json, to_json
 from explorer.workspace import Workspace
 from ui import state
+from ui.tables import literal
 
 __all__ = ["builder_panel", "widget_key", "row_key"]
 
@@ -225,7 +226,7 @@ def _tool(
 
 def _row_text(row: se.Row) -> str:
     kind, rest = re.match(r"(\w*)(.*)", row.summary).groups()
-    label = f"`{row.label}`" if row.label else "`net`"
+    label = literal(row.label or "net")  # a key is user text: a code span it cannot leave
     name = f" :blue-badge[{row.name}]" if row.name else ""
     icon = ICONS.get(row.type, "help")
     return f"{_INDENT * 2 * row.depth}:material/{icon}: {label} **{kind}**{rest}{name}"

@@ -62,7 +62,7 @@ def name_of(node_id: str) -> str | None:
     """The parameter name of a tree id, or None for a block id."""
     if "/" not in node_id:
         return None
-    block, local = node_id.split("/", 1)
+    block, _, local = node_id.rpartition("/")  # a block's key may itself hold a "/"
     return f"{block}.{local}" if block else local
 
 
