@@ -20,6 +20,7 @@ from ui.tables import counts_row, literal
 from ui.view import name_of, parameter_rows
 
 _PLOT = {"displayModeBar": False}
+HEATMAP_MAX_WIDTH = 560  # px: wider heatmaps stretch to the panel instead
 
 
 def detail_panel(ws: Workspace) -> None:
@@ -95,17 +96,15 @@ def _values(s: State, name: str) -> None:
     rule = s.rule_of(name) or {"init": "default"}
     overlay = None if edited else expected(rule, param, owner, local)
     cell = _edited_cell(s, name, param.dim()) if edited else None
-    left, right = st.columns(2)
-    with left:
+    with st.container(horizontal=True, gap="medium"):  # side by side when they fit
         fig = state.cached(
             "heatmap", name, lambda: heatmap(param, f"{name} values", highlight=cell)
         )
-        st.plotly_chart(fig, key=f"heat_{name}", config=_PLOT)
-    with right:
+        _chart(fig, f"heat_{name}")
         fig = state.cached(
             "hist", name, lambda: histogram(param, f"{name} histogram", expected=overlay)
         )
-        st.plotly_chart(fig, key=f"hist_{name}", config=_PLOT)
+        _chart(fig, f"hist_{name}")
     if edited:
         st.caption("Values were edited after initialization, so no initializer overlay is drawn.")
     stats = state.cached("stats", name, lambda: tree.stats(name))
@@ -167,13 +166,22 @@ def _gradient(s: State, name: str) -> None:
         fig = state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
         st.plotly_chart(fig, key=f"grad_hist_{name}", config=_PLOT)
         return
-    left, right = st.columns(2)
-    with left:
+    with st.container(horizontal=True, gap="medium"):
         fig = state.cached("grad", name, lambda: heatmap(grad, f"{name}.grad"))
-        st.plotly_chart(fig, key=f"grad_only_{name}", config=_PLOT)
-    with right:
+        _chart(fig, f"grad_only_{name}")
         fig = state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
-        st.plotly_chart(fig, key=f"grad_hist_{name}", config=_PLOT)
+        _chart(fig, f"grad_hist_{name}")
+
+
+def _chart(fig, key: str) -> None:
+    """A figure at the size it was made for (heatmaps keep their aspect), or 420 px wide."""
+    width = fig.layout.width
+    st.plotly_chart(
+        fig,
+        key=key,
+        config=_PLOT,
+        width=int(width) if width and width <= HEATMAP_MAX_WIDTH else "stretch",
+    )
 
 
 def _uses_row(name: str, uses, labels, grad) -> None:
