@@ -376,12 +376,26 @@ def wait_healthy(url: str, timeout: float = 180.0) -> None:
         time.sleep(0.5)
 
 
-def serve(port: int, profile: str = "hosted", log: Path | None = None) -> subprocess.Popen:
-    """Start one app server on 127.0.0.1:``port`` as deploy/replicas.sh starts a replica."""
-    env = {**os.environ, "EXPLORER_PROFILE": profile, "PORT": str(port)}
+def serve(
+    port: int, profile: str = "hosted", log: Path | None = None, plain: bool = False
+) -> subprocess.Popen:
+    """Start one app server on 127.0.0.1:``port`` as deploy/replicas.sh starts a replica.
+
+    ``plain``: ``python -m streamlit run app.py`` itself, without deploy/serve.py (imports
+    not frozen, closed sessions not reaped): the "before" of the figures.
+    """
+    env = {**os.environ, "EXPLORER_PROFILE": profile, "PORT": str(port), "OMP_NUM_THREADS": "1"}
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed by the child)
+    command = ["bash", str(ROOT / "deploy" / "replica.sh")]
+    if plain:
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.headless", "true", "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
     return subprocess.Popen(
-        ["bash", str(ROOT / "deploy" / "replica.sh")],
+        command,
         cwd=ROOT,
         env=env,
         stdout=out,
@@ -410,6 +424,7 @@ class Report:
     seconds: float
     server_cpu: float  # CPU seconds the servers used while the students worked
     client_cpu: float  # CPU seconds this load generator used meanwhile (same machine)
+    server_cpu_each: list[float]  # the same, per server process (is the work spread?)
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     target: str
@@ -423,7 +438,9 @@ class Report:
             f"({self.replicas} replica{'s' if self.replicas != 1 else ''}), "
             f"{self.completed} completed in {self.seconds:.0f} s; errors: {len(self.errors)}; "
             f"server CPU {self.server_cpu:.0f} s "
-            f"({self.server_cpu / max(1, self.sessions):.1f} s per session); "
+            f"({self.server_cpu / max(1, self.sessions):.1f} s per session; per process "
+            + ", ".join(f"{c:.0f}" for c in self.server_cpu_each)
+            + " s); "
             f"load generator CPU {self.client_cpu:.0f} s",
             f"click p50 {click.get('p50', float('nan')):.2f} s, "
             f"p95 {click.get('p95', float('nan')):.2f} s, "
@@ -519,10 +536,12 @@ def measure(
     warm = run_students(url, 1, clicks, deadline_s, 0, 0.0)
     time.sleep(2)
     rss_before = rss_mib(pids)
-    started, cpu, own = time.monotonic(), cpu_seconds(pids), time.process_time()
+    started, own = time.monotonic(), time.process_time()
+    each = [cpu_seconds([p]) for p in pids]
     with Sampler(pids) as sampler:
         students = run_students(url, sessions, clicks, deadline_s, ramp, think)
-    seconds, cpu = time.monotonic() - started, cpu_seconds(pids) - cpu
+    seconds = time.monotonic() - started
+    each = [cpu_seconds([p]) - c for p, c in zip(pids, each, strict=True)]
     own = time.process_time() - own
     time.sleep(1)
     rss_closed = rss_mib(pids)
@@ -542,7 +561,8 @@ def measure(
         rss_after=rss_mib(pids),
         after=after,
         seconds=seconds,
-        server_cpu=cpu,
+        server_cpu=sum(each),
+        server_cpu_each=each,
         client_cpu=own,
         load_before=load_before,
         load_after=os.getloadavg(),
@@ -552,9 +572,12 @@ def measure(
 
 
 def _deploy(*args: str) -> str:
+    """Run deploy/replicas.sh with its files under test-artifacts/ (not an instructor's)."""
+    env = {**os.environ, "RUN_DIR": str(ROOT / "test-artifacts" / "load-deploy")}
     done = subprocess.run(
         ["bash", str(ROOT / "deploy" / "replicas.sh"), *args],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -581,6 +604,9 @@ def main(argv: list[str] | None = None) -> Report:
         "--replicas", type=int, help="start this many replicas behind HAProxy (deploy/)"
     )
     parser.add_argument("--pids", help="with --url: the server processes, comma-separated")
+    parser.add_argument(
+        "--plain", action="store_true", help="plain `streamlit run app.py` (no deploy/serve.py)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
@@ -594,13 +620,17 @@ def main(argv: list[str] | None = None) -> Report:
         elif args.replicas:
             replicas = args.replicas
             port = free_port()
-            out = _deploy("start", str(replicas), "--port", str(port), "--profile", args.profile)
+            out = _deploy(
+                "start", str(replicas), "--port", str(port), "--addr", "127.0.0.1",
+                "--profile", args.profile,
+            )  # fmt: skip
             print(out, end="", flush=True)
             url = f"http://127.0.0.1:{port}"
             pids = [int(p) for p in _deploy("pids").split()]
         else:
             port = free_port()
-            procs.append(serve(port, args.profile, ROOT / "test-artifacts" / "load-server.log"))
+            log = ROOT / "test-artifacts" / "load-server.log"
+            procs.append(serve(port, args.profile, log, args.plain))
             url, pids = f"http://127.0.0.1:{port}", [procs[0].pid]
         wait_healthy(url)
         report = measure(
