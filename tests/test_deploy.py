@@ -1,0 +1,119 @@
+"""deploy/ is consistent: the proxy config parses, scripts parse, the image has what runs.
+
+Docker is not available here, so the Dockerfile and compose file are checked statically:
+every path the image copies exists and passes its .dockerignore, and the modules and files
+the app loads at run time are inside what it copies. The proxy itself runs in
+tests/test_load_smoke.py.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+
+
+def _copied() -> list[str]:
+    """The sources of every COPY in deploy/Dockerfile."""
+    sources = []
+    for line in (DEPLOY / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            sources += line.split()[1:-1]
+    return sources
+
+
+def _ignored(path: str) -> bool:
+    """Whether deploy/Dockerfile.dockerignore leaves ``path`` out (last matching rule wins)."""
+    verdict = False
+    for rule in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines():
+        rule = rule.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        keep = rule.startswith("!")
+        pattern = rule.lstrip("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+            verdict = not keep
+    return verdict
+
+
+def test_every_copy_source_exists_and_is_in_the_build_context():
+    """Each COPY source is in the repository and not excluded by the .dockerignore."""
+    sources = _copied()
+    assert {"requirements.txt", "app.py", "explorer/", "ui/", ".streamlit/"} <= set(sources)
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert not _ignored(source.rstrip("/")), f"{source} is left out of the build context"
+    assert _ignored(".venv") and _ignored(".git") and _ignored("test-artifacts")
+
+
+IMPORTS = """
+import importlib, pkgutil, sys
+import explorer
+for m in pkgutil.iter_modules(explorer.__path__):
+    importlib.import_module("explorer." + m.name)
+for m in list(sys.modules.values()):
+    f = getattr(m, "__file__", None) or ""
+    if f.startswith(sys.argv[1]) and "/.venv/" not in f:
+        print(f)
+"""
+
+
+def test_what_the_app_loads_is_inside_what_the_image_copies():
+    """Every repository file the core's modules import, and the UI's assets, are copied."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS, str(ROOT) + "/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    copied = tuple(s.rstrip("/") for s in _copied())
+    loaded = [str(Path(f).relative_to(ROOT)) for f in done.stdout.split()]
+    assert "explorer/state.py" in loaded
+    for relative in loaded:
+        assert relative.startswith(copied), f"{relative} is imported but not in the image"
+    for asset in ("ui/icon.png", "ui/tree_view.js", "ui/tree_view.css", "ui/state.py"):
+        assert asset.startswith(copied) and (ROOT / asset).is_file()
+
+
+@pytest.mark.parametrize("script", ["replica.sh", "replicas.sh", "ensure_haproxy.sh"])
+def test_the_shell_scripts_parse(script):
+    done = subprocess.run(["bash", "-n", str(DEPLOY / script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_haproxy_config_is_valid_and_sticky():
+    """``haproxy -c`` accepts the config; it inserts the sticky cookie and checks health."""
+    text = (DEPLOY / "haproxy.cfg").read_text()
+    assert re.search(r"^\s*cookie EXPLORER_ROUTE insert indirect nocache", text, re.M)
+    assert re.search(r"^\s*timeout tunnel ", text, re.M)  # open websockets
+    assert "option httpchk GET /_stcore/health" in text
+    haproxy = next((p for p in ("/usr/sbin/haproxy", "/usr/bin/haproxy") if Path(p).exists()), None)
+    if haproxy is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("haproxy missing under CI (deploy/ensure_haproxy.sh installs it)")
+        pytest.skip("no haproxy here (apt-get install haproxy)")
+    env = {**os.environ, "PROXY_PORT": "8080", "COOKIE_KEY": "test"}
+    done = subprocess.run([haproxy, "-c", "-f", str(DEPLOY / "haproxy.cfg")], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_compose_file_runs_the_image_behind_the_proxy():
+    """compose.yaml: the app from deploy/Dockerfile, the proxy with deploy/haproxy.cfg."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert "dockerfile: deploy/Dockerfile" in text
+    assert "COPY haproxy.cfg /etc/haproxy/haproxy.cfg" in text
+    assert "apt-get install -y --no-install-recommends haproxy" in text  # Debian's package
+    assert "endpoint_mode: dnsrr" in text  # HAProxy sees every replica
+    assert "server-template app " in (DEPLOY / "haproxy.cfg").read_text()
