@@ -12,12 +12,14 @@ Example::
 
 from explorer.build import build
 from explorer.errors import DeviceError, ExplorerError, SpecError
+from explorer.experiment import Experiment
 from explorer.init import initialize
 from explorer.plots import heatmap, histogram
 from explorer.presets import PRESETS
 from explorer.run import RunResult, run
 from explorer.train import TrainLog, train
 from explorer.tree import ParamTree, inspect
+from explorer.workspace import Workspace
 
 __all__ = [
     "build",
@@ -28,6 +30,8 @@ __all__ = [
     "histogram",
     "train",
     "TrainLog",
+    "Experiment",
+    "Workspace",
     "ParamTree",
     "RunResult",
     "SpecError",
