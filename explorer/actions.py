@@ -152,6 +152,14 @@ def move(
     if (target, dtype) == (state.device, state.dtype):
         return state
     old = state.experiment
+    if not old.ops and not state.lazy and target == state.device and state.dtype == "float32":
+        # the values are the rules' float32 draws: a cast is exactly what realize would give
+        op = {"op": "move", "device": target, "dtype": dtype}
+        exp = old.replace(dtype=dtype, ran=Ran.NONE)
+        module = apply_op(state.module, op, old, limits)
+        return replace(
+            state, experiment=exp, module=module, last_run=None, version=state.version + 1
+        )
     if not old.ops or state.lazy:  # nothing to keep but what the rules give: rebuild there
         exp = old.replace(device=target, dtype=dtype, ops=(), ran=Ran.NONE)
         return realize(exp, limits, state.version + 1)
