@@ -348,17 +348,19 @@ def _fresh_copy(owner: nn.Module) -> tuple[nn.Module, dict[int, torch.Tensor]]:
     parameters stay tied inside the copy).
     """
     fresh: dict[int, torch.Tensor] = {}
+    return _twin(owner, fresh), fresh
 
-    def twin(m: nn.Module) -> nn.Module:
-        c = copy.copy(m)
-        c._parameters = {
-            k: None if p is None else _fresh_param(p, fresh) for k, p in m._parameters.items()
-        }
-        c._buffers = {k: None if b is None else b.clone() for k, b in m._buffers.items()}
-        c._modules = {k: None if s is None else twin(s) for k, s in m._modules.items()}
-        return c
 
-    return twin(owner), fresh
+def _twin(m: nn.Module, fresh: dict[int, torch.Tensor]) -> nn.Module:
+    # a plain function, not a closure: a recursive closure is a reference cycle that would
+    # keep every fresh tensor alive until the garbage collector runs (a whole model's worth)
+    c = copy.copy(m)
+    c._parameters = {
+        k: None if p is None else _fresh_param(p, fresh) for k, p in m._parameters.items()
+    }
+    c._buffers = {k: None if b is None else b.clone() for k, b in m._buffers.items()}
+    c._modules = {k: None if s is None else _twin(s, fresh) for k, s in m._modules.items()}
+    return c
 
 
 def _fresh_param(p: torch.Tensor, fresh: dict[int, torch.Tensor]) -> nn.Parameter:
