@@ -201,15 +201,7 @@ def test_a_key_with_a_slash_still_selects_its_parameter():
         TICKS,
         RAW,
         f"{TICKS}/weight",
-        pytest.param(
-            f"{RAW}/weight",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="ui/inspect.py (the lead's file) writes the name raw in the values "
-                "expander's label, st.expander(f'{name}.data'), and each use's label raw in "
-                "st.caption(label); labels are markdown",
-            ),
-        ),
+        f"{RAW}/weight",
     ],
 )
 def test_a_hostile_key_in_the_explore_tab_stays_text(monkeypatch, node):

@@ -115,11 +115,6 @@ def test_every_request_of_a_tour_goes_to_127_0_0_1(page, streamlit_server):
     assert recorder.outside() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/inspect.py (the lead's file) writes the parameter name raw in the values "
-    "expander's label (st.expander(f'{name}.data')); labels render markdown images",
-)
 def test_a_parameter_whose_name_holds_an_image_fetches_nothing(page, streamlit_server):
     """Selecting the parameter under the RAW key must not make the browser fetch its image."""
     recorder = open_hostile(page, streamlit_server)

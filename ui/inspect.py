@@ -109,7 +109,7 @@ def _values(s: State, name: str) -> None:
         st.caption("Values were edited after initialization, so no initializer overlay is drawn.")
     stats = state.cached("stats", name, lambda: tree.stats(name))
     _stats_row(stats)
-    with st.expander(f"{name}.data", expanded=False):
+    with st.expander(f"{state.plain(name)}.data", expanded=False):
         st.code(state.cached("preview", name, lambda: tensor_preview(param)), language=None)
 
 
@@ -147,7 +147,8 @@ def _gradient(s: State, name: str) -> None:
     if param.grad is None or s.last_run is None:
         after = "run Backward" if s.experiment.ran == "forward" else "run Forward, then Backward"
         st.info(
-            f"No gradient yet: `{access}.grad` is `None` until a backward pass ({after}).  \n"
+            f"No gradient yet: {literal(access + '.grad')} is `None` until a backward pass "
+            f"({after}).  \n"
             + no_gradient_lines(s, name),
             icon=":material/block:",
         )
@@ -157,7 +158,8 @@ def _gradient(s: State, name: str) -> None:
     grad = param.grad
     stats = state.cached("stats", name, lambda: tree.stats(name))
     st.caption(
-        f"`{access}.grad` · ‖grad‖ = {stats['grad_norm']:.4g} · loss = {s.experiment.loss} · "
+        f"{literal(access + '.grad')} · ‖grad‖ = {stats['grad_norm']:.4g} · "
+        f"loss = {s.experiment.loss} · "
         f"{len(uses)} use(s) in the forward pass"
     )
     _stats_row(stats, "grad_")
@@ -193,7 +195,7 @@ def _uses_row(name: str, uses, labels, grad) -> None:
         with col:
             st.plotly_chart(fig, key=f"use_{name}_{i}", config=_PLOT)
             if i < len(labels):
-                st.caption(labels[i])
+                st.caption(state.plain(labels[i]))
     diff = state.cached("use_check", name, lambda: uses_sum_error(uses, grad))
     terms = " + ".join(f"use {i + 1}" for i in range(len(uses)))
     ok = diff <= 1e-5 * max(1.0, scale)

@@ -35,6 +35,7 @@ __all__ = [
     "failure",
     "show_error",
     "show_message",
+    "plain",
     "cached",
     "selection",
     "show_value",
@@ -147,10 +148,10 @@ def show_error(where: str) -> None:
 def show_message(message: str | None) -> None:
     """A red box with ``message`` shown as plain text; nothing when it is None."""
     if message is not None:
-        st.error(_plain(message), icon="⚠️")
+        st.error(plain(message), icon="⚠️")
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     """Text that markdown shows as typed: every markdown character escaped."""
     return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:" else c for c in text)
 
