@@ -32,6 +32,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -39,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
-REAP_EVERY = 15.0  # seconds between two sweeps for expired sessions
+REAP_EVERY = float(os.environ.get("REAP_EVERY", "15"))  # seconds between two sweeps
 
 _log = logging.getLogger("explorer.deploy")
 
@@ -155,6 +156,10 @@ def _sweep_forever(runtime, loop) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Preload and freeze, start the after-start thread, then run ``streamlit run app.py ARGV``."""
     argv = sys.argv[1:] if argv is None else argv
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    _log.addHandler(handler)
+    _log.setLevel(logging.INFO)
     preload()
     gc.collect()
     gc.freeze()  # what the imports made is never garbage: keep it out of every collection

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -114,3 +115,27 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_closed_session_is_dropped_after_its_reconnect_window(tmp_path, monkeypatch):
+    """A student leaves; after SESSION_TTL the replica's janitor drops and shuts the session."""
+    from benchmarks.load import free_port, run_students, serve, wait_healthy
+
+    monkeypatch.setenv("SESSION_TTL", "1")
+    monkeypatch.setenv("REAP_EVERY", "1")
+    log = tmp_path / "server.log"
+    port = free_port()
+    server = serve(port, "hosted", log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, 120)
+        students = run_students(url, 1, clicks=1, deadline_s=60, ramp=0, think=0.1)
+        assert students[0].done, students[0].errors
+        for _ in range(60):
+            if "dropped 1 closed sessions" in log.read_text(errors="replace"):
+                break
+            threading.Event().wait(0.5)
+        assert "session janitor: dropped 1 closed sessions" in log.read_text(errors="replace")
+    finally:
+        server.terminate()
+        server.wait(30)
