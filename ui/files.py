@@ -208,7 +208,7 @@ def _downloads(ws: Workspace) -> None:
     if isinstance(code, bytes):
         files.append(("PyTorch script (.py)", "script", code, f"{base}.py", "text/x-python"))
     elif code:
-        st.caption(f"PyTorch script: {code}")
+        st.text(f"PyTorch script: {code}")  # an error's text may quote user names: not markdown
     for label, kind, make, name, mime in files:
         st.download_button(
             label,
