@@ -385,6 +385,8 @@ def serve(
     not frozen, closed sessions not reaped): the "before" of the figures.
     """
     env = {**os.environ, "EXPLORER_PROFILE": profile, "PORT": str(port), "OMP_NUM_THREADS": "1"}
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed by the child)
     command = ["bash", str(ROOT / "deploy" / "replica.sh")]
     if plain:
@@ -499,6 +501,11 @@ async def _gather(students: list[Student], clicks: int, deadline: float, ramp: f
     )
 
 
+def _run_loop(work) -> None:
+    with contextlib.suppress(TimeoutError):
+        asyncio.run(work)
+
+
 def run_students(
     url: str,
     sessions: int,
@@ -511,8 +518,13 @@ def run_students(
     """Run ``sessions`` students against ``url`` at once (starts spread over ``ramp`` s)."""
     students = [Student(url, i, step_timeout, think) for i in range(sessions)]
     deadline = time.monotonic() + deadline_s
-    with contextlib.suppress(TimeoutError):
-        asyncio.run(_gather(students, clicks, deadline, ramp))
+    # A thread of its own: the caller may already run an event loop (a notebook, or pytest
+    # after Playwright's sync API), and asyncio.run refuses to start inside one.
+    worker = threading.Thread(
+        target=_run_loop, args=(_gather(students, clicks, deadline, ramp),), daemon=True
+    )
+    worker.start()
+    worker.join()
     for s in students:
         if not s.done and not s.errors:
             s.errors.append(f"student {s.index}: not finished by the deadline")

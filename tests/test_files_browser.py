@@ -14,7 +14,7 @@ import torch
 
 from explorer import links
 from explorer.experiment import Experiment
-from explorer.limits import LOCAL, MIB
+from explorer.limits import HOSTED, LOCAL, MIB
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +41,12 @@ def tied_token() -> str:
 
 
 def test_server_upload_limit_matches_the_uploader():
-    """config.toml's maxUploadSize is the default profile's Limits.max_upload_bytes in MB."""
+    """config.toml's maxUploadSize is the hosted profile's limit in MB (a server started from
+    the file alone is safe); `make run` passes the local profile's on the command line."""
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == LOCAL.max_upload_bytes // MIB
+    assert config["server"]["maxUploadSize"] == HOSTED.max_upload_bytes // MIB
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"--server.maxUploadSize {LOCAL.max_upload_bytes // MIB}" in makefile
 
 
 def test_a_good_link_opens_its_model(page, streamlit_server):
