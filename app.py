@@ -18,6 +18,7 @@ from ui.rules import rules_panel
 from ui.tables import all_parameters_panel, code_panel
 from ui.tree_panel import tree_panel
 
+state.freeze_imports()  # once per process: Streamlit's per-run gc.collect() stays cheap
 st.set_page_config(
     page_title="Parameter Explorer",
     page_icon=str(Path(__file__).parent / "ui" / "icon.png"),  # served locally: no outside fetch

@@ -142,6 +142,7 @@ def streamlit_server(
     log_dir = tmp_path_factory.mktemp("streamlit-logs")
     procs: list[subprocess.Popen] = []
     by_script: dict[str, str] = {}
+    proc_of: dict[str, subprocess.Popen] = {}
 
     def stop_all() -> None:
         for proc in procs:
@@ -156,6 +157,9 @@ def streamlit_server(
         key = str(script_path)
         if not fresh and key in by_script:
             return by_script[key]
+        if key in proc_of:  # a fresh server replaces the script's last one: stop it now
+            _stop_process(proc_of.pop(key))
+            by_script.pop(key, None)
 
         env = dict(os.environ)
         env.update(
@@ -174,6 +178,9 @@ def streamlit_server(
                 "--server.port", str(port),
                 "--server.address", "127.0.0.1",
                 "--browser.gatherUsageStats", "false",
+                # no file watcher: its polling threads cost an idle server a fifth of a core
+                "--server.fileWatcherType", "none",
+                "--server.runOnSave", "false",
             ]  # fmt: skip
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(
@@ -191,6 +198,7 @@ def streamlit_server(
             while time.monotonic() < deadline:
                 if _healthy(base_url):
                     by_script[key] = base_url
+                    proc_of[key] = proc
                     return base_url
                 if proc.poll() is not None:
                     break

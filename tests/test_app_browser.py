@@ -14,7 +14,7 @@ def expect():
 
 
 def open_app(page, streamlit_server):
-    page.goto(streamlit_server("app.py", fresh=True))
+    page.goto(streamlit_server("app.py"))
     page.locator('.row[data-id=""]').wait_for(timeout=60_000)
 
 

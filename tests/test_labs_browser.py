@@ -49,7 +49,7 @@ def wide_page(browser):
 
 
 def open_app(page, streamlit_server):
-    page.goto(streamlit_server("app.py", fresh=True))
+    page.goto(streamlit_server("app.py"))
     page.locator('.row[data-id=""]').wait_for(timeout=90_000)
 
 
