@@ -148,8 +148,7 @@ def _gradient(s: State, name: str) -> None:
         after = "run Backward" if s.experiment.ran == "forward" else "run Forward, then Backward"
         st.info(
             f"No gradient yet: {literal(access + '.grad')} is `None` until a backward pass "
-            f"({after}).  \n"
-            + no_gradient_lines(s, name),
+            f"({after}).  \n" + no_gradient_lines(s, name),
             icon=":material/block:",
         )
         return

@@ -69,6 +69,7 @@ def freeze_imports() -> None:
         gc.collect()
         gc.freeze()
 
+
 LIMITS: Limits = profile()  # EXPLORER_PROFILE=hosted on a shared server
 
 
