@@ -7,6 +7,7 @@ from contextlib import nullcontext
 
 import torch
 from torch import nn
+from torch.utils._device import DeviceContext  # torch.device's mode: pinned torch==2.13.0
 
 from explorer.blocks import BLOCKS, Parts
 from explorer.devices import resolve_device
@@ -32,11 +33,43 @@ def build(spec: dict, limits: Limits = DEFAULT_LIMITS, device: str | None = None
     builds the structure only: shapes, names and tying, with no memory for values.
     """
     info = validate(spec, limits, device=device)
-    where = torch.device("meta") if str(device) == "meta" else None
-    if device is not None and where is None:
-        where = resolve_device(device)
-    with torch.device(where) if where is not None else nullcontext():
+    if str(device) == "meta":
+        place = _MetaWithoutInit()
+    elif device is not None:
+        place = torch.device(resolve_device(device))
+    else:
+        place = nullcontext()
+    with place:
         return _Builder(info).module(spec)
+
+
+_INIT_FUNCTIONS = frozenset(
+    getattr(nn.init, name)
+    for name in dir(nn.init)
+    if name.endswith("_") and not name.startswith("_") and callable(getattr(nn.init, name))
+)
+_INIT_METHODS = frozenset(
+    {torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.fill_, torch.Tensor.zero_}
+)
+
+
+class _MetaWithoutInit(DeviceContext):
+    """``with torch.device("meta")`` that also skips every layer's default initialization.
+
+    A meta tensor has no values, so ``reset_parameters`` only costs time: a third of
+    building Llama-7B's shape (the idea of accelerate's ``init_empty_weights``). Like
+    ``torch.device``, it is a torch function mode, so it holds for this thread only.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("meta")
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _INIT_FUNCTIONS or func in _INIT_METHODS:
+            tensor = args[0] if args else (kwargs or {})["tensor"]
+            if tensor.is_meta:
+                return tensor
+        return super().__torch_function__(func, types, args, kwargs)
 
 
 class _Builder:

@@ -162,6 +162,39 @@ def test_llama_7b_on_meta_has_llamas_parameter_count():
     assert all(q.is_meta for q in net.parameters())
 
 
+def _init_calls(monkeypatch, make) -> list:
+    """The torch functions that reach the meta device context while ``make()`` runs."""
+    from torch.utils._device import DeviceContext
+
+    seen = []
+    handle = DeviceContext.__torch_function__
+
+    def recording(self, func, types, args=(), kwargs=None):
+        seen.append(func)
+        return handle(self, func, types, args, kwargs)
+
+    monkeypatch.setattr(DeviceContext, "__torch_function__", recording)
+    make()
+    inits = {torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.fill_}
+    return [f for f in seen if f in inits or getattr(f, "__module__", "") == "torch.nn.init"]
+
+
+def test_a_meta_build_runs_no_default_initialization(monkeypatch):
+    """Meta tensors have no values: the build skips every layer's reset_parameters work, which
+    plain ``with torch.device("meta")`` does; the mode is gone afterwards."""
+    spec = PRESETS["gpt2_tiny"].spec
+
+    def plain():
+        with torch.device("meta"):
+            nn.Linear(4, 4)
+
+    assert torch.nn.init.kaiming_uniform_ in _init_calls(monkeypatch, plain)  # the recorder sees
+    assert _init_calls(monkeypatch, lambda: explorer.build(spec, device="meta")) == []
+    assert torch.empty(1).device.type == "cpu"
+    fresh = nn.Linear(4, 4)  # initialization works again outside the build
+    assert fresh.weight.abs().sum() > 0 and fresh.bias.abs().sum() > 0
+
+
 _META_IN_A_BOX = """
 import resource
 from explorer.build import build

@@ -359,3 +359,32 @@ def test_make_input_rejects_unknown_kind_and_missing_high():
         make_input((2, 4), "normal")
     with pytest.raises(SpecError, match="high"):
         make_input((2, 4), "tokens")
+
+
+def test_the_activation_probe_is_measured_once_per_model_shape_and_input(monkeypatch):
+    """A second run of the same model on the same input reuses the probe's answer; a new
+    input shape, a replaced weight or train/eval mode measure again, and agree with a
+    fresh measurement."""
+    import importlib
+
+    probe = importlib.import_module("explorer.run")
+    measured = []
+    measure = probe._measure_activations
+    monkeypatch.setattr(
+        probe, "_measure_activations", lambda *a: measured.append(a[1].shape) or measure(*a)
+    )
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = make_input((3, 4))
+    first = probe.activation_bytes(net, x)
+    assert probe.activation_bytes(net, x) == first and len(measured) == 1
+    run(net, x)
+    assert len(measured) == 1  # run's own check found it too
+    wider = make_input((30, 4))
+    assert probe.activation_bytes(net, wider) > first and len(measured) == 2
+    net[2].weight = nn.Parameter(torch.zeros(5, 8))
+    net[2].bias = nn.Parameter(torch.zeros(5))
+    changed = probe.activation_bytes(net, wider)
+    assert len(measured) == 3 and changed == measure(net, wider, "sum", True)
+    net.eval()
+    probe.activation_bytes(net, wider)
+    assert len(measured) == 4
