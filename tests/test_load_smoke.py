@@ -87,8 +87,13 @@ def test_the_proxy_sets_a_sticky_cookie_and_keeps_to_it(tmp_path):
     try:
         assert start.returncode == 0, start.stderr[-2000:]
         base = f"http://127.0.0.1:{port}/"
-        fresh = {_route(base) for _ in range(6)}  # leastconn over idle replicas
-        assert len(fresh) == 2 and None not in fresh
+        fresh: set = set()
+        for _ in range(30):  # a replica HAProxy saw starting late is back after `rise` checks
+            fresh |= {_route(base) for _ in range(6)}  # leastconn over idle replicas
+            if len(fresh - {None}) == 2:
+                break
+            threading.Event().wait(1)
+        assert len(fresh) == 2 and None not in fresh, fresh
         chosen = sorted(fresh)[0]
         assert {_route(base, chosen) for _ in range(6)} == {None}  # kept: not set again
     finally:
