@@ -19,8 +19,8 @@ The small ``*_line`` functions give the line of PyTorch that one action of the a
 
 Example::
 
-    script = to_script(Experiment.from_preset("tied"))
-    exec(compile(script, "tied.py", "exec"), {})   # the same values as realize() gives
+    Path("tied.py").write_text(to_script(Experiment.from_preset("tied")))
+    # then, in a shell: python tied.py   (the same values as realize() gives)
 """
 
 from __future__ import annotations

@@ -473,9 +473,8 @@ def test_the_curves_have_one_trace_per_tensor_and_the_uses_against_their_sum():
     assert list(loss_figure(log.loss).data[0].y) == log.loss.double().tolist()
 
 
-def test_the_train_tab_trains_in_a_worker_and_shows_the_curves_and_the_step_slider():
-    """AppTest: Train starts a worker; afterwards the metrics, curves and the scrubber show."""
-    import time
+def _train_in_the_app(steps: int):
+    """AppTest: the tied net, the Train tab, ``steps`` steps, Train pressed; (app, its job)."""
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -485,10 +484,17 @@ def test_the_train_tab_trains_in_a_worker_and_shows_the_curves_and_the_step_slid
     at.selectbox(key="preset_choice").select("tied").run()
     at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("Train"))
     at.run()
-    at.number_input(key="train_steps").set_value(8).run()
+    at.number_input(key="train_steps").set_value(steps).run()
     at.button(key="train_button").click().run()
     assert not at.exception
-    job = at.session_state["train_job"]
+    return at, at.session_state["train_job"]
+
+
+def test_the_train_tab_trains_in_a_worker_and_shows_the_curves_and_the_step_slider():
+    """AppTest: Train starts a worker; afterwards the metrics, curves and the scrubber show."""
+    import time
+
+    at, job = _train_in_the_app(steps=8)
     deadline = time.monotonic() + 120
     while not job.finished and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -518,18 +524,8 @@ def test_a_model_on_the_meta_device_has_no_values_to_train():
 def test_the_stop_button_ends_a_long_run_and_keeps_its_steps():
     """AppTest: Train 5000 steps, press Stop while it runs: the finished steps are kept."""
     import time
-    from pathlib import Path
 
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=120)
-    at.run()
-    at.selectbox(key="preset_choice").select("tied").run()
-    at.session_state["tabs"] = next(t.label for t in at.tabs if t.label.endswith("Train"))
-    at.run()
-    at.number_input(key="train_steps").set_value(5000).run()
-    at.button(key="train_button").click().run()
-    job = at.session_state["train_job"]
+    at, job = _train_in_the_app(steps=5000)
     deadline = time.monotonic() + 60
     while job.done < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
