@@ -37,7 +37,7 @@ class Limits:
     max_params: int = 200_000_000  # parameter elements, each tied tensor once
     max_modules: int = 20_000  # modules in the built model
     max_param_names: int = 50_000  # parameter names, every alias of a tied tensor counted
-    max_blocks: int = 5_000  # blocks written in the spec
+    max_blocks: int = 10_000  # blocks written in the spec
     max_depth: int = 32  # nesting of blocks
     max_repeat: int = 256  # copies made by one repeat
     max_units: int = 65_536  # features, channels, embedding width
@@ -74,7 +74,7 @@ class Limits:
     max_seed: int = 2**32 - 1
     # figures: what one heatmap or histogram sends to the browser
     max_heatmap_side: int = 512  # cells along either side of a heatmap
-    max_heatmap_cells: int = 160 * 1024  # float32 as base64 JSON: about 5.6 bytes a cell
+    max_heatmap_cells: int = 64 * 1024  # 256²: no more cells than the plot has pixels
     max_histogram_bins: int = 256
     # work queue: how many heavy jobs (training, big forwards) run at once in one process
     heavy_slots: int = 2

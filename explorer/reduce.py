@@ -51,13 +51,13 @@ def downsample(
     """The tensor as a 2-D float CPU matrix of at most ``max_side`` per side and ``max_cells``.
 
     Larger matrices become means of blocks, square where the matrix is (defaults from
-    ``DEFAULT_LIMITS``: 512 per side, 160 Ki cells, so the figure's JSON stays under 1.1 MB).
+    ``DEFAULT_LIMITS``: 512 per side, 64 Ki cells: no more cells than the plot has pixels).
 
     Example::
 
         small, note = downsample(torch.randn(8192, 8192))
-        small.shape  # torch.Size([391, 391])
-        note         # "8192×8192 shown as 391×391, mean of 21×21 blocks"
+        small.shape  # torch.Size([256, 256])
+        note         # "8192×8192 shown as 256×256, mean of 32×32 blocks"
     """
     small, note, _ = downsample_blocks(t, max_side, max_cells)
     return small, note
@@ -118,17 +118,23 @@ def _sizes(n: int, k: int, device: torch.device) -> torch.Tensor:
     return sizes
 
 
+MAX_ASPECT = 3  # a heatmap's plot is at most 3 times as long as it is wide (figures.py)
+
+
 def _block_sizes(rows: int, cols: int, max_side: int, max_cells: int) -> tuple[int, int]:
     """Block height and width: each side within ``max_side``, then the cells within budget.
 
-    The side with more cells grows its blocks first, both together when equal, so a square
-    matrix keeps square blocks.
+    The cells are shared out as the plot's sides are: a square matrix keeps square blocks,
+    and a tall one gets up to ``MAX_ASPECT`` times as many rows as columns, as its plot.
+    Each step grows the blocks of the side with more cells per unit of plot.
     """
+    aspect = min(max(rows / max(cols, 1), 1 / MAX_ASPECT), MAX_ASPECT)  # plot height / width
     k_rows, k_cols = max(1, math.ceil(rows / max_side)), max(1, math.ceil(cols / max_side))
     while math.ceil(rows / k_rows) * math.ceil(cols / k_cols) > max_cells:
-        shown_rows, shown_cols = math.ceil(rows / k_rows), math.ceil(cols / k_cols)
-        k_rows += shown_rows >= shown_cols
-        k_cols += shown_cols >= shown_rows
+        dense_rows = math.ceil(rows / k_rows) / aspect  # cells per unit of plot height
+        dense_cols = math.ceil(cols / k_cols)  # cells per unit of plot width
+        k_rows += dense_rows >= dense_cols
+        k_cols += dense_cols >= dense_rows
     return k_rows, k_cols
 
 

@@ -63,14 +63,25 @@ def _rows() -> list[dict]:
 
 
 def test_downsample_large_matrix_to_the_cell_budget_in_square_blocks():
-    """An 8192×8192 matrix becomes 391×391 means of 21×21 blocks (160 Ki cells at most)."""
+    """An 8192×8192 matrix becomes 256×256 means of 32×32 blocks (64 Ki cells at most)."""
     t = torch.randn(8192, 8192)
     small, note = downsample(t)
-    assert small.shape == (391, 391)
+    assert small.shape == (256, 256)
     assert small.numel() <= DEFAULT_LIMITS.max_heatmap_cells
-    assert note == "8192×8192 shown as 391×391, mean of 21×21 blocks"
-    torch.testing.assert_close(small[0, 0], t[:21, :21].mean())
-    torch.testing.assert_close(small[-1, -1], t[-(8192 - 390 * 21) :, -(8192 - 390 * 21) :].mean())
+    assert note == "8192×8192 shown as 256×256, mean of 32×32 blocks"
+    torch.testing.assert_close(small[0, 0], t[:32, :32].mean())
+    torch.testing.assert_close(small[-1, -1], t[-32:, -32:].mean())
+
+
+def test_downsample_shares_the_cells_as_the_plot_shares_its_sides():
+    """GPT-2's 3072×768 c_fc weight: about 3 rows per column, as its 900×300 px plot, in
+    nearly square blocks; a ragged last block averages what it holds."""
+    t = torch.randn(3072, 768)
+    small, note = downsample(t)
+    assert note == "3072×768 shown as 439×128, mean of 7×6 blocks"
+    assert small.numel() <= DEFAULT_LIMITS.max_heatmap_cells
+    torch.testing.assert_close(small[0, 0], t[:7, :6].mean())
+    torch.testing.assert_close(small[-1, -1], t[438 * 7 :, 127 * 6 :].mean())
 
 
 def test_downsample_keeps_each_side_within_max_side():
@@ -134,9 +145,9 @@ def test_downsample_bfloat16_gives_float32_means():
     """A bfloat16 matrix is reduced and returned as float32 for plotting."""
     t = torch.randn(1024, 1024).bfloat16()
     small, note = downsample(t)
-    assert small.dtype == torch.float32 and small.shape == (342, 342)
-    assert note.endswith("mean of 3×3 blocks")
-    torch.testing.assert_close(small[0, 0], t[:3, :3].float().mean(), atol=1e-2, rtol=1e-2)
+    assert small.dtype == torch.float32 and small.shape == (256, 256)
+    assert note.endswith("mean of 4×4 blocks")
+    torch.testing.assert_close(small[0, 0], t[:4, :4].float().mean(), atol=1e-2, rtol=1e-2)
 
 
 def test_downsample_scalar_is_one_cell():
@@ -363,7 +374,7 @@ def test_heatmap_of_a_huge_matrix_carries_at_most_the_cell_budget():
         for key in ("x", "y", "z", "customdata", "text")
         if trace[key] is not None
     ]
-    assert sum(a.size for a in arrays) == 373 * 373 <= DEFAULT_LIMITS.max_heatmap_cells
+    assert sum(a.size for a in arrays) == 256 * 256 <= DEFAULT_LIMITS.max_heatmap_cells
 
 
 def test_heatmap_of_8192_squared_sends_float32_binary_under_1_1_mb():

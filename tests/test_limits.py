@@ -402,3 +402,17 @@ def test_row_7_malformed_input_is_a_spec_error_naming_the_place():
     assert_refused(results["set 1e39"], "edit.value: must be a finite number of at most 1e38")
     assert_refused(results["set 1e39 float64"], "edit.value: must be a finite number")
     assert_refused(results["set 1e39 file"], "ops[0].value: must be a finite number")
+
+
+def test_a_sequential_of_5000_blocks_opens_locally_and_is_refused_when_hosted():
+    """Issue 9 asks the app for models of 5,000 blocks: a Sequential holding 5,000 Linear
+    layers (5,001 blocks written) passes the local limits; a hosted session's stop at 2,000."""
+    from explorer.errors import SpecError
+    from explorer.limits import HOSTED, LOCAL
+    from explorer.spec import validate
+
+    layer = {"type": "linear", "in_features": 2, "out_features": 2}
+    spec = {"type": "sequential", "children": [layer] * 5_000}
+    assert validate(spec, LOCAL).param_count == 5_000 * 6
+    with pytest.raises(SpecError, match="more than 2,000 blocks"):
+        validate(spec, HOSTED)

@@ -153,6 +153,24 @@ def test_selection_from_elsewhere_opens_and_scrolls_to_it(page, streamlit_server
     assert inside
 
 
+@pytest.mark.browser
+def test_a_deep_selection_sends_a_page_around_it_and_pages_back(page, streamlit_server):
+    """250/weight of 500 blocks: blocks 200 to 299 are sent; 'show earlier' adds 100 to 199."""
+    _open(page, streamlit_server, "?blocks=500&selected=250/weight")
+    _expect()(_row(page, "250/weight")).to_have_class("row param selected")
+    assert page.locator(".tv .row.block").count() == 1 + 100  # the root and one page
+    assert _row(page, "199").count() == 0 and _row(page, "300").count() == 0
+    _expect()(_row(page, "/.earlier")).to_contain_text("200 hidden")
+    _row(page, "/.earlier").click()
+    _expect()(_row(page, "100")).to_be_attached(timeout=10_000)
+    assert _row(page, "99").count() == 0
+    _expect()(_row(page, "/.earlier")).to_contain_text("100 hidden")
+    _expect()(_row(page, "250/weight")).to_have_class("row param selected")
+    _row(page, "/.more").click()
+    _expect()(_row(page, "399")).to_be_attached(timeout=10_000)
+    assert _row(page, "99").count() == 0 and _row(page, "400").count() == 0
+
+
 _VISIBLE = """el => {
   const tv = el.closest('.tv').getBoundingClientRect();
   const name = el.querySelector('.name').getBoundingClientRect();
@@ -255,4 +273,4 @@ def test_expanding_in_the_browser_state_sends_that_blocks_children():
     assert not at.exception
     ids = [r["id"] for r in _payload(at)["rows"]]
     assert ids[ids.index("7") + 1 : ids.index("7") + 3] == ["7/weight", "7/bias"]
-    assert _payload(at)["view"] == {"open": {"7": True}, "shown": {}}
+    assert _payload(at)["view"] == {"open": {"7": True}, "shown": {}, "first": {}}

@@ -135,6 +135,7 @@ def test_large_trees_send_the_root_and_a_first_page_of_children():
     assert [r["kind"] for r in rows] == ["block"] + ["block"] * 100 + ["more"]
     assert rows[0]["open"] and not any(r["open"] for r in rows[1:])
     assert rows[-1]["id"] == "/.more" and rows[-1]["detail"] == "4,900 hidden"
+    assert rows[-1]["next"] == {"first": 0, "shown": 200}
     assert len(json.dumps(rows)) < 40_000
 
 
@@ -158,11 +159,46 @@ def test_show_more_pages_further():
     assert len(rows) == 1 + 200 + 1 and rows[-1]["detail"] == "300 hidden"
 
 
-def test_selection_deep_in_a_large_tree_is_opened_and_paged_to():
-    """Selecting 250/weight opens block 250 and pages the root far enough to show it."""
-    rows = by_id(tree_rows(wide_tree(500), selected="250/weight"))
-    assert "250/weight" in rows and rows["250"]["open"]
-    assert "251" not in rows
+def test_selection_deep_in_a_large_tree_is_opened_in_a_page_around_it():
+    """Selecting 250/weight opens block 250 and sends one page of the root's children around it."""
+    rows = tree_rows(wide_tree(500), selected="250/weight")
+    ids = [r["id"] for r in rows]
+    assert "250/weight" in ids and by_id(rows)["250"]["open"]
+    blocks = [i for i in ids if "/" not in i and i]
+    assert blocks == [str(i) for i in range(200, 300)]
+    assert ids[1] == "/.earlier" and by_id(rows)["/.earlier"]["detail"] == "200 hidden"
+    assert ids[-1] == "/.more" and by_id(rows)["/.more"]["detail"] == "200 hidden"
+
+
+def test_a_selection_at_the_end_of_5000_blocks_sends_what_a_first_one_does():
+    """The last block's weight costs a page of rows, as the first block's does, not 5,000."""
+    tree = wide_tree(5000)
+    first = tree_rows(tree, selected="0/weight")
+    last = tree_rows(tree, selected="4999/weight")
+    assert "4999/weight" in [r["id"] for r in last]
+    assert len(last) == len(first) == 1 + 100 + 2 + 1
+    assert len(json.dumps(last)) < 40_000
+
+
+def test_show_earlier_pages_back_and_keeps_the_selection_on_screen():
+    """The 'show earlier' row's next view adds a page above; the selection stays sent."""
+    tree = wide_tree(500)
+    earlier = by_id(tree_rows(tree, selected="250/weight"))["/.earlier"]
+    assert earlier["name"] == "show 100 earlier"
+    view = TreeView(first={"": earlier["next"]["first"]}, shown={"": earlier["next"]["shown"]})
+    ids = [r["id"] for r in tree_rows(tree, view=view, selected="250/weight")]
+    blocks = [i for i in ids if "/" not in i and i]
+    assert blocks == [str(i) for i in range(100, 300)] and "250/weight" in ids
+
+
+def test_show_more_after_a_window_keeps_its_start():
+    """'show more' under a window around the selection extends it downward from the same start."""
+    tree = wide_tree(500)
+    more = by_id(tree_rows(tree, selected="250/weight"))["/.more"]
+    assert more["next"] == {"first": 200, "shown": 200}
+    view = TreeView(first={"": 200}, shown={"": 200})
+    blocks = [r["id"] for r in tree_rows(tree, view=view) if r["kind"] == "block" and r["id"]]
+    assert blocks == [str(i) for i in range(200, 400)]
 
 
 def test_a_block_the_user_closed_stays_closed_around_the_selection():
@@ -173,8 +209,14 @@ def test_a_block_the_user_closed_stays_closed_around_the_selection():
 
 def test_tree_view_from_the_browser_ignores_malformed_entries():
     """Only boolean-ish open flags and positive whole page sizes are taken."""
-    view = TreeView.from_json({"open": {"1": True, "2": 0}, "shown": {"": 200, "x": "no"}})
-    assert view == TreeView(open={"1": True, "2": False}, shown={"": 200})
+    view = TreeView.from_json(
+        {
+            "open": {"1": True, "2": 0},
+            "shown": {"": 200, "x": "no"},
+            "first": {"": 100, "y": -3, "z": 1.5},
+        }
+    )
+    assert view == TreeView(open={"1": True, "2": False}, shown={"": 200}, first={"": 100})
     assert TreeView.from_json(["not", "a", "dict"]) == TreeView()
 
 

@@ -48,7 +48,6 @@ def _tree(ws: Workspace) -> None:
         selected=selected,
         key=TREE_KEY,
         model=tree.structure_key,
-        page=DEFAULT_LIMITS.tree_page_rows,
         height=min(520, 60 + 28 * len(rows)),
         on_click=_clicked,
     )

@@ -3,20 +3,22 @@
 // Python sends only the rows on screen. Opening a block whose children were not sent,
 // closing one, or asking for more children sends the new view ({model, open, shown}) as the
 // component state "view"; Python answers with the rows of that view (a rerun of the tree's
-// fragment only). Clicking a row sends its id as the state "selected" and the trigger
-// "clicked". The user's open/closed choices are kept per model in memory and localStorage.
+// fragment only). Each paging row ("show earlier", "show more") carries the window it asks
+// for. Clicking a row sends its id as the state "selected" and the trigger "clicked". The
+// user's open/closed choices and windows are kept per model in memory and localStorage.
 
 const STORE = "st-tree-view:";
-const memory = new Map(); // model -> {open: {id: bool}, shown: {id: n}, selected, scroll}
+const memory = new Map(); // model -> {open, shown, first (id -> n), selected, scroll}
 
 function remember(model) {
   let mem = memory.get(model);
   if (!mem) {
-    mem = { open: {}, shown: {}, selected: undefined, scroll: 0 };
+    mem = { open: {}, shown: {}, first: {}, selected: undefined, scroll: 0 };
     try {
       const saved = JSON.parse(localStorage.getItem(STORE + model)) || {};
       mem.open = saved.open || {};
       mem.shown = saved.shown || {};
+      mem.first = saved.first || {};
     } catch (e) {
       // no storage (private mode): memory only
     }
@@ -27,7 +29,8 @@ function remember(model) {
 
 function persist(model, mem) {
   try {
-    localStorage.setItem(STORE + model, JSON.stringify({ open: mem.open, shown: mem.shown }));
+    const { open, shown, first } = mem;
+    localStorage.setItem(STORE + model, JSON.stringify({ open, shown, first }));
   } catch (e) {
     // storage full or refused: memory only
   }
@@ -38,7 +41,7 @@ function sortedText(obj) {
 }
 
 function sameView(a, b) {
-  return sortedText(a.open) === sortedText(b.open) && sortedText(a.shown) === sortedText(b.shown);
+  return ["open", "shown", "first"].every((k) => sortedText(a[k]) === sortedText(b[k]));
 }
 
 function span(cls, text) {
@@ -58,9 +61,9 @@ function ancestors(id) {
 }
 
 export default function ({ data, parentElement, setStateValue, setTriggerValue }) {
-  const { model, selected, height, page, rows } = data;
+  const { model, selected, height, rows } = data;
   const mem = remember(model);
-  const sent = data.view || { open: {}, shown: {} };
+  const sent = data.view || { open: {}, shown: {}, first: {} };
   const byId = new Map(rows.map((r, i) => [r.id, i]));
   const kids = rows.map(() => []);
   const roots = [];
@@ -72,7 +75,8 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
 
   function sendView() {
     persist(model, mem);
-    setStateValue("view", { model, open: { ...mem.open }, shown: { ...mem.shown } });
+    const { open, shown, first } = mem;
+    setStateValue("view", { model, open: { ...open }, shown: { ...shown }, first: { ...first } });
   }
 
   // A selection made elsewhere (the treemap, a link) under a block the user closed: open it.
@@ -156,9 +160,9 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
   }
 
   function more(el) {
-    const r = rows[+el.dataset.i];
-    const shownNow = kids[byId.get(r.parent)].length - 1; // children on screen, this row aside
-    mem.shown[r.parent] = shownNow + page;
+    const r = rows[+el.dataset.i]; // "show earlier" or "show more": Python says which window
+    mem.first[r.parent] = r.next.first;
+    mem.shown[r.parent] = r.next.shown;
     el.classList.add("loading");
     sendView();
   }

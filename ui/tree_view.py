@@ -51,7 +51,6 @@ def tree_view(
     selected: str | None,
     key: str,
     model: str,
-    page: int,
     height: int = 480,
     on_click=None,
 ) -> str | None:
@@ -59,10 +58,10 @@ def tree_view(
 
     ``rows`` are the visible rows in pre-order, as ``ui.view.tree_rows`` makes them (``id``,
     ``parent``, ``depth``, ``kind``, ``name``, ``type``, ``title``, ``detail``, ``badge``,
-    ``highlight``, ``children``, ``open``). ``model`` keys the browser's memory of open
-    blocks (pass ``tree.structure_key``), so two models never share it. ``page`` is how many
-    more children a "show more" row asks for. ``on_click`` runs as the click's callback,
-    before the script, with ``st.session_state[key]["clicked"]`` set to the clicked id.
+    ``highlight``, ``children``, ``open``, and ``next`` on paging rows). ``model`` keys the
+    browser's memory of open blocks and windows (pass ``tree.structure_key``), so two models
+    never share it. ``on_click`` runs as the click's callback, before the script, with
+    ``st.session_state[key]["clicked"]`` set to the clicked id.
 
     The return value is ``st.session_state[key]["selected"]``: ``None`` before the first
     click, then the last clicked id. When the selection can also change elsewhere, read
@@ -71,15 +70,14 @@ def tree_view(
 
     Example:
         >>> rows = tree_rows(tree, view=view_state("param_tree", tree.structure_key))
-        >>> tree_view(rows, selected=sel, key="param_tree", model=tree.structure_key, page=100)
+        >>> tree_view(rows, selected=sel, key="param_tree", model=tree.structure_key)
     """
     sent = _raw_view(key, model) or {}
     data = {
         "model": model,
         "selected": selected,
         "height": int(height),
-        "page": int(page),
-        "view": {"open": sent.get("open") or {}, "shown": sent.get("shown") or {}},
+        "view": {k: sent.get(k) or {} for k in ("open", "shown", "first")},
         "rows": rows,
     }
     result = _component(

@@ -5,9 +5,9 @@ shows: which blocks are open, what is badged and highlighted, and how counts are
 No streamlit here, so every rule is a plain function a test can call.
 
 Ids are block paths (``""`` is the root, ``"0.1"``) and, for parameters,
-``"<block path>/<local name>"`` (``"0.1/bias"``, ``"/weight"`` on a root layer). A "show
-more" row under block ``b`` has the id ``"b/.more"``: PyTorch refuses a "." in a parameter's
-name, so no parameter has that id.
+``"<block path>/<local name>"`` (``"0.1/bias"``, ``"/weight"`` on a root layer). The paging
+rows under block ``b`` have the ids ``"b/.earlier"`` and ``"b/.more"``: PyTorch refuses a
+"." in a parameter's name, so no parameter has those ids.
 """
 
 from __future__ import annotations
@@ -38,17 +38,29 @@ class TreeView:
 
     open: dict[str, bool] = field(default_factory=dict)  # id -> open, where the user chose
     shown: dict[str, int] = field(default_factory=dict)  # id -> children shown, when paged
+    first: dict[str, int] = field(default_factory=dict)  # id -> index of the first shown
 
     @classmethod
     def from_json(cls, value: object) -> TreeView:
         """A view from the component's state, ignoring anything malformed."""
         if not isinstance(value, dict):
             return cls()
-        opened = value.get("open") if isinstance(value.get("open"), dict) else {}
-        shown = value.get("shown") if isinstance(value.get("shown"), dict) else {}
+
+        def table(key: str) -> dict:
+            part = value.get(key)
+            return part if isinstance(part, dict) else {}
+
+        def counts(key: str, least: int) -> dict[str, int]:
+            return {
+                str(k): v
+                for k, v in table(key).items()
+                if isinstance(v, int) and not isinstance(v, bool) and v >= least
+            }
+
         return cls(
-            {str(k): bool(v) for k, v in opened.items()},
-            {str(k): int(v) for k, v in shown.items() if isinstance(v, int) and v > 0},
+            {str(k): bool(v) for k, v in table("open").items()},
+            counts("shown", 1),
+            counts("first", 0),
         )
 
 
@@ -135,8 +147,11 @@ def tree_rows(
     A tree of at most ``limits.tree_open_rows`` rows opens fully, a larger one with only
     the root open; a filter that keeps at most that many rows opens them all; the
     selection's ancestors open. The user's choices in ``view`` override these defaults.
-    Each open block shows its first ``limits.tree_page_rows`` children (or as many as
-    ``view.shown`` asks for, or enough to reach the selection), then one "show more" row.
+    Each open block shows a window of its children: ``limits.tree_page_rows`` of them from
+    the first (or the window ``view.first`` and ``view.shown`` ask for), or, when the
+    selection lies outside that window, one page centred on it. Rows "show earlier" and
+    "show more" stand for the children above and below the window; each carries the
+    ``next`` window (``first``, ``shown``) that clicking it asks for.
     """
     view = view or TreeView()
     keep = _filter(tree, pattern)
@@ -162,22 +177,37 @@ def tree_rows(
         rows.append(_block_row(tree, node, parent, depth, items, opened, related, output_shapes))
         if not opened:
             return
-        limit = max(view.shown.get(node.path, limits.tree_page_rows), limits.tree_page_rows)
-        if node.path in forced:  # page far enough to show the selection
-            ids = [_id(item) for item in items]
-            at = next((i for i, x in enumerate(ids) if x == selected or x in forced), -1)
-            limit = max(limit, at + 1)
-        for item in items[:limit]:
+        start, limit = _window(node.path, items, view, forced, selected, limits.tree_page_rows)
+        if start:
+            rows.append(_earlier_row(node.path, depth + 1, start, limit, limits))
+        for item in items[start : start + limit]:
             if isinstance(item, BlockNode):
                 visit(item, node.path, depth + 1)
             else:
                 rows.append(_param_row(tree, item, depth + 1, related))
-        if len(items) > limit:
-            rows.append(_more_row(node.path, depth + 1, len(items) - limit, limits))
+        hidden = len(items) - start - limit
+        if hidden > 0:
+            rows.append(_more_row(node.path, depth + 1, hidden, start, limit, limits))
 
     if keep is None or "" in keep:
         visit(tree.root, None, 0)
     return rows
+
+
+def _window(
+    path: str, items: list, view: TreeView, forced: set[str], selected: str, page: int
+) -> tuple[int, int]:
+    """The children of block ``path`` on screen, as (index of the first, how many)."""
+    start = min(view.first.get(path, 0), max(len(items) - page, 0))
+    limit = max(view.shown.get(path, page), page)
+    if path in forced:
+        at = next(
+            (i for i, item in enumerate(items) if (x := _id(item)) == selected or x in forced),
+            -1,
+        )
+        if at >= 0 and not start <= at < start + limit:  # one page centred on the selection
+            start, limit = max(0, min(at - page // 2, len(items) - page)), page
+    return start, limit
 
 
 def _block_row(tree, node, parent, depth, items, opened, related, output_shapes) -> dict:
@@ -227,21 +257,35 @@ def _param_row(tree: ParamTree, info, depth: int, related: set[str]) -> dict:
     }
 
 
-def _more_row(parent: str, depth: int, hidden: int, limits: Limits) -> dict:
+def _more_row(parent: str, depth: int, hidden: int, start: int, limit: int, limits) -> dict:
     step = min(hidden, limits.tree_page_rows)
+    row = _paging_row(parent, "more", depth, hidden, {"first": start, "shown": limit + step})
+    return row | {"name": f"show {step:,} more", "title": f"{hidden:,} more rows in this block"}
+
+
+def _earlier_row(parent: str, depth: int, start: int, limit: int, limits) -> dict:
+    step = min(start, limits.tree_page_rows)
+    window = {"first": start - step, "shown": limit + step}
+    row = _paging_row(parent, "earlier", depth, start, window)
+    return row | {"name": f"show {step:,} earlier", "title": f"{start:,} rows above in this block"}
+
+
+def _paging_row(parent: str, where: str, depth: int, hidden: int, next_view: dict) -> dict:
+    """A row standing for ``hidden`` children; clicking it asks for the window ``next_view``."""
     return {
-        "id": f"{parent}/.more",
+        "id": f"{parent}/.{where}",
         "parent": parent,
         "depth": depth,
         "kind": "more",
-        "name": f"show {step:,} more",
+        "name": "",
         "type": "",
-        "title": f"{hidden:,} more rows in this block",
+        "title": "",
         "detail": f"{hidden:,} hidden",
         "badge": "",
         "highlight": False,
         "children": 0,
         "open": False,
+        "next": next_view,
     }
 
 

@@ -18,7 +18,6 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
 import explorer  # noqa: E402
-from explorer.limits import DEFAULT_LIMITS  # noqa: E402
 from ui.tree_view import tree_view, view_state  # noqa: E402
 from ui.view import tree_rows  # noqa: E402
 
@@ -70,7 +69,6 @@ def tree_fragment(blocks: int) -> None:
         selected=selected or None,
         key=KEY,
         model=shown.structure_key,
-        page=DEFAULT_LIMITS.tree_page_rows,
         height=420,
     )
     st.write("selected:", value)
