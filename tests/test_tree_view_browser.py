@@ -134,10 +134,10 @@ def test_large_model_sends_one_page_and_fetches_children_on_expand(page, streaml
     assert page.locator(".tv .row").count() == 1 + 100 + 2 + 1
     _expect()(page.get_by_text(f"tree runs: {tree_runs + 1}")).to_be_visible(timeout=10_000)
     assert _runs(page, "script") == script_runs  # a fragment rerun, not the whole page
-    _row(page, "/.more").click()
+    _row(page, ".more:").click()
     _expect()(_row(page, "199")).to_be_attached(timeout=10_000)
     assert _row(page, "200").count() == 0
-    _expect()(_row(page, "/.more")).to_contain_text("300 hidden")
+    _expect()(_row(page, ".more:")).to_contain_text("300 hidden")
 
 
 @pytest.mark.browser
@@ -160,13 +160,13 @@ def test_a_deep_selection_sends_a_page_around_it_and_pages_back(page, streamlit_
     _expect()(_row(page, "250/weight")).to_have_class("row param selected")
     assert page.locator(".tv .row.block").count() == 1 + 100  # the root and one page
     assert _row(page, "199").count() == 0 and _row(page, "300").count() == 0
-    _expect()(_row(page, "/.earlier")).to_contain_text("200 hidden")
-    _row(page, "/.earlier").click()
+    _expect()(_row(page, ".earlier:")).to_contain_text("200 hidden")
+    _row(page, ".earlier:").click()
     _expect()(_row(page, "100")).to_be_attached(timeout=10_000)
     assert _row(page, "99").count() == 0
-    _expect()(_row(page, "/.earlier")).to_contain_text("100 hidden")
+    _expect()(_row(page, ".earlier:")).to_contain_text("100 hidden")
     _expect()(_row(page, "250/weight")).to_have_class("row param selected")
-    _row(page, "/.more").click()
+    _row(page, ".more:").click()
     _expect()(_row(page, "399")).to_be_attached(timeout=10_000)
     assert _row(page, "99").count() == 0 and _row(page, "400").count() == 0
 

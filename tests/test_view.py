@@ -134,8 +134,8 @@ def test_large_trees_send_the_root_and_a_first_page_of_children():
     rows = tree_rows(wide_tree(5000))
     assert [r["kind"] for r in rows] == ["block"] + ["block"] * 100 + ["more"]
     assert rows[0]["open"] and not any(r["open"] for r in rows[1:])
-    assert rows[-1]["id"] == "/.more" and rows[-1]["detail"] == "4,900 hidden"
-    assert rows[-1]["next"] == {"first": 0, "shown": 200}
+    assert rows[-1]["id"] == ".more:" and rows[-1]["detail"] == "4,900 hidden"
+    assert rows[-1]["next"] == {"first": "0", "shown": 200}
     assert len(json.dumps(rows)) < 40_000
 
 
@@ -164,10 +164,10 @@ def test_selection_deep_in_a_large_tree_is_opened_in_a_page_around_it():
     rows = tree_rows(wide_tree(500), selected="250/weight")
     ids = [r["id"] for r in rows]
     assert "250/weight" in ids and by_id(rows)["250"]["open"]
-    blocks = [i for i in ids if "/" not in i and i]
+    blocks = [r["id"] for r in rows if r["kind"] == "block" and r["id"]]
     assert blocks == [str(i) for i in range(200, 300)]
-    assert ids[1] == "/.earlier" and by_id(rows)["/.earlier"]["detail"] == "200 hidden"
-    assert ids[-1] == "/.more" and by_id(rows)["/.more"]["detail"] == "200 hidden"
+    assert ids[1] == ".earlier:" and by_id(rows)[".earlier:"]["detail"] == "200 hidden"
+    assert ids[-1] == ".more:" and by_id(rows)[".more:"]["detail"] == "200 hidden"
 
 
 def test_a_selection_at_the_end_of_5000_blocks_sends_what_a_first_one_does():
@@ -180,23 +180,58 @@ def test_a_selection_at_the_end_of_5000_blocks_sends_what_a_first_one_does():
     assert len(json.dumps(last)) < 40_000
 
 
+def test_a_click_inside_the_page_around_a_selection_keeps_that_page():
+    """After 250/weight brought blocks 200 to 299, clicking 220 or 205 leaves them in place."""
+    tree = wide_tree(500)
+
+    def blocks(selected):
+        return [r["id"] for r in tree_rows(tree, selected=selected) if r["kind"] == "block"]
+
+    assert blocks("220/weight") == blocks("205") == blocks("250/weight")
+
+
+def test_a_window_paged_without_a_filter_hides_no_match_of_one():
+    """The browser's window starts at a child's id: a filter that drops that child starts
+    its list at the top, so no match is hidden above 'show earlier'."""
+    tree = wide_tree(500)
+    view = TreeView(first={"": "300"}, shown={"": 100})
+    pattern = r"(1[0-4][0-9]|[0-9][0-9]?)\.weight"  # blocks 0 to 149
+    rows = tree_rows(tree, view=view, pattern=pattern)
+    blocks = [r["id"] for r in rows if r["kind"] == "block" and r["id"]]
+    assert blocks == [str(i) for i in range(100)] and ".earlier:" not in by_id(rows)
+    kept = tree_rows(tree, view=TreeView(first={"": "120"}), pattern=pattern)
+    assert [r["id"] for r in kept if r["kind"] == "block"][1] == "120"
+
+
+def test_paging_rows_never_share_an_id_with_a_block():
+    """A block may be keyed "/" and hold one keyed "earlier": its path "/.earlier" is not
+    the id of any paging row, so every row's id is unique."""
+    net = nn.Sequential(*(nn.Linear(2, 2) for _ in range(150)))
+    net.add_module("/", nn.ModuleDict({"earlier": nn.Linear(2, 2), "more": nn.Linear(2, 2)}))
+    rows = tree_rows(explorer.inspect(net), selected="/.earlier/weight")
+    ids = [r["id"] for r in rows]
+    assert "/.earlier" in ids and ".earlier:" in ids
+    assert len(ids) == len(set(ids))
+
+
 def test_show_earlier_pages_back_and_keeps_the_selection_on_screen():
     """The 'show earlier' row's next view adds a page above; the selection stays sent."""
     tree = wide_tree(500)
-    earlier = by_id(tree_rows(tree, selected="250/weight"))["/.earlier"]
+    earlier = by_id(tree_rows(tree, selected="250/weight"))[".earlier:"]
     assert earlier["name"] == "show 100 earlier"
     view = TreeView(first={"": earlier["next"]["first"]}, shown={"": earlier["next"]["shown"]})
-    ids = [r["id"] for r in tree_rows(tree, view=view, selected="250/weight")]
-    blocks = [i for i in ids if "/" not in i and i]
+    rows = tree_rows(tree, view=view, selected="250/weight")
+    ids = [r["id"] for r in rows]
+    blocks = [r["id"] for r in rows if r["kind"] == "block" and r["id"]]
     assert blocks == [str(i) for i in range(100, 300)] and "250/weight" in ids
 
 
 def test_show_more_after_a_window_keeps_its_start():
     """'show more' under a window around the selection extends it downward from the same start."""
     tree = wide_tree(500)
-    more = by_id(tree_rows(tree, selected="250/weight"))["/.more"]
-    assert more["next"] == {"first": 200, "shown": 200}
-    view = TreeView(first={"": 200}, shown={"": 200})
+    more = by_id(tree_rows(tree, selected="250/weight"))[".more:"]
+    assert more["next"] == {"first": "200", "shown": 200}
+    view = TreeView(first={"": "200"}, shown={"": 200})
     blocks = [r["id"] for r in tree_rows(tree, view=view) if r["kind"] == "block" and r["id"]]
     assert blocks == [str(i) for i in range(200, 400)]
 
@@ -208,15 +243,15 @@ def test_a_block_the_user_closed_stays_closed_around_the_selection():
 
 
 def test_tree_view_from_the_browser_ignores_malformed_entries():
-    """Only boolean-ish open flags and positive whole page sizes are taken."""
+    """Only boolean-ish open flags, positive whole page sizes and child ids are taken."""
     view = TreeView.from_json(
         {
             "open": {"1": True, "2": 0},
             "shown": {"": 200, "x": "no"},
-            "first": {"": 100, "y": -3, "z": 1.5},
+            "first": {"": "100", "y": -3, "z": None},
         }
     )
-    assert view == TreeView(open={"1": True, "2": False}, shown={"": 200}, first={"": 100})
+    assert view == TreeView(open={"1": True, "2": False}, shown={"": 200}, first={"": "100"})
     assert TreeView.from_json(["not", "a", "dict"]) == TreeView()
 
 

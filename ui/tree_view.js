@@ -1,9 +1,9 @@
 // The parameter tree: a Streamlit components-v2 widget (ui/tree_view.py).
 //
 // Python sends only the rows on screen. Opening a block whose children were not sent,
-// closing one, or asking for more children sends the new view ({model, open, shown}) as the
-// component state "view"; Python answers with the rows of that view (a rerun of the tree's
-// fragment only). Each paging row ("show earlier", "show more") carries the window it asks
+// closing one, or asking for other children sends the new view ({model, open, shown,
+// first}) as the component state "view"; Python answers with the rows of that view (a
+// rerun of the tree's fragment only). Each paging row ("show earlier", "show more") carries the window it asks
 // for. Clicking a row sends its id as the state "selected" and the trigger "clicked". The
 // user's open/closed choices and windows are kept per model in memory and localStorage.
 
@@ -54,7 +54,7 @@ function span(cls, text) {
 // Block paths above an id: "0.1/bias" -> ["", "0", "0.1"]; "0.1" -> ["", "0"].
 function ancestors(id) {
   if (id === "") return [];
-  const slash = id.indexOf("/");
+  const slash = id.lastIndexOf("/"); // as ui/view.py's name_of reads an id
   const block = slash >= 0 ? id.slice(0, slash) : id.split(".").slice(0, -1).join(".");
   const parts = block ? block.split(".") : [];
   return parts.map((_, i) => parts.slice(0, i).join(".")).concat(block ? [block] : [""]);
@@ -161,6 +161,7 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
 
   function more(el) {
     const r = rows[+el.dataset.i]; // "show earlier" or "show more": Python says which window
+    if (!r.next) return;
     mem.first[r.parent] = r.next.first;
     mem.shown[r.parent] = r.next.shown;
     el.classList.add("loading");

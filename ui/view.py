@@ -6,8 +6,8 @@ No streamlit here, so every rule is a plain function a test can call.
 
 Ids are block paths (``""`` is the root, ``"0.1"``) and, for parameters,
 ``"<block path>/<local name>"`` (``"0.1/bias"``, ``"/weight"`` on a root layer). The paging
-rows under block ``b`` have the ids ``"b/.earlier"`` and ``"b/.more"``: PyTorch refuses a
-"." in a parameter's name, so no parameter has those ids.
+rows under block ``b`` have the ids ``".earlier:b"`` and ``".more:b"``: a module's key is
+never empty and never holds a ".", so no block path or parameter id starts with ".".
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class TreeView:
 
     open: dict[str, bool] = field(default_factory=dict)  # id -> open, where the user chose
     shown: dict[str, int] = field(default_factory=dict)  # id -> children shown, when paged
-    first: dict[str, int] = field(default_factory=dict)  # id -> index of the first shown
+    first: dict[str, str] = field(default_factory=dict)  # id -> id of the first child shown
 
     @classmethod
     def from_json(cls, value: object) -> TreeView:
@@ -50,17 +50,17 @@ class TreeView:
             part = value.get(key)
             return part if isinstance(part, dict) else {}
 
-        def counts(key: str, least: int) -> dict[str, int]:
+        def counts(key: str) -> dict[str, int]:
             return {
                 str(k): v
                 for k, v in table(key).items()
-                if isinstance(v, int) and not isinstance(v, bool) and v >= least
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0
             }
 
         return cls(
             {str(k): bool(v) for k, v in table("open").items()},
-            counts("shown", 1),
-            counts("first", 0),
+            counts("shown"),
+            {str(k): v for k, v in table("first").items() if isinstance(v, str)},
         )
 
 
@@ -128,7 +128,7 @@ def _ancestors(node_id: str) -> set[str]:
     """Block paths above an id (the root included), opened to show a selection."""
     if node_id == "":
         return set()
-    block = node_id.split("/", 1)[0] if "/" in node_id else node_id.rpartition(".")[0]
+    block = node_id.rpartition("/")[0] if "/" in node_id else node_id.rpartition(".")[0]
     parts = block.split(".") if block else []
     return {".".join(parts[:i]) for i in range(len(parts) + 1)}
 
@@ -148,10 +148,11 @@ def tree_rows(
     the root open; a filter that keeps at most that many rows opens them all; the
     selection's ancestors open. The user's choices in ``view`` override these defaults.
     Each open block shows a window of its children: ``limits.tree_page_rows`` of them from
-    the first (or the window ``view.first`` and ``view.shown`` ask for), or, when the
-    selection lies outside that window, one page centred on it. Rows "show earlier" and
-    "show more" stand for the children above and below the window; each carries the
-    ``next`` window (``first``, ``shown``) that clicking it asks for.
+    the first (or the window ``view.first`` and ``view.shown`` ask for: the id of its first
+    child and how many), or, when the selection lies outside that window, the page of
+    ``tree_page_rows`` children that holds it. Rows "show earlier" and "show more" stand for
+    the children above and below the window; each carries the ``next`` window (``first``,
+    ``shown``) that clicking it asks for.
     """
     view = view or TreeView()
     keep = _filter(tree, pattern)
@@ -179,7 +180,7 @@ def tree_rows(
             return
         start, limit = _window(node.path, items, view, forced, selected, limits.tree_page_rows)
         if start:
-            rows.append(_earlier_row(node.path, depth + 1, start, limit, limits))
+            rows.append(_earlier_row(node.path, depth + 1, items, start, limit, limits))
         for item in items[start : start + limit]:
             if isinstance(item, BlockNode):
                 visit(item, node.path, depth + 1)
@@ -187,7 +188,7 @@ def tree_rows(
                 rows.append(_param_row(tree, item, depth + 1, related))
         hidden = len(items) - start - limit
         if hidden > 0:
-            rows.append(_more_row(node.path, depth + 1, hidden, start, limit, limits))
+            rows.append(_more_row(node.path, depth + 1, items, start, limit, limits))
 
     if keep is None or "" in keep:
         visit(tree.root, None, 0)
@@ -197,16 +198,21 @@ def tree_rows(
 def _window(
     path: str, items: list, view: TreeView, forced: set[str], selected: str, page: int
 ) -> tuple[int, int]:
-    """The children of block ``path`` on screen, as (index of the first, how many)."""
-    start = min(view.first.get(path, 0), max(len(items) - page, 0))
+    """The children of block ``path`` on screen, as (index of the first, how many).
+
+    A window the browser asked for starts at a child's id, so it survives a filter that
+    drops children (a start the filter dropped is the top). A selection outside it brings
+    the whole page of ``page`` children holding it, so a click within that page moves
+    nothing.
+    """
+    ids = [_id(item) for item in items]
+    first = view.first.get(path)
+    start = ids.index(first) if first in ids else 0
     limit = max(view.shown.get(path, page), page)
     if path in forced:
-        at = next(
-            (i for i, item in enumerate(items) if (x := _id(item)) == selected or x in forced),
-            -1,
-        )
-        if at >= 0 and not start <= at < start + limit:  # one page centred on the selection
-            start, limit = max(0, min(at - page // 2, len(items) - page)), page
+        at = next((i for i, x in enumerate(ids) if x == selected or x in forced), -1)
+        if at >= 0 and not start <= at < start + limit:
+            start, limit = at // page * page, page
     return start, limit
 
 
@@ -257,15 +263,17 @@ def _param_row(tree: ParamTree, info, depth: int, related: set[str]) -> dict:
     }
 
 
-def _more_row(parent: str, depth: int, hidden: int, start: int, limit: int, limits) -> dict:
+def _more_row(parent: str, depth: int, items: list, start: int, limit: int, limits) -> dict:
+    hidden = len(items) - start - limit
     step = min(hidden, limits.tree_page_rows)
-    row = _paging_row(parent, "more", depth, hidden, {"first": start, "shown": limit + step})
+    window = {"first": _id(items[start]), "shown": limit + step}
+    row = _paging_row(parent, "more", depth, hidden, window)
     return row | {"name": f"show {step:,} more", "title": f"{hidden:,} more rows in this block"}
 
 
-def _earlier_row(parent: str, depth: int, start: int, limit: int, limits) -> dict:
+def _earlier_row(parent: str, depth: int, items: list, start: int, limit: int, limits) -> dict:
     step = min(start, limits.tree_page_rows)
-    window = {"first": start - step, "shown": limit + step}
+    window = {"first": _id(items[start - step]), "shown": limit + step}
     row = _paging_row(parent, "earlier", depth, start, window)
     return row | {"name": f"show {step:,} earlier", "title": f"{start:,} rows above in this block"}
 
@@ -273,7 +281,7 @@ def _earlier_row(parent: str, depth: int, start: int, limit: int, limits) -> dic
 def _paging_row(parent: str, where: str, depth: int, hidden: int, next_view: dict) -> dict:
     """A row standing for ``hidden`` children; clicking it asks for the window ``next_view``."""
     return {
-        "id": f"{parent}/.{where}",
+        "id": f".{where}:{parent}",
         "parent": parent,
         "depth": depth,
         "kind": "more",
