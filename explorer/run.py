@@ -66,8 +66,12 @@ def run(
     ``device`` None keeps the module where it is; otherwise the module is moved there with
     ``module.to`` and stays there after a successful run (after a failure it is moved back).
     ``x`` is copied to the device, never changed. Parameter grads hold this run's gradients;
-    a forward-only run leaves every ``.grad`` None and keeps no graph. After a failure every
-    ``.grad`` is what it was before the call.
+    a forward-only run leaves every ``.grad`` None and keeps no graph. The last run's
+    gradients are dropped after the forward pass, before backward allocates new ones (as
+    ``zero_grad(set_to_none=True)`` then ``backward()``), so a second run needs no room for
+    two sets. After a failure before or in the forward pass every ``.grad`` is what it was
+    before the call; after one in the backward pass (out of memory) every ``.grad`` is None,
+    unless the run moved the model: it then goes back with the grads it had.
 
     Before anything runs, the same pass is probed on the meta device, and an input whose
     activations would exceed ``limits.max_activation_bytes`` is refused with the size asked for
@@ -80,12 +84,13 @@ def run(
         check_activations(module, x, limits, backward)
     original = module_device(module)
     chosen = original if device is None else resolve_device(device)
+    moved = chosen != original
     training = {m: m.training for m in module.modules()}
-    grads = {p: p.grad for p in module.parameters()}
+    kept = {p: p.grad for p in module.parameters()} if moved else {}  # .grad stays behind
     try:
-        return _run_on(module, x, loss, target, chosen, backward)
+        return _run_on(module, x, loss, target, chosen, backward, drop_first=moved)
     except BaseException as err:
-        _recover(module, grads, original, moved=chosen != original)
+        _recover(module, kept, original, moved)
         if isinstance(err, torch.OutOfMemoryError):
             raise DeviceError(
                 f"out of memory on {chosen} while running the model on an input of shape "
@@ -249,9 +254,12 @@ def _checked_shape(shape: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
     return size
 
 
-def _run_on(module, x, loss, target, device: torch.device, backward: bool) -> RunResult:
+def _run_on(
+    module, x, loss, target, device: torch.device, backward: bool, drop_first: bool
+) -> RunResult:
     """Move module and a copy of ``x`` to ``device``, then run with the use recorder on."""
-    module.zero_grad(set_to_none=True)
+    if drop_first:  # no gradient travels with the move
+        module.zero_grad(set_to_none=True)
     module.to(device)
     inputs = x.to(device)
     with UseRecorder(module) as recorder:
@@ -270,12 +278,12 @@ def _run_on(module, x, loss, target, device: torch.device, backward: bool) -> Ru
     )
 
 
-def _recover(module: nn.Module, grads: dict, original: torch.device, moved: bool) -> None:
-    """After a failed run: put the grads back, move the module back, free cached GPU memory."""
-    for param, grad in grads.items():
-        param.grad = grad
+def _recover(module: nn.Module, kept: dict, original: torch.device, moved: bool) -> None:
+    """After a failed run: move the module back with the grads it had, free cached GPU memory."""
     if moved:
         module.to(original)
+        for param, grad in kept.items():
+            param.grad = grad
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
@@ -287,8 +295,13 @@ def _forward_backward(module, x, loss, target, backward: bool = True):
     with torch.set_grad_enabled(backward):
         output = _forward(module, x)
         value = _loss(output, loss, target)
+        module.zero_grad(set_to_none=True)  # the last run's grads: freed before backward
         if backward and value.requires_grad:
-            value.backward()
+            try:
+                value.backward()
+            except BaseException:
+                module.zero_grad(set_to_none=True)  # no half-accumulated gradient is left
+                raise
     _synchronize(x.device)
     return output, value, time.perf_counter() - start
 

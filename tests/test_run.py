@@ -323,6 +323,25 @@ def test_out_of_memory_becomes_a_device_error_after_cleanup():
     assert all(p.device.type == "cpu" for p in net.parameters())
 
 
+def test_a_failing_forward_leaves_the_last_runs_gradients_in_place():
+    """A second run on an input of the wrong shape raises; every .grad is the first run's."""
+    net = tied_net()
+    run(net, make_input((2, 4)))
+    before = {name: p.grad for name, p in net.named_parameters()}
+    with pytest.raises(ExplorerError, match=r"\(2, 5\)"):
+        run(net, make_input((2, 5)))
+    assert all(p.grad is before[name] for name, p in net.named_parameters())
+
+
+def test_a_failing_backward_after_a_good_run_leaves_no_gradient():
+    """An OOM in the second run's backward: no .grad is the first run's or a partial sum."""
+    net = nn.Sequential(nn.Linear(4, 8), OutOfMemoryInBackward(), nn.Linear(8, 1))
+    net[0].weight.grad, net[2].weight.grad = torch.ones(8, 4), torch.ones(1, 8)
+    with pytest.raises(DeviceError, match="out of memory"):
+        run(net, make_input((2, 4)))
+    assert all(p.grad is None for p in net.parameters())
+
+
 def test_available_devices_lists_cpu_and_cuda():
     """cpu is always available; without CUDA a disabled 'cuda' entry says why."""
     options = available_devices()

@@ -40,9 +40,10 @@ MEMORY_CHILD = textwrap.dedent(
         def forward(self, tokens):
             return self.head(self.emb(tokens))
 
-    def capped(model, x, headroom_mib):
+    def capped(model, x, headroom_mib, keep_grads=False):
         run(model, x)
-        model.zero_grad(set_to_none=True)
+        if not keep_grads:
+            model.zero_grad(set_to_none=True)
         gc.collect()
         size = next(int(line.split()[1]) for line in open("/proc/self/status")
                     if line.startswith("VmSize")) << 10
@@ -57,19 +58,27 @@ MEMORY_CHILD = textwrap.dedent(
 
     single = nn.Sequential(nn.Linear(4096, 4096))  # one 64 MiB weight, used once
     print(capped(single, make_input((2, 4096)), int(sys.argv[1])))
+    print(capped(single, make_input((2, 4096)), int(sys.argv[3]), keep_grads=True))
     del single
     print(capped(TiedLM(), make_input((2, 8), "tokens", high=16384), int(sys.argv[2])))
     """
 )
 SINGLE_HEADROOM = 96  # MiB: 1.5 copies of the 64 MiB gradient; a clone would need 2
 TIED_HEADROOM = 224 + 64  # MiB: plain backward's 224 (measured) and one 64 MiB buffer
+AGAIN_HEADROOM = 32  # MiB: the first run's 64 MiB gradient is freed before the second's
 
 
 @pytest.fixture(scope="module")
 def capped_runs() -> list[str]:
-    """'ok' or the error, for the single-use model and then the tied one, run under a cap."""
+    """'ok' or the error, run under a cap: the single-use model, the same again with the
+    first run's gradients still held by its parameters, then the tied model."""
     done = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, str(SINGLE_HEADROOM), str(TIED_HEADROOM)],
+        [
+            sys.executable,
+            "-c",
+            MEMORY_CHILD,
+            *map(str, (SINGLE_HEADROOM, TIED_HEADROOM, AGAIN_HEADROOM)),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -123,6 +132,12 @@ def test_capture_of_a_single_use_weight_needs_no_copy_of_its_gradient(capped_run
 
 def test_capture_of_a_tied_weight_needs_one_buffer_beyond_plain_backward(capped_runs):
     """A tied 64 MiB weight: plain backward's 224 MiB plus one 64 MiB buffer is enough."""
+    assert capped_runs[2] == "ok"
+
+
+def test_a_second_run_frees_the_first_runs_gradient_before_its_backward(capped_runs):
+    """Run again while .grad holds the last run's 64 MiB: half a gradient of room is enough,
+    as for ``zero_grad(set_to_none=True)`` then backward (holding both would need 64 MiB)."""
     assert capped_runs[1] == "ok"
 
 
