@@ -197,6 +197,15 @@ def test_app_opens_on_the_served_model_and_runs_it(monkeypatch):
 
 
 @pytest.mark.timeout(180)
+def test_the_preset_picker_says_custom_model_on_the_first_visit_to_a_served_model(monkeypatch):
+    """The picker names no preset (its placeholder "Custom model") from the very first run,
+    not the first preset in its list."""
+    at = served_app(monkeypatch, code_experiment("reused_module"))
+    assert at.selectbox(key="preset_choice").value is None
+    assert at.selectbox(key="preset_choice").placeholder == "Custom model"
+
+
+@pytest.mark.timeout(180)
 def test_build_tab_offers_the_spec_of_a_sequential_code_model(monkeypatch):
     at = served_app(monkeypatch, code_experiment("reused_module"))
     open_tab(at, "Build")

@@ -171,6 +171,29 @@ def test_a_deep_selection_sends_a_page_around_it_and_pages_back(page, streamlit_
     assert _row(page, "99").count() == 0 and _row(page, "400").count() == 0
 
 
+_INSIDE = """el => { const a = el.getBoundingClientRect(), b = el.closest('.tv')
+  .getBoundingClientRect(); return a.top >= b.top && a.bottom <= b.bottom; }"""
+
+
+@pytest.mark.browser
+def test_clearing_a_filter_brings_the_selection_into_view(page, streamlit_server):
+    """Select 450/weight in a filtered tree, clear the filter: its page (400 to 499) is sent
+    and the tree scrolls to the selected row, 50 rows down."""
+    _open(page, streamlit_server, "?blocks=500")
+    box = page.get_by_label("filter")
+    box.fill(r"450\.weight")
+    box.press("Enter")
+    _row(page, "450/weight").click()
+    _expect()(_row(page, "450/weight")).to_have_class("row param selected")
+    assert _row(page, "450/weight").evaluate(_INSIDE)
+    box.fill("")
+    box.press("Enter")
+    _expect()(_row(page, "499")).to_be_attached(timeout=10_000)
+    _expect()(_row(page, "450/weight")).to_have_class("row param selected")
+    page.wait_for_timeout(300)
+    assert _row(page, "450/weight").evaluate(_INSIDE)
+
+
 _VISIBLE = """el => {
   const tv = el.closest('.tv').getBoundingClientRect();
   const name = el.querySelector('.name').getBoundingClientRect();

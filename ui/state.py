@@ -202,10 +202,11 @@ def show_value(key: str, value: object) -> None:
     """Make widget ``key`` show ``value`` from the state, before the widget is drawn.
 
     Callbacks have run by then, so a widget whose action worked already shows ``value``;
-    this matters after undo, a preset or a link. A widget whose action failed keeps what the
-    user typed, next to its error.
+    this matters after undo, a preset or a link, and on the first run, where an unset
+    widget would show its own default (a selectbox its first option) instead of ``value``.
+    A widget whose action failed keeps what the user typed, next to its error.
     """
-    if error_for(key) is None and st.session_state.get(key) != value:
+    if error_for(key) is None and (key not in st.session_state or st.session_state[key] != value):
         st.session_state[key] = value
 
 

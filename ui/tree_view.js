@@ -60,6 +60,11 @@ function ancestors(id) {
   return parts.map((_, i) => parts.slice(0, i).join(".")).concat(block ? [block] : [""]);
 }
 
+// A row's distance from the top of the tree's scrolled content, in px.
+function place(el, tv) {
+  return el.getBoundingClientRect().top - tv.getBoundingClientRect().top + tv.scrollTop;
+}
+
 export default function ({ data, parentElement, setStateValue, setTriggerValue }) {
   const { model, selected, height, rows } = data;
   const mem = remember(model);
@@ -89,6 +94,8 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
   if (!sameView(mem, sent)) sendView();
 
   const old = parentElement.querySelector(".tv");
+  const oldTarget = old && old.querySelector(".row.selected");
+  const oldTop = oldTarget ? place(oldTarget, old) : null; // where the selection was drawn
   const active = parentElement.activeElement ?? document.activeElement;
   const focusId = old && active && old.contains(active) ? active.dataset.id : undefined;
   const tv = document.createElement("div");
@@ -152,6 +159,7 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
     const g = el.nextSibling;
     if (g) g.hidden = !open; // children already here: show or hide them at once
     else el.classList.add("loading"); // Python sends them
+    mem.userLayout = true; // the user moved rows: keep the scroll where they are working
     sendView();
   }
 
@@ -164,6 +172,7 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
     if (!r.next) return;
     mem.first[r.parent] = r.next.first;
     mem.shown[r.parent] = r.next.shown;
+    mem.userLayout = true;
     el.classList.add("loading");
     sendView();
   }
@@ -240,7 +249,14 @@ export default function ({ data, parentElement, setStateValue, setTriggerValue }
       : [...tv.querySelectorAll(".row")].find((x) => x.dataset.id === focusId);
   if (again) focus(again);
   const target = tv.querySelector(".row.selected");
-  if (moved && target) {
+  // Bring the selection into view when it changed, or when the rows around it changed for
+  // another reason than the user's own opening or paging (a filter cleared, a new page).
+  const rowsKey = rows.map((r) => r.id).join("\n");
+  const newRows = mem.rowsKey !== rowsKey;
+  mem.rowsKey = rowsKey;
+  const shifted = newRows && !mem.userLayout && target && place(target, tv) !== oldTop;
+  if (newRows) mem.userLayout = false; // Python's answer to the user's opening or paging came
+  if ((moved || shifted) && target) {
     const dy = target.getBoundingClientRect().top - tv.getBoundingClientRect().top;
     const below = dy > tv.clientHeight - target.offsetHeight;
     if (dy < 0 || below) tv.scrollTop += dy - tv.clientHeight / 3;

@@ -56,12 +56,14 @@ def tree(blocks: int) -> explorer.tree.ParamTree:
 def tree_fragment(blocks: int) -> None:
     st.session_state["tree_runs"] = st.session_state.get("tree_runs", 0) + 1
     shown = tree(blocks)
+    pattern = st.text_input("filter", key="demo_filter") or None  # a full-match pattern
     clicked = (st.session_state.get(KEY) or {}).get("selected")
     selected = clicked or st.query_params.get("selected") or ""
     rows = tree_rows(
         shown,
         view=view_state(KEY, shown.structure_key),
         selected=selected,
+        pattern=pattern,
         output_shapes=None if blocks else {"0": (3, 4), "2": (3, 10)},
     )
     value = tree_view(
