@@ -85,7 +85,7 @@ class Limits:
     # what one screen sends: the tree and the overview carry the rows on screen, not the model
     tree_open_rows: int = 200  # a tree with more rows than this opens with only the root open
     tree_page_rows: int = 100  # children shown under one open block before "show more"
-    treemap_nodes: int = 400  # overview nodes; deeper blocks are drawn as one box each
+    treemap_nodes: int = 150  # overview boxes (about 32 px square each); deeper blocks as one
 
     def within_machine(self) -> Limits:
         """These limits, lowered so that no single request can exceed half of this machine."""
