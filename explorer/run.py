@@ -88,7 +88,7 @@ def run(
     training = {m: m.training for m in module.modules()}
     kept = {p: p.grad for p in module.parameters()} if moved else {}  # .grad stays behind
     try:
-        return _run_on(module, x, loss, target, chosen, backward, drop_first=moved)
+        return _run_on(module, x, loss, target, chosen, backward, moved, move=device is not None)
     except BaseException as err:
         _recover(module, kept, original, moved)
         if isinstance(err, torch.OutOfMemoryError):
@@ -255,12 +255,14 @@ def _checked_shape(shape: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
 
 
 def _run_on(
-    module, x, loss, target, device: torch.device, backward: bool, drop_first: bool
+    module, x, loss, target, device: torch.device, backward: bool, moved: bool, move: bool
 ) -> RunResult:
-    """Move module and a copy of ``x`` to ``device``, then run with the use recorder on."""
-    if drop_first:  # no gradient travels with the move
+    """Move module (when asked) and a copy of ``x`` to ``device``, then run with the use
+    recorder on. Without ``move`` the module stays as it is: no walk over every tensor."""
+    if moved:  # no gradient travels with the move
         module.zero_grad(set_to_none=True)
-    module.to(device)
+    if move:
+        module.to(device)
     inputs = x.to(device)
     with UseRecorder(module) as recorder:
         output, value, seconds = _forward_backward(module, inputs, loss, target, backward)
