@@ -3,9 +3,10 @@
 // Python sends only the rows on screen. Opening a block whose children were not sent,
 // closing one, or asking for other children sends the new view ({model, open, shown,
 // first}) as the component state "view"; Python answers with the rows of that view (a
-// rerun of the tree's fragment only). Each paging row ("show earlier", "show more") carries the window it asks
-// for. Clicking a row sends its id as the state "selected" and the trigger "clicked". The
-// user's open/closed choices and windows are kept per model in memory and localStorage.
+// rerun of the tree's fragment only). Each paging row ("show earlier", "show more")
+// carries the window it asks for. Clicking a row sends its id as the state "selected" and
+// the trigger "clicked". The user's open/closed choices and windows are kept per model in
+// memory and localStorage.
 
 const STORE = "st-tree-view:";
 const memory = new Map(); // model -> {open, shown, first (id -> n), selected, scroll}
