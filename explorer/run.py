@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ from explorer.errors import DeviceError, ExplorerError, SpecError
 from explorer.experiment import InputKind, Loss
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.rebind import meta_twin
-from explorer.uses import UseRecorder
+from explorer.uses import UseRecorder, walk_modules
 
 __all__ = ["RunResult", "run", "make_input", "activation_bytes", "check_activations"]
 
@@ -80,15 +81,21 @@ def run(
     Example: ``run(nn.Sequential(nn.Linear(4, 8)), make_input((2, 4))).loss``
     """
     _check_request(x, loss, limits)
+    modules = walk_modules(module)
+    shapes = None
     if probe:
-        check_activations(module, x, limits, backward)
+        need, shapes = _meta_pass(module, modules, x, loss, backward)
+        check_activations(module, x, limits, backward, need)
+    output_shapes = _Shapes(module, modules, x, loss, backward, shapes)
     original = module_device(module)
     chosen = original if device is None else resolve_device(device)
     moved = chosen != original
-    training = {m: m.training for m in module.modules()}
+    training = [(m, m.training) for _, m in modules]
     kept = {p: p.grad for p in module.parameters()} if moved else {}  # .grad stays behind
     try:
-        return _run_on(module, x, loss, target, chosen, backward, moved, move=device is not None)
+        result = _run_on(module, modules, x, loss, target, chosen, backward, moved, device)
+        result.output_shapes = output_shapes
+        return result
     except BaseException as err:
         _recover(module, kept, original, moved)
         if isinstance(err, torch.OutOfMemoryError):
@@ -98,8 +105,9 @@ def run(
             ) from err
         raise
     finally:
-        for m, mode in training.items():
-            m.training = mode
+        for m, mode in training:
+            if m.training != mode:
+                m.training = mode
 
 
 def make_input(
@@ -147,36 +155,50 @@ def activation_bytes(
     tensors (objects, shapes, dtypes) and the input's shape and dtype stay the same, so a
     second run of the same model costs no second probe.
     """
-    key = (_shape_key(module), tuple(x.shape), x.dtype, loss, backward)
+    return _meta_pass(module, walk_modules(module), x, loss, backward)[0]
+
+
+def _meta_pass(module, modules, x, loss: str, backward: bool) -> tuple[int | None, dict]:
+    """``activation_bytes`` and each module path's output shape, kept per module (above)."""
+    key = (_shape_key(modules), tuple(x.shape), x.dtype, loss, backward)
     with _probe_lock:
         known = _probed.get(module)
     if known is not None and known[0] == key:
         return known[1]
-    need = _measure_activations(module, x, loss, backward)
+    found = _measure_activations(module, x, loss, backward)
     with _probe_lock:
-        _probed[module] = (key, need)
-    return need
+        _probed[module] = (key, found)
+    return found
 
 
 _probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _probe_lock = threading.Lock()
 
 
-def _shape_key(module: nn.Module) -> tuple:
+def _shape_key(modules: list[tuple[str, nn.Module]]) -> tuple:
     """What decides the activations' sizes, short of the module's own Python code."""
-    modules = tuple((id(m), type(m), m.training) for m in module.modules())
-    tensors = tuple(
-        (id(t), tuple(t.shape), t.dtype)
-        for _, t in (*module.named_parameters(remove_duplicate=False), *module.named_buffers())
-        if not isinstance(t, nn.parameter.UninitializedTensorMixin)
-    )
-    return modules, tensors
+    key = []
+    for _, m in modules:
+        key.append((id(m), type(m), m.training))
+        for tensors in (m._parameters, m._buffers):
+            for t in tensors.values():
+                if t is not None and not isinstance(t, nn.parameter.UninitializedTensorMixin):
+                    key.append((id(t), t.shape, t.dtype))
+    return tuple(key)
 
 
-def _measure_activations(module: nn.Module, x: torch.Tensor, loss: str, backward: bool):
+def _measure_activations(
+    module: nn.Module, x: torch.Tensor, loss: str, backward: bool
+) -> tuple[int | None, dict[str, tuple[int, ...]]]:
+    """The bytes (see ``activation_bytes``) and each path's output shape, on a meta twin;
+    ``(None, {})`` when the model cannot run on the meta device."""
     twin, meta_x = meta_twin(module), x.to("meta")
     params = {id(p) for p in twin.parameters()}
     saved, largest = 0, 0
+    shapes: dict[str, tuple[int, ...]] = {}
+    paths: dict[nn.Module, list[str]] = {}
+    for path, m in walk_modules(twin):
+        paths.setdefault(m, []).append(path)
 
     def pack(t: torch.Tensor):
         nonlocal saved
@@ -184,12 +206,15 @@ def _measure_activations(module: nn.Module, x: torch.Tensor, loss: str, backward
             saved += t.nbytes
         return t
 
-    def note(_module, _args, output):
+    def note(m, _args, output):
         nonlocal largest
         if isinstance(output, torch.Tensor):
             largest = max(largest, output.nbytes)
+        first = output[0] if isinstance(output, (tuple, list)) and output else output
+        if isinstance(first, torch.Tensor):
+            shapes.update(dict.fromkeys(paths[m], tuple(first.shape)))
 
-    handles = [m.register_forward_hook(note) for m in twin.modules()]
+    handles = [m.register_forward_hook(note) for m in paths]
     try:
         with (
             torch.set_grad_enabled(backward),
@@ -198,11 +223,42 @@ def _measure_activations(module: nn.Module, x: torch.Tensor, loss: str, backward
             out = _forward(twin, meta_x)
             _loss(out, loss, None)
     except (RuntimeError, NotImplementedError, ExplorerError, TypeError, ValueError):
-        return None
+        return None, {}
     finally:
         for handle in handles:
             handle.remove()
-    return saved + out.nbytes if backward else max(largest, out.nbytes)
+    return (saved + out.nbytes if backward else max(largest, out.nbytes)), shapes
+
+
+class _Shapes(Mapping):
+    """Each module path's output shape in a run, from the meta-device pass of the same model
+    and input: kept from ``run``'s own check, or measured when first read."""
+
+    def __init__(self, module, modules, x, loss: str, backward: bool, found: dict | None):
+        self._args = (module, modules, x.detach(), loss, backward)
+        self._found = found
+
+    @property
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        if self._found is None:
+            self._found = _meta_pass(*self._args)[1]
+            self._args = None
+        return self._found
+
+    def __getitem__(self, path: str) -> tuple[int, ...]:
+        return self._shapes[path]
+
+    def __iter__(self):
+        return iter(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+    def __repr__(self) -> str:
+        return repr(self._shapes)
+
+    def __eq__(self, other) -> bool:
+        return dict(self) == other
 
 
 def check_activations(
@@ -255,25 +311,26 @@ def _checked_shape(shape: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
 
 
 def _run_on(
-    module, x, loss, target, device: torch.device, backward: bool, moved: bool, move: bool
+    module, modules, x, loss, target, device: torch.device, backward: bool, moved: bool, asked
 ) -> RunResult:
-    """Move module (when asked) and a copy of ``x`` to ``device``, then run with the use
-    recorder on. Without ``move`` the module stays as it is: no walk over every tensor."""
+    """Move module (when a device was ``asked``) and a copy of ``x`` to ``device``, then run
+    with the use recorder on. Otherwise the module stays as it is: no walk over its tensors.
+    The result's ``output_shapes`` is left for the caller to fill in."""
     if moved:  # no gradient travels with the move
         module.zero_grad(set_to_none=True)
-    if move:
+    if asked is not None:
         module.to(device)
     inputs = x.to(device)
-    with UseRecorder(module) as recorder:
-        output, value, seconds = _forward_backward(module, inputs, loss, target, backward)
-    grads, labels = recorder.split(module)
+    with UseRecorder(module, modules) as recorder:
+        output, value, seconds = _forward_backward(module, recorder, inputs, loss, target, backward)
+    grads, labels = recorder.split()
     dtype = str(output.dtype).removeprefix("torch.")
     return RunResult(
         output.detach(),
         float(value.item()),
         grads,
         labels,
-        recorder.output_shapes,
+        {},
         str(device),
         dtype,
         seconds,
@@ -290,19 +347,19 @@ def _recover(module: nn.Module, kept: dict, original: torch.device, moved: bool)
         torch.cuda.empty_cache()
 
 
-def _forward_backward(module, x, loss, target, backward: bool = True):
+def _forward_backward(module, recorder, x, loss, target, backward: bool = True):
     """The timed forward and backward pass; returns ``(output, loss tensor, seconds)``."""
     _synchronize(x.device)
     start = time.perf_counter()
     with torch.set_grad_enabled(backward):
         output = _forward(module, x)
         value = _loss(output, loss, target)
-        module.zero_grad(set_to_none=True)  # the last run's grads: freed before backward
+        recorder.drop_grads()  # the last run's grads: freed before backward
         if backward and value.requires_grad:
             try:
                 value.backward()
             except BaseException:
-                module.zero_grad(set_to_none=True)  # no half-accumulated gradient is left
+                recorder.drop_grads()  # no half-accumulated gradient is left
                 raise
     _synchronize(x.device)
     return output, value, time.perf_counter() - start

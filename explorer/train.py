@@ -296,7 +296,7 @@ def _step(module, task, index, seeds, opt, watch, tied, rows):
             with UseRecorder(module) as recorder:
                 loss = task_loss(task.loss, module(x), y)
                 loss.backward()
-            grads, labels = recorder.split(module)  # read now: autograd's own tensors
+            grads, labels = recorder.split()  # read now: autograd's own tensors
             uses = {key: ([_norm(g) for g in grads[key]], labels[key]) for key in tied}
         else:
             loss = task_loss(task.loss, module(x), y)

@@ -416,7 +416,7 @@ def test_the_activation_probe_is_measured_once_per_model_shape_and_input(monkeyp
     net[2].weight = nn.Parameter(torch.zeros(5, 8))
     net[2].bias = nn.Parameter(torch.zeros(5))
     changed = probe.activation_bytes(net, wider)
-    assert len(measured) == 3 and changed == measure(net, wider, "sum", True)
+    assert len(measured) == 3 and changed == measure(net, wider, "sum", True)[0]
     net.eval()
     probe.activation_bytes(net, wider)
     assert len(measured) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import textwrap
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import explorer.uses
 from explorer.figures import uses_heatmaps
 from explorer.run import make_input, run
-from explorer.uses import use_scale, uses_sum_error
+from explorer.uses import OUTSIDE_LABEL, use_scale, uses_sum_error
 from tests.models import tied_net
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,16 +108,72 @@ def test_tied_uses_and_grad_live_in_separate_memory():
     torch.testing.assert_close(first + second, net[2].weight.grad)
 
 
-def test_remainder_is_checked_only_when_a_name_is_read(monkeypatch):
-    """run() computes no remainder; reading a tied name checks it once, then it is kept."""
+def test_each_names_lists_are_made_only_when_read(monkeypatch):
+    """run() makes no per-use list; reading a tied name makes its lists once, then keeps them."""
     calls = []
-    real = explorer.uses._unexplained
-    monkeypatch.setattr(explorer.uses, "_unexplained", lambda *args: calls.append(1) or real(*args))
+    real = explorer.uses._Split._make
+    monkeypatch.setattr(explorer.uses._Split, "_make", lambda self: calls.append(1) or real(self))
     result = run(tied_net(), make_input((2, 4)))
     assert calls == []
     assert len(result.grad_by_use["2.weight"]) == 2
     assert len(result.use_labels["2.weight"]) == 2 and len(result.grad_by_use["4.weight"]) == 2
     assert calls == [1]
+
+
+class ThreeCalls(nn.Module):
+    """One Linear called three times, and its weight used once more outside its forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(6, 6)
+
+    def forward(self, x):
+        x = self.layer(torch.tanh(self.layer(torch.tanh(self.layer(x)))))
+        return torch.nn.functional.linear(x, self.layer.weight)
+
+
+@pytest.mark.parametrize("make", [tied_net, ThreeCalls], ids=["two calls", "three calls + outside"])
+def test_grad_is_plain_backwards_grad_bit_for_bit(make):
+    """.grad after run equals plain backward's, bit for bit, however many uses are summed."""
+    torch.manual_seed(0)
+    net = make()
+    twin = copy.deepcopy(net)
+    x = make_input((3, 4 if make is tied_net else 6))
+    run(net, x)
+    twin(x).sum().backward()
+    for (name, param), expected in zip(net.named_parameters(), twin.parameters(), strict=True):
+        assert torch.equal(param.grad, expected.grad), name
+
+
+def test_uses_and_the_outside_remainder_are_each_calls_own_gradient():
+    """Each use is what that call alone sends back; the remainder is the outside use's."""
+    torch.manual_seed(0)
+    net = ThreeCalls()
+    x = make_input((3, 6))
+    result = run(net, x)
+    labels = result.use_labels["layer.weight"]
+    assert labels == [*(f"call {n} of module layer" for n in (1, 2, 3)), OUTSIDE_LABEL]
+    weight = net.layer.weight.detach()
+    leaves = [weight.clone().requires_grad_() for _ in range(4)]
+    bias = net.layer.bias.detach()
+    h = F.linear(x, leaves[0], bias)
+    h = F.linear(torch.tanh(F.linear(torch.tanh(h), leaves[1], bias)), leaves[2], bias)
+    F.linear(h, leaves[3]).sum().backward()
+    for got, leaf in zip(result.grad_by_use["layer.weight"], leaves, strict=True):
+        assert torch.equal(got, leaf.grad)
+
+
+def test_the_recorder_leaves_each_modules_own_forward_as_it_was():
+    """After a run no module keeps the recorder's wrapper; a forward set on an instance stays."""
+    net = tied_net()
+    own = net[0].forward
+    net[0].forward = lambda x: own(x) * 2
+    mine = net[0].forward
+    doubled = run(net, make_input((2, 4))).output
+    assert net[0].__dict__["forward"] is mine
+    assert all("forward" not in m.__dict__ for m in list(net.modules())[1:] if m is not net[0])
+    del net[0].forward
+    assert not torch.equal(run(net, make_input((2, 4))).output, doubled)
 
 
 def test_grad_by_use_lists_are_the_callers_to_change():
@@ -165,3 +223,107 @@ def test_recorder_leaves_no_view_in_the_module():
     net = tied_net()
     run(net, make_input((2, 4)))
     assert all(isinstance(p, nn.Parameter) for m in net.modules() for p in m._parameters.values())
+
+
+class TwiceLSTM(nn.Module):
+    """One LSTM run over the sequence twice: its weights are cached in ``_flat_weights``."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 4, batch_first=True)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        again, _ = self.lstm(out[..., :3])
+        return again
+
+
+def test_an_lstm_called_twice_has_two_uses_and_plain_backwards_grad():
+    """An RNN's cached weights follow the swap: two uses, summing to plain .grad exactly."""
+    torch.manual_seed(0)
+    net = TwiceLSTM()
+    twin = copy.deepcopy(net)
+    x = make_input((2, 5, 3))
+    result = run(net, x)
+    twin(x).sum().backward()
+    assert result.use_labels["lstm.weight_hh_l0"] == [
+        "call 1 of module lstm",
+        "call 2 of module lstm",
+    ]
+    for param, expected in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(param.grad, expected.grad)
+    assert all(w is p for w, p in zip(net.lstm._flat_weights, net.lstm.parameters(), strict=True))
+
+
+class Regularized(nn.Module):
+    """A layer, plus a penalty its parent computes from ``self.layer.parameters()``."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 3)
+
+    def forward(self, x):
+        penalty = sum(p.pow(2).sum() for p in self.layer.parameters())
+        return self.layer(x) + penalty
+
+
+def test_parameters_read_by_iteration_outside_the_call_are_the_remainder():
+    """Reading parameters through ``.parameters()`` outside the module's call is the
+    'outside' use, with exactly that use's gradient."""
+    torch.manual_seed(0)
+    net = Regularized()
+    x = make_input((2, 4))
+    result = run(net, x)
+    assert result.use_labels["layer.weight"] == ["call 1 of module layer", OUTSIDE_LABEL]
+    inside, outside = result.grad_by_use["layer.weight"]
+    weight = net.layer.weight.detach()
+    assert torch.equal(outside, (2 * weight) * 6)  # d/dw of sum(w²), once per output element
+    assert torch.equal(inside, torch.ones(2, 3).T @ x)
+    assert torch.equal(net.layer.weight.grad, outside + inside)
+
+
+class Recursive(nn.Module):
+    """A layer applied ``depth`` times through the module's own recursive call."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 3)
+
+    def forward(self, x, depth: int = 3):
+        x = torch.tanh(self.layer(x))
+        return self.forward_again(x, depth - 1) if depth > 1 else x
+
+    def forward_again(self, x, depth):
+        return self(x, depth)
+
+
+def test_a_module_calling_itself_gets_a_use_per_call():
+    """Nested calls of one module each get their own use, and the sum is plain .grad."""
+    torch.manual_seed(0)
+    net = Recursive()
+    twin = copy.deepcopy(net)
+    x = make_input((2, 3))
+    result = run(net, x)
+    twin(x).sum().backward()
+    assert len(result.use_labels["layer.weight"]) == 3
+    assert torch.equal(net.layer.weight.grad, twin.layer.weight.grad)
+    torch.testing.assert_close(sum(result.grad_by_use["layer.weight"]), net.layer.weight.grad)
+
+
+class FirstWithoutGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 3)
+
+    def forward(self, x):
+        with torch.no_grad():
+            x = self.layer(x)
+        return self.layer(x)
+
+
+def test_a_call_without_grad_is_counted_but_is_not_a_use():
+    """A no-grad call takes no gradient: the one use is the second call, and it is .grad."""
+    net = FirstWithoutGrad()
+    result = run(net, make_input((2, 3)))
+    assert result.use_labels["layer.weight"] == ["call 2 of module layer"]
+    assert result.grad_by_use["layer.weight"][0] is net.layer.weight.grad
