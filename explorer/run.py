@@ -19,7 +19,14 @@ from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.rebind import meta_twin
 from explorer.uses import UseRecorder, walk_modules
 
-__all__ = ["RunResult", "run", "make_input", "activation_bytes", "check_activations"]
+__all__ = [
+    "RunResult",
+    "run",
+    "make_input",
+    "activation_bytes",
+    "meta_pass",
+    "check_activations",
+]
 
 LOSSES = tuple(Loss)
 INPUT_KINDS = tuple(InputKind)
@@ -155,11 +162,18 @@ def activation_bytes(
     tensors (objects, shapes, dtypes) and the input's shape and dtype stay the same, so a
     second run of the same model costs no second probe.
     """
-    return _meta_pass(module, walk_modules(module), x, loss, backward)[0]
+    return meta_pass(module, x, loss, backward)[0]
+
+
+def meta_pass(
+    module: nn.Module, x: torch.Tensor, loss: str = "sum", backward: bool = True
+) -> tuple[int | None, dict[str, tuple[int, ...]]]:
+    """``activation_bytes`` and each module path's output shape (``RunResult.output_shapes``),
+    from one pass on a meta-device twin, kept per module as ``activation_bytes`` says."""
+    return _meta_pass(module, walk_modules(module), x, loss, backward)
 
 
 def _meta_pass(module, modules, x, loss: str, backward: bool) -> tuple[int | None, dict]:
-    """``activation_bytes`` and each module path's output shape, kept per module (above)."""
     key = (_shape_key(modules), tuple(x.shape), x.dtype, loss, backward)
     with _probe_lock:
         known = _probed.get(module)

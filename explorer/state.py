@@ -37,7 +37,7 @@ from explorer.init import check_rules, initialize
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.rebind import meta_twin, with_tensors
 from explorer.rng import seeded
-from explorer.run import RunResult, activation_bytes, check_activations, make_input, run
+from explorer.run import RunResult, check_activations, make_input, meta_pass, run
 from explorer.slots import heavy
 from explorer.train import TrainLog, train_op
 from explorer.tree import ParamTree, inspect
@@ -343,7 +343,12 @@ def run_batch(
         check_activations(module, x, limits, backward, need)
     size = sum(p.numel() for p in module.parameters() if not is_lazy(p))
     with heavy(limits) if size > limits.heavy_params else nullcontext(), seeded(exp.seed):
-        return run(module, x, loss=exp.loss, backward=backward, limits=limits, probe=found is None)
+        result = run(
+            module, x, loss=exp.loss, backward=backward, limits=limits, probe=found is None
+        )
+    if found is not None and found.activations is not None:
+        result.output_shapes = found.shapes  # the spec's meta pass measured them already
+    return result
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,7 @@ class Probe:
 
     activations: int | None  # bytes one pass holds in float32; None if it cannot run on meta
     params: int  # parameter elements once lazy layers have their shapes
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # each path's output
 
 
 def probe(exp: Experiment, backward: bool) -> Probe | None:
@@ -375,7 +381,8 @@ def _probe(spec_text, shape, kind, vocab, loss, backward) -> Probe:
         except (RuntimeError, NotImplementedError, TypeError, ValueError):
             return Probe(None, 0)
     count = sum(p.numel() for p in module.parameters() if not is_lazy(p))
-    return Probe(activation_bytes(module, x, loss, backward), count)
+    need, shapes = meta_pass(module, x, loss, backward)
+    return Probe(need, count, shapes)
 
 
 def batch(exp: Experiment, device: str, dtype: str, limits: Limits) -> torch.Tensor:

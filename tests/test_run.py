@@ -272,6 +272,14 @@ def test_output_shapes_of_the_chapter_mlp():
     assert result.output_shapes == {"0": (2, 8), "1": (2, 8), "2": (2, 1), "": (2, 1)}
 
 
+def test_output_shapes_without_the_probe_are_measured_when_first_read():
+    """With ``probe=False`` the shapes come from a meta pass made on first read, the same."""
+    net = chapter_mlp()
+    result = run(net, make_input((2, 4)), probe=False)
+    assert result.output_shapes == {"0": (2, 8), "1": (2, 8), "2": (2, 1), "": (2, 1)}
+    assert result.output_shapes["2"] == (2, 1) and len(result.output_shapes) == 4
+
+
 def test_result_records_device_dtype_and_time():
     """The result names the device and dtype, and a positive time."""
     result = run(chapter_mlp(), make_input((2, 4)), device="cpu")

@@ -20,7 +20,7 @@ from explorer import actions
 from explorer.errors import ExplorerError, SpecError
 from explorer.experiment import SCHEMA_VERSION, Experiment
 from explorer.presets import PRESETS
-from explorer.state import State, realize
+from explorer.state import State, batch, realize
 from explorer.workspace import Workspace
 
 RULE_SETS = [
@@ -417,3 +417,21 @@ def test_actions_are_pure_functions_of_a_state():
     b = actions.edit(state, "1.bias", "add", 1.0)
     assert a.fingerprint() == b.fingerprint() != fingerprint
     assert state.fingerprint() == fingerprint
+
+
+def test_a_runs_output_shapes_come_from_the_specs_meta_pass_and_match_the_model(monkeypatch):
+    """The app's run reuses the shapes its spec's probe measured (no second meta pass of the
+    real model), and they are the real model's shapes, path for path."""
+    probe = sys.modules["explorer.run"]  # the module, not explorer.run the function
+    ws = Workspace.from_preset("tied_lm")
+    measured = []
+    real_pass = probe._measure_activations
+    monkeypatch.setattr(
+        probe, "_measure_activations", lambda m, *a: measured.append(m) or real_pass(m, *a)
+    )
+    ws.backward()
+    shapes = dict(ws.last_run.output_shapes)
+    assert all(m is not ws.module for m in measured)  # only the spec's own meta module
+    x = batch(ws.experiment, "cpu", "float32", ws.limits)
+    expected = probe.meta_pass(ws.module, x, ws.experiment.loss, backward=True)[1]
+    assert shapes == expected and "" in shapes
