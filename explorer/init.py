@@ -27,6 +27,7 @@ from explorer.formula import Formula, parse_formula
 from explorer.initializers import INITIALIZERS, Initializer, check_options
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.patterns import MatchMode, Pattern, compile_pattern
+from explorer.rebind import walk_modules
 from explorer.rng import seeded
 
 __all__ = [
@@ -182,14 +183,15 @@ def _tensors(module: nn.Module) -> dict[str, _Tensor]:
     """Distinct parameters keyed by their first name, in ``named_parameters`` order."""
     by_id: dict[int, _Tensor] = {}
     keyed: dict[str, _Tensor] = {}
-    for prefix, owner in module.named_modules(remove_duplicate=False):
+    for prefix, owner in walk_modules(module):
         for local, param in owner._parameters.items():
             if param is None:
                 continue
             name = f"{prefix}.{local}" if prefix else local
             entry = by_id.get(id(param))
             if entry is None:
-                entry = by_id[id(param)] = keyed[name] = _Tensor(param, [], [])
+                by_id[id(param)] = keyed[name] = _Tensor(param, [name], [owner])
+                continue
             entry.names.append(name)
             if all(o is not owner for o in entry.owners):
                 entry.owners.append(owner)
@@ -197,22 +199,29 @@ def _tensors(module: nn.Module) -> dict[str, _Tensor]:
 
 
 def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> list[list[str]]:
-    """For each rule, the keys of the tensors it sets; every check runs here, before any draw."""
-    plan, set_by = [], {}
+    """For each rule, the keys of the tensors it sets; every check runs here, before any draw.
+
+    Each rule's pattern runs over every name once (``Pattern.matching``); checks that
+    concern only some initializers run only for those.
+    """
+    plan, set_by = [], set()
+    names = [n for t in tensors.values() for n in t.names]
     for i, rule in enumerate(rules):
-        pattern, path = _pattern(rule, limits), f"rules[{i}]"
+        hits, path = _pattern(rule, limits).matching(names), f"rules[{i}]"
+        force = rule.get("force_reinit", True)
         keys = [
             key
             for key, t in tensors.items()
-            if any(pattern.matches(n) for n in t.names)
-            and (rule.get("force_reinit", True) or key not in set_by)
+            if (key in hits or any(n in hits for n in t.names[1:])) and (force or key not in set_by)
         ]
         for key in keys:
             _check_materialized(tensors[key], path)
-        keys = [k for k in keys if tensors[k].param.dim() >= rule.get("min_ndim", 0)]
-        for key in keys:
-            _check_target_tensor(rule, tensors[key], path, limits)
-        set_by.update(dict.fromkeys(keys, i))
+        if rule.get("min_ndim", 0):
+            keys = [k for k in keys if tensors[k].param.dim() >= rule["min_ndim"]]
+        if INITIALIZERS[rule["init"]].needs_2d or rule["init"] == "formula":
+            for key in keys:
+                _check_target_tensor(rule, tensors[key], path, limits)
+        set_by.update(keys)
         plan.append(keys)
     return plan
 
@@ -281,13 +290,15 @@ class _InPlace:
 
 def _run(
     module: nn.Module, rules: object, seed: int | None, limits: Limits, sink: _Aside | _InPlace
-) -> tuple[dict[str, int | None], list[str]]:
-    """Check and plan every rule, then fill the targeted tensors through ``sink``, in order."""
+) -> tuple[dict[str, int | None], list, list, dict[str, _Tensor]]:
+    """Check and plan every rule, then fill the targeted tensors through ``sink``, in order.
+
+    Returns the provenance, the checked rules, their plan and the tensors (for ``_log``).
+    """
     rules = check_rules(rules, limits)
     tensors = _tensors(module)
     plan = _plan(rules, tensors, limits)
-    provenance = {n: None for t in tensors.values() for n in t.names}
-    log: list[str] = []
+    provenance: dict[str, int | None] = {n: None for t in tensors.values() for n in t.names}
     with seeded(seed), torch.no_grad():
         for i, (rule, keys) in enumerate(zip(rules, plan, strict=True)):
             targets = {key: tensors[key] for key in keys}
@@ -296,13 +307,22 @@ def _run(
             elif rule["init"] == "formula":
                 _fill_formula(parse_formula(rule["expr"], limits), targets, sink)
             else:
-                fill = INITIALIZERS[rule["init"]].fill
+                fill, out = INITIALIZERS[rule["init"]].fill, sink.out
                 for key, t in targets.items():
-                    fill(sink.out(key, t), rule)
-            for key, t in targets.items():
-                provenance.update(dict.fromkeys(t.names, i))
-                log.append(f"Init {key} {tuple(t.param.shape)} with {rule['init']}")
-    return provenance, log
+                    fill(out(key, t), rule)
+            for t in targets.values():
+                for name in t.names:
+                    provenance[name] = i
+    return provenance, rules, plan, tensors
+
+
+def _log(rules: list[dict], plan: list[list[str]], tensors: dict[str, _Tensor]) -> list[str]:
+    """One line per tensor a rule set, in the order they were set."""
+    return [
+        f"Init {key} {tuple(tensors[key].param.shape)} with {rule['init']}"
+        for rule, keys in zip(rules, plan, strict=True)
+        for key in keys
+    ]
 
 
 def _fill_formula(formula: Formula, targets: dict[str, _Tensor], sink: _Aside | _InPlace) -> None:
@@ -391,7 +411,8 @@ def initial_values(
         result.provenance["0.weight"]  # None: no rule set it
     """
     sink = _Aside()
-    provenance, lines = _run(module, rules, seed, limits, sink)
+    provenance, *planned = _run(module, rules, seed, limits, sink)
+    lines = _log(*planned)
     if log is not None:
         log.extend(lines)
     return InitResult(sink.values, provenance, lines)
@@ -417,7 +438,7 @@ def initialize(
                          {"init": "zeros", "target": "*.bias"}], seed=0)
         # {"0.weight": 0, "0.bias": 1, "2.weight": 0, "2.bias": 1}
     """
-    provenance, lines = _run(module, rules, seed, limits, _InPlace())
+    provenance, *planned = _run(module, rules, seed, limits, _InPlace())
     if log is not None:
-        log.extend(lines)
+        log.extend(_log(*planned))
     return provenance

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 import re2
 
@@ -76,6 +77,15 @@ class Pattern:
             return self._regex.match(name) is not None
         return self._regex.fullmatch(name) is not None
 
+    def matching(self, names: Iterable[str]) -> set[str]:
+        """The set of ``names`` that match: one pass, no call per name for a ``*`` glob."""
+        regex = self._regex
+        if isinstance(regex, _StarGlob):
+            return regex.matching(names)
+        if self.mode is MatchMode.PREFIX:
+            return {name for name in names if regex.match(name) is not None}
+        return {name for name in names if regex.fullmatch(name) is not None}
+
 
 @dataclass(frozen=True)
 class _StarGlob:
@@ -103,6 +113,13 @@ class _StarGlob:
                 return False
             at += len(piece)
         return True
+
+    def matching(self, names: Iterable[str]) -> set[str]:
+        if len(self.pieces) != 2:
+            return {name for name in names if self.fullmatch(name)}
+        first, last = self.pieces  # "*.weight", "0.*", "h.*.bias" has three pieces
+        size = len(first) + len(last)
+        return {n for n in names if len(n) >= size and n.startswith(first) and n.endswith(last)}
 
 
 def glob_to_regex(glob: str) -> str:
@@ -167,8 +184,23 @@ def compile_pattern(
 ) -> Pattern:
     """Compile ``text`` for matching names by ``mode``; ``SpecError`` if RE2 cannot run it.
 
-    The length cap is ``limits.max_pattern_chars``.
+    The length cap is ``limits.max_pattern_chars``. The last few hundred patterns compiled
+    are kept, so a rule applied again is not compiled again.
     """
+    if isinstance(text, str) and isinstance(mode, str):
+        try:
+            return _compiled(text, mode, limits.max_pattern_chars)
+        except SpecError as err:
+            raise SpecError(err.reason, path) from None
+    return _compile(text, mode, limits.max_pattern_chars, path)
+
+
+@lru_cache(maxsize=512)
+def _compiled(text: str, mode: str, max_chars: int) -> Pattern:
+    return _compile(text, mode, max_chars, "")
+
+
+def _compile(text: object, mode: str, max_chars: int, path: str) -> Pattern:
     try:
         mode = MatchMode(mode)
     except ValueError:
@@ -176,8 +208,8 @@ def compile_pattern(
             f"unknown match mode {mode!r}; use one of {', '.join(MatchMode)}", path
         ) from None
     kind = "glob" if mode is MatchMode.GLOB else "regular expression"
-    if not isinstance(text, str) or len(text) > limits.max_pattern_chars:
-        raise SpecError(f"must be a {kind} of at most {limits.max_pattern_chars} characters", path)
+    if not isinstance(text, str) or len(text) > max_chars:
+        raise SpecError(f"must be a {kind} of at most {max_chars} characters", path)
     if mode is MatchMode.GLOB and not any(c in text for c in "?["):
         return Pattern(text, mode, _StarGlob(tuple(text.split("*"))))
     source = glob_to_regex(text) if mode is MatchMode.GLOB else text

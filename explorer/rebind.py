@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedParameter, is_lazy
 
-__all__ = ["with_tensors", "meta_twin", "share_buffers"]
+__all__ = ["with_tensors", "meta_twin", "share_buffers", "walk_modules"]
 
 
 def with_tensors(
@@ -89,3 +89,22 @@ def share_buffers(module: nn.Module, source: nn.Module) -> None:
         owner, _, local = name.rpartition(".")
         holder = module.get_submodule(owner) if owner else module
         holder._buffers[local] = buffer
+
+
+def walk_modules(root: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every ``(path, module)`` under ``root``, shared modules at each of their paths.
+
+    The order and the paths of ``root.named_modules(remove_duplicate=False)``, in about
+    half its time: one plain recursive function, no generator per module.
+    """
+    walked: list[tuple[str, nn.Module]] = []
+    _visit("", root, walked)
+    return walked
+
+
+def _visit(path: str, module: nn.Module, walked: list) -> None:
+    walked.append((path, module))
+    prefix = path + "." if path else ""
+    for name, child in module._modules.items():
+        if child is not None:
+            _visit(prefix + name, child, walked)

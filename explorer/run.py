@@ -16,8 +16,8 @@ from explorer.devices import module_device, resolve_device
 from explorer.errors import DeviceError, ExplorerError, SpecError
 from explorer.experiment import InputKind, Loss
 from explorer.limits import DEFAULT_LIMITS, Limits
-from explorer.rebind import meta_twin
-from explorer.uses import UseRecorder, walk_modules
+from explorer.rebind import meta_twin, walk_modules
+from explorer.uses import UseRecorder
 
 __all__ = [
     "RunResult",

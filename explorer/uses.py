@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import nn
 
+from explorer.rebind import walk_modules
 from explorer.reduce import colour_limit, downsample
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "UseRecorder",
     "uses_sum_error",
     "use_scale",
-    "walk_modules",
 ]
 
 OUTSIDE_LABEL = "outside its module's forward"
@@ -39,22 +39,6 @@ _ALL = object()  # a use whose gradient is the whole ``.grad``: the parameter's 
 
 def _takes_grad(param) -> bool:
     return param is not None and param.requires_grad and not isinstance(param, _UNINIT)
-
-
-def walk_modules(root: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every ``(path, module)`` under ``root``, shared modules at each of their paths.
-
-    The order and the paths of ``root.named_modules(remove_duplicate=False)``, in one loop
-    instead of a generator per module.
-    """
-    walked, stack = [], [("", root)]
-    while stack:
-        path, module = stack.pop()
-        walked.append((path, module))
-        children = [(name, child) for name, child in module._modules.items() if child is not None]
-        for name, child in reversed(children):
-            stack.append((f"{path}.{name}" if path else name, child))
-    return walked
 
 
 class _Split:

@@ -23,6 +23,21 @@ def test_globs_match_exactly_what_fnmatch_matches(glob, name):
     assert compile_pattern(glob, "glob").matches(name) == fnmatch.fnmatchcase(name, glob)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(GLOB_CHARS, max_size=6),
+    st.lists(st.text(NAME_CHARS, max_size=8), max_size=8),
+    st.sampled_from(list(MatchMode)),
+)
+def test_matching_a_list_of_names_selects_what_matches_selects(text, names, mode):
+    """``Pattern.matching`` (one pass over the names) agrees with ``matches`` name by name."""
+    try:
+        pattern = compile_pattern(text, mode)
+    except SpecError:
+        return
+    assert pattern.matching(names) == {n for n in names if pattern.matches(n)}
+
+
 # The Gluon edition prints these for collect_params('.*weight') and collect_params('dense0.*'):
 # "sequential0_ ( Parameter dense0_weight (shape=(256, 20), dtype=float32)
 #   Parameter dense1_weight (shape=(10, 256), dtype=float32)" and
