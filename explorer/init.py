@@ -170,7 +170,7 @@ def formula_problem(
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tensor:
     """One distinct parameter: every name it has, and each module that holds it directly."""
 
@@ -184,15 +184,19 @@ def _tensors(module: nn.Module) -> dict[str, _Tensor]:
     by_id: dict[int, _Tensor] = {}
     keyed: dict[str, _Tensor] = {}
     for prefix, owner in walk_modules(module):
-        for local, param in owner._parameters.items():
+        params = owner._parameters
+        if not params:
+            continue
+        dot = prefix + "." if prefix else ""
+        for local, param in params.items():
             if param is None:
                 continue
-            name = f"{prefix}.{local}" if prefix else local
             entry = by_id.get(id(param))
             if entry is None:
+                name = dot + local
                 by_id[id(param)] = keyed[name] = _Tensor(param, [name], [owner])
                 continue
-            entry.names.append(name)
+            entry.names.append(dot + local)
             if all(o is not owner for o in entry.owners):
                 entry.owners.append(owner)
     return keyed
@@ -205,17 +209,18 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> lis
     concern only some initializers run only for those.
     """
     plan, set_by = [], set()
-    names = [n for t in tensors.values() for n in t.names]
+    aliases = {key: t.names[1:] for key, t in tensors.items() if len(t.names) > 1}
+    names = [*tensors, *(n for more in aliases.values() for n in more)]
     for i, rule in enumerate(rules):
         hits, path = _pattern(rule, limits).matching(names), f"rules[{i}]"
-        force = rule.get("force_reinit", True)
-        keys = [
-            key
-            for key, t in tensors.items()
-            if (key in hits or any(n in hits for n in t.names[1:])) and (force or key not in set_by)
-        ]
+        if aliases:  # a tied tensor is set when any of its names matches
+            hits.update(key for key, more in aliases.items() if not hits.isdisjoint(more))
+        keys = [key for key in tensors if key in hits]
+        if not rule.get("force_reinit", True):
+            keys = [key for key in keys if key not in set_by]
         for key in keys:
-            _check_materialized(tensors[key], path)
+            if is_lazy(tensors[key].param):
+                _check_materialized(tensors[key], path)
         if rule.get("min_ndim", 0):
             keys = [k for k in keys if tensors[k].param.dim() >= rule["min_ndim"]]
         if INITIALIZERS[rule["init"]].needs_2d or rule["init"] == "formula":
@@ -298,7 +303,7 @@ def _run(
     rules = check_rules(rules, limits)
     tensors = _tensors(module)
     plan = _plan(rules, tensors, limits)
-    provenance: dict[str, int | None] = {n: None for t in tensors.values() for n in t.names}
+    provenance: dict[str, int | None] = dict.fromkeys(n for t in tensors.values() for n in t.names)
     with seeded(seed), torch.no_grad():
         for i, (rule, keys) in enumerate(zip(rules, plan, strict=True)):
             targets = {key: tensors[key] for key in keys}
@@ -306,13 +311,16 @@ def _run(
                 _fill_default(module, targets, sink)
             elif rule["init"] == "formula":
                 _fill_formula(parse_formula(rule["expr"], limits), targets, sink)
+            elif isinstance(sink, _InPlace):
+                fill = INITIALIZERS[rule["init"]].fill
+                for t in targets.values():
+                    fill(t.param, rule)
             else:
                 fill, out = INITIALIZERS[rule["init"]].fill, sink.out
                 for key, t in targets.items():
                     fill(out(key, t), rule)
-            for t in targets.values():
-                for name in t.names:
-                    provenance[name] = i
+            provenance.update(dict.fromkeys(keys, i))
+            provenance.update((n, i) for t in targets.values() for n in t.names[1:])
     return provenance, rules, plan, tensors
 
 

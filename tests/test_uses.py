@@ -132,13 +132,17 @@ class ThreeCalls(nn.Module):
         return torch.nn.functional.linear(x, self.layer.weight)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("make", [tied_net, ThreeCalls], ids=["two calls", "three calls + outside"])
-def test_grad_is_plain_backwards_grad_bit_for_bit(make):
+def test_grad_is_plain_backwards_grad_bit_for_bit(make, device):
     """.grad after run equals plain backward's, bit for bit, however many uses are summed."""
     torch.manual_seed(0)
-    net = make()
+    net = make().to(device)
     twin = copy.deepcopy(net)
-    x = make_input((3, 4 if make is tied_net else 6))
+    x = make_input((3, 4 if make is tied_net else 6), device=device)
     run(net, x)
     twin(x).sum().backward()
     for (name, param), expected in zip(net.named_parameters(), twin.parameters(), strict=True):
