@@ -17,17 +17,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 from torch import nn
-from torch.nn.parameter import is_lazy
+from torch.nn.parameter import UninitializedTensorMixin, is_lazy
 
 from explorer.errors import SpecError
 from explorer.formula import Formula, parse_formula
 from explorer.initializers import INITIALIZERS, Initializer, check_options
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.patterns import MatchMode, Pattern, compile_pattern
-from explorer.rebind import walk_modules
 from explorer.rng import seeded
 
 __all__ = [
@@ -181,45 +181,48 @@ class _Tensor:
 
 def _tensors(module: nn.Module) -> dict[str, _Tensor]:
     """Distinct parameters keyed by their first name, in ``named_parameters`` order."""
-    by_id: dict[int, _Tensor] = {}
     keyed: dict[str, _Tensor] = {}
-    for prefix, owner in walk_modules(module):
-        params = owner._parameters
-        if not params:
-            continue
-        dot = prefix + "." if prefix else ""
-        for local, param in params.items():
-            if param is None:
-                continue
-            entry = by_id.get(id(param))
-            if entry is None:
-                name = dot + local
-                by_id[id(param)] = keyed[name] = _Tensor(param, [name], [owner])
-                continue
-            entry.names.append(dot + local)
-            if all(o is not owner for o in entry.owners):
-                entry.owners.append(owner)
+    _collect("", module, keyed, {})
     return keyed
+
+
+def _collect(prefix: str, module: nn.Module, keyed: dict, by_id: dict) -> None:
+    """``_tensors``' walk: ``walk_modules``' order, parameters gathered on the way down."""
+    params = module._parameters
+    dot = prefix + "." if prefix else ""
+    for local, param in params.items():
+        if param is None:
+            continue
+        entry = by_id.get(id(param))
+        if entry is None:
+            name = dot + local
+            by_id[id(param)] = keyed[name] = _Tensor(param, [name], [module])
+            continue
+        entry.names.append(dot + local)
+        if all(o is not module for o in entry.owners):
+            entry.owners.append(module)
+    for name, child in module._modules.items():
+        if child is not None:
+            _collect(dot + name, child, keyed, by_id)
 
 
 def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> list[list[str]]:
     """For each rule, the keys of the tensors it sets; every check runs here, before any draw.
 
-    Each rule's pattern runs over every name once (``Pattern.matching``); checks that
-    concern only some initializers run only for those.
+    Which names each rule matches depends only on the names and the rules, and is kept for
+    the last few models (``_matched``); the checks on the tensors themselves run every time,
+    and only for the initializers that need them.
     """
     plan, set_by = [], set()
-    aliases = {key: t.names[1:] for key, t in tensors.items() if len(t.names) > 1}
-    names = [*tensors, *(n for more in aliases.values() for n in more)]
-    for i, rule in enumerate(rules):
-        hits, path = _pattern(rule, limits).matching(names), f"rules[{i}]"
-        if aliases:  # a tied tensor is set when any of its names matches
-            hits.update(key for key, more in aliases.items() if not hits.isdisjoint(more))
-        keys = [key for key in tensors if key in hits]
+    aliases = tuple((key, tuple(t.names[1:])) for key, t in tensors.items() if len(t.names) > 1)
+    matched = _matched(tuple(tensors), aliases, tuple(_rule_key(r) for r in rules), limits)
+    lazy = [key for key, t in tensors.items() if isinstance(t.param, UninitializedTensorMixin)]
+    for i, (rule, keys) in enumerate(zip(rules, matched, strict=True)):
+        path = f"rules[{i}]"
         if not rule.get("force_reinit", True):
             keys = [key for key in keys if key not in set_by]
-        for key in keys:
-            if is_lazy(tensors[key].param):
+        if lazy:
+            for key in set(lazy).intersection(keys):
                 _check_materialized(tensors[key], path)
         if rule.get("min_ndim", 0):
             keys = [k for k in keys if tensors[k].param.dim() >= rule["min_ndim"]]
@@ -227,8 +230,28 @@ def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> lis
             for key in keys:
                 _check_target_tensor(rule, tensors[key], path, limits)
         set_by.update(keys)
-        plan.append(keys)
+        plan.append(list(keys))
     return plan
+
+
+def _rule_key(rule: dict) -> tuple:
+    return tuple(sorted((k, v) for k, v in rule.items() if k in _TARGET_KEYS))
+
+
+_TARGET_KEYS = ("target", "regex", "match")
+
+
+@lru_cache(maxsize=32)
+def _matched(keys: tuple, aliases: tuple, targets: tuple, limits: Limits) -> tuple:
+    """Each rule's target (``_rule_key``) against every name: the keys it hits, in order. A
+    tied tensor is hit when any of its names matches."""
+    names = [*keys, *(n for _, more in aliases for n in more)]
+    hit_lists = []
+    for target in targets:
+        hits = _pattern(dict(target), limits).matching(names)
+        hits.update(key for key, more in aliases if not hits.isdisjoint(more))
+        hit_lists.append(tuple(key for key in keys if key in hits))
+    return tuple(hit_lists)
 
 
 def _check_materialized(t: _Tensor, path: str) -> None:
@@ -303,24 +326,29 @@ def _run(
     rules = check_rules(rules, limits)
     tensors = _tensors(module)
     plan = _plan(rules, tensors, limits)
-    provenance: dict[str, int | None] = dict.fromkeys(n for t in tensors.values() for n in t.names)
+    tied = {key: t.names[1:] for key, t in tensors.items() if len(t.names) > 1}
+    if tied:  # every name in named_parameters(remove_duplicate=False) order
+        provenance = dict.fromkeys(n for t in tensors.values() for n in t.names)
+    else:
+        provenance = dict.fromkeys(tensors)
     with seeded(seed), torch.no_grad():
         for i, (rule, keys) in enumerate(zip(rules, plan, strict=True)):
-            targets = {key: tensors[key] for key in keys}
             if rule["init"] == "default":
-                _fill_default(module, targets, sink)
+                _fill_default(module, {key: tensors[key] for key in keys}, sink)
             elif rule["init"] == "formula":
-                _fill_formula(parse_formula(rule["expr"], limits), targets, sink)
+                formula = parse_formula(rule["expr"], limits)
+                _fill_formula(formula, {key: tensors[key] for key in keys}, sink)
             elif isinstance(sink, _InPlace):
                 fill = INITIALIZERS[rule["init"]].fill
-                for t in targets.values():
-                    fill(t.param, rule)
+                for key in keys:
+                    fill(tensors[key].param, rule)
             else:
                 fill, out = INITIALIZERS[rule["init"]].fill, sink.out
-                for key, t in targets.items():
-                    fill(out(key, t), rule)
+                for key in keys:
+                    fill(out(key, tensors[key]), rule)
             provenance.update(dict.fromkeys(keys, i))
-            provenance.update((n, i) for t in targets.values() for n in t.names[1:])
+            for key in tied.keys() & keys:
+                provenance.update(dict.fromkeys(tied[key], i))
     return provenance, rules, plan, tensors
 
 

@@ -38,6 +38,7 @@ class RunResult:
 
     ``grad_by_use[name][i]`` is what call ``i`` of the parameter's module(s) added to
     ``param.grad`` (labelled by ``use_labels[name][i]``); the list sums to ``param.grad``.
+    ``seconds`` is the pass with its capture, until the device has finished it.
     """
 
     output: torch.Tensor
@@ -97,7 +98,7 @@ def run(
     original = module_device(module)
     chosen = original if device is None else resolve_device(device)
     moved = chosen != original
-    training = [(m, m.training) for _, m in modules]
+    training = [m.training for _, m in modules]
     kept = {p: p.grad for p in module.parameters()} if moved else {}  # .grad stays behind
     try:
         result = _run_on(module, modules, x, loss, target, chosen, backward, moved, device)
@@ -112,8 +113,8 @@ def run(
             ) from err
         raise
     finally:
-        for m, mode in training:
-            if m.training != mode:
+        if [m.training for _, m in modules] != training:
+            for (_, m), mode in zip(modules, training, strict=True):
                 m.training = mode
 
 
@@ -335,9 +336,13 @@ def _run_on(
     if asked is not None:
         module.to(device)
     inputs = x.to(device)
+    _synchronize(device)
+    start = time.perf_counter()
     with UseRecorder(module, modules) as recorder:
-        output, value, seconds = _forward_backward(module, recorder, inputs, loss, target, backward)
+        output, value = _forward_backward(module, recorder, inputs, loss, target, backward)
     grads, labels = recorder.split()
+    _synchronize(device)  # the bookkeeping above ran while the device finished the pass
+    seconds = time.perf_counter() - start
     dtype = str(output.dtype).removeprefix("torch.")
     return RunResult(
         output.detach(),
@@ -362,9 +367,7 @@ def _recover(module: nn.Module, kept: dict, original: torch.device, moved: bool)
 
 
 def _forward_backward(module, recorder, x, loss, target, backward: bool = True):
-    """The timed forward and backward pass; returns ``(output, loss tensor, seconds)``."""
-    _synchronize(x.device)
-    start = time.perf_counter()
+    """The forward and backward pass, queued; returns ``(output, loss tensor)``."""
     with torch.set_grad_enabled(backward):
         output = _forward(module, x)
         value = _loss(output, loss, target)
@@ -375,8 +378,7 @@ def _forward_backward(module, recorder, x, loss, target, backward: bool = True):
             except BaseException:
                 recorder.drop_grads()  # no half-accumulated gradient is left
                 raise
-    _synchronize(x.device)
-    return output, value, time.perf_counter() - start
+    return output, value
 
 
 def _forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

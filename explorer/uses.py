@@ -95,6 +95,8 @@ class _Index:
         splits = {}
         for path, items in self._members:
             for name, param in items:
+                if param is None:
+                    continue
                 key = id(param)
                 split = by_param.get(key)
                 if split is None:
@@ -163,8 +165,9 @@ class _Calls:
 
     __slots__ = ("real", "outside", "count", "solo", "first", "rnn")
 
-    def __init__(self, real: dict, outside: _Outside, solo: bool, rnn: bool):
-        self.real, self.outside, self.solo, self.rnn = real, outside, solo, rnn
+    def __init__(self, real: dict, outside: _Outside, rnn: bool):
+        self.real, self.outside, self.rnn = real, outside, rnn
+        self.solo = True  # no parameter of it is held by another module
         self.count = 0  # calls so far
         self.first = 0  # the call that used the real parameters, when solo
 
@@ -184,12 +187,12 @@ class UseRecorder:
 
     def __init__(self, root: nn.Module, modules: list[tuple[str, nn.Module]] | None = None):
         self.modules = walk_modules(root) if modules is None else modules
-        self.paths: dict[nn.Module, list[str]] = {}
-        for path, module in self.modules:
-            self.paths.setdefault(module, []).append(path)
         self.outside: dict[int, torch.Tensor] = {}  # id(param) -> what reached it outside
+        self._paths: dict[nn.Module, list[str]] | None = None  # made for the first label
         self._calls: dict[nn.Module, _Calls] = {}
         self._forwards: dict[nn.Module, object] = {}
+        self._flat: list[nn.Parameter] = []  # each distinct parameter once, in walk order
+        self._members: list[tuple[str, tuple]] = []  # (path, its _parameters' items)
         self._taken: dict[int, tuple[nn.Module, int]] = {}  # shared: the real param's call
         self._later: dict[int, list] = {}  # id(param) -> [(module, call, leaf or grad), ...]
         self._outside_leaves: dict[int, tuple] = {}  # id(param) -> (param, leaf)
@@ -197,22 +200,33 @@ class UseRecorder:
         self._first_grads: dict[int, torch.Tensor | None] = {}  # their first use's gradient
 
     def __enter__(self) -> UseRecorder:
-        owners: dict[int, int] = {}
-        for module in self.paths:
-            for param in module._parameters.values():
-                if param is not None:
-                    owners[id(param)] = owners.get(id(param), 0) + 1
-        for module in self.paths:
-            real = module.__dict__.get("_parameters")
+        """One pass over the modules: wrap each holder of parameters once (a module at two
+        paths is one module), note each distinct parameter, and mark shared ones."""
+        owner: dict[int, _Calls] = {}
+        for path, module in self.modules:
+            known = self._calls.get(module)
+            if known is not None:  # the same module at a second path
+                self._members.append((path, tuple(known.real.items())))
+                continue
+            state = module.__dict__
+            real = state.get("_parameters")
             if not real:
                 continue
-            solo = all(owners[id(p)] == 1 for p in real.values() if p is not None)
+            self._members.append((path, tuple(real.items())))
             outside = _Outside(real, self._outside_leaves)
-            rnn = isinstance(module, nn.RNNBase)
-            calls = self._calls[module] = _Calls(real, outside, solo, rnn)
-            self._forwards[module] = own = module.__dict__.get("forward")
-            module.__dict__["forward"] = self._wrap(module, own, calls)
-            module.__dict__["_parameters"] = outside
+            calls = self._calls[module] = _Calls(real, outside, isinstance(module, nn.RNNBase))
+            for param in real.values():
+                if param is None:
+                    continue
+                first = owner.get(id(param))
+                if first is None:
+                    owner[id(param)] = calls
+                    self._flat.append(param)
+                else:  # held by two modules: each call checks which use is first
+                    first.solo = calls.solo = False
+            self._forwards[module] = own = state.get("forward")
+            state["forward"] = self._wrap(module, own, calls)
+            state["_parameters"] = outside
         return self
 
     def __exit__(self, exc_type, *exc_info) -> None:
@@ -233,23 +247,17 @@ class UseRecorder:
 
     def drop_grads(self) -> None:
         """``zero_grad(set_to_none=True)`` on every real parameter, while the run is on."""
-        for calls in self._calls.values():
-            for param in calls.real.values():
-                if param is not None and param.grad is not None:
-                    param.grad = None
+        for param in self._flat:
+            if param.grad is not None:
+                param.grad = None
 
     def split(self) -> tuple[PerUse, PerUse]:
         """Per-use gradients and labels for every parameter name, aliases included.
 
         Each parameter's ``.grad`` is read now; the lists are made when a name is first read.
         """
-        members = [
-            (path, [(n, p) for n, p in m._parameters.items() if p is not None])
-            for path, m in self.modules
-            if m._parameters
-        ]
-        grads = {id(p): p.grad for _, items in members for _, p in items}
-        index = _Index(self, members, grads)
+        grads = dict(zip(map(id, self._flat), [p.grad for p in self._flat], strict=True))
+        index = _Index(self, self._members, grads)
         return PerUse(index, 0), PerUse(index, 1)
 
     def uses(self) -> dict[int, list[tuple[nn.Module, int, object]]]:
@@ -273,7 +281,11 @@ class UseRecorder:
 
     def describe(self, module: nn.Module) -> str:
         """How a use's label names ``module``: its path, and its other paths if shared."""
-        first, *others = self.paths[module]
+        if self._paths is None:
+            self._paths = {}
+            for path, m in self.modules:
+                self._paths.setdefault(m, []).append(path)
+        first, *others = self._paths[module]
         name = "the root module" if first == "" else f"module {first}"
         return f"{name} (also at {', '.join(others)})" if others else name
 
