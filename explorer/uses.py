@@ -11,6 +11,10 @@ memory (``param.detach()`` that requires grad), and code outside every call of t
 reads a leaf of its own: autograd stores each gradient in that leaf's ``.grad``, in C++,
 with no hook and no copy. After backward, ``.grad`` is the sum of the uses, one add per
 extra use, as autograd's own sum would be.
+
+Code reaches a parameter through its module (``module.weight``, ``module.parameters()``,
+``state_dict``), so every such read is seen. A Python reference to the Parameter kept
+somewhere else and used directly is not: its gradient lands in the first use.
 """
 
 from __future__ import annotations
