@@ -331,3 +331,27 @@ def test_a_call_without_grad_is_counted_but_is_not_a_use():
     result = run(net, make_input((2, 3)))
     assert result.use_labels["layer.weight"] == ["call 2 of module layer"]
     assert result.grad_by_use["layer.weight"][0] is net.layer.weight.grad
+
+
+class KeptReference(nn.Module):
+    """Uses its layer's weight once in the layer's call and once through a plain list."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 3)
+        self.kept = [self.layer.weight]  # a Python reference, outside the module tree
+
+    def forward(self, x):
+        return self.layer(x) + F.linear(x, self.kept[0])
+
+
+def test_a_reference_kept_outside_the_module_tree_counts_toward_the_first_use():
+    """As documented: such a use is not seen on its own; .grad is still plain backward's."""
+    torch.manual_seed(0)
+    net = KeptReference()
+    twin = copy.deepcopy(net)
+    x = make_input((2, 3))
+    result = run(net, x)
+    twin(x).sum().backward()
+    assert result.use_labels["layer.weight"] == ["call 1 of module layer"]
+    assert torch.equal(net.layer.weight.grad, twin.layer.weight.grad)
