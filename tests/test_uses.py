@@ -135,16 +135,23 @@ class ThreeCalls(nn.Module):
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+def run_beside_plain(make, shape: tuple[int, ...], device: str = "cpu"):
+    """``make()`` seeded, run through ``run``, and a deep copy through plain backward on the
+    same input: ``(net, twin, result)``, so ``net``'s grads can be compared with ``twin``'s."""
+    torch.manual_seed(0)
+    net = make().to(device)
+    twin = copy.deepcopy(net)
+    x = make_input(shape, device=device)
+    result = run(net, x)
+    twin(x).sum().backward()
+    return net, twin, result
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("make", [tied_net, ThreeCalls], ids=["two calls", "three calls + outside"])
 def test_grad_is_plain_backwards_grad_bit_for_bit(make, device):
     """.grad after run equals plain backward's, bit for bit, however many uses are summed."""
-    torch.manual_seed(0)
-    net = make().to(device)
-    twin = copy.deepcopy(net)
-    x = make_input((3, 4 if make is tied_net else 6), device=device)
-    run(net, x)
-    twin(x).sum().backward()
+    net, twin, _ = run_beside_plain(make, (3, 4 if make is tied_net else 6), device)
     for (name, param), expected in zip(net.named_parameters(), twin.parameters(), strict=True):
         assert torch.equal(param.grad, expected.grad), name
 
@@ -244,12 +251,7 @@ class TwiceLSTM(nn.Module):
 
 def test_an_lstm_called_twice_has_two_uses_and_plain_backwards_grad():
     """An RNN's cached weights follow the swap: two uses, summing to plain .grad exactly."""
-    torch.manual_seed(0)
-    net = TwiceLSTM()
-    twin = copy.deepcopy(net)
-    x = make_input((2, 5, 3))
-    result = run(net, x)
-    twin(x).sum().backward()
+    net, twin, result = run_beside_plain(TwiceLSTM, (2, 5, 3))
     assert result.use_labels["lstm.weight_hh_l0"] == [
         "call 1 of module lstm",
         "call 2 of module lstm",
@@ -303,12 +305,7 @@ class Recursive(nn.Module):
 
 def test_a_module_calling_itself_gets_a_use_per_call():
     """Nested calls of one module each get their own use, and the sum is plain .grad."""
-    torch.manual_seed(0)
-    net = Recursive()
-    twin = copy.deepcopy(net)
-    x = make_input((2, 3))
-    result = run(net, x)
-    twin(x).sum().backward()
+    net, twin, result = run_beside_plain(Recursive, (2, 3))
     assert len(result.use_labels["layer.weight"]) == 3
     assert torch.equal(net.layer.weight.grad, twin.layer.weight.grad)
     torch.testing.assert_close(sum(result.grad_by_use["layer.weight"]), net.layer.weight.grad)
@@ -347,11 +344,6 @@ class KeptReference(nn.Module):
 
 def test_a_reference_kept_outside_the_module_tree_counts_toward_the_first_use():
     """As documented: such a use is not seen on its own; .grad is still plain backward's."""
-    torch.manual_seed(0)
-    net = KeptReference()
-    twin = copy.deepcopy(net)
-    x = make_input((2, 3))
-    result = run(net, x)
-    twin(x).sum().backward()
+    net, twin, result = run_beside_plain(KeptReference, (2, 3))
     assert result.use_labels["layer.weight"] == ["call 1 of module layer"]
     assert torch.equal(net.layer.weight.grad, twin.layer.weight.grad)
