@@ -94,16 +94,15 @@ def run(
     if probe:
         need, shapes = _meta_pass(module, modules, x, loss, backward)
         check_activations(module, x, limits, backward, need)
-    output_shapes = _Shapes(module, modules, x, loss, backward, shapes)
+    shapes = _Shapes(module, modules, x, loss, backward, shapes)
     original = module_device(module)
     chosen = original if device is None else resolve_device(device)
     moved = chosen != original
     training = [m.training for _, m in modules]
     kept = {p: p.grad for p in module.parameters()} if moved else {}  # .grad stays behind
     try:
-        result = _run_on(module, modules, x, loss, target, chosen, backward, moved, device)
-        result.output_shapes = output_shapes
-        return result
+        move = device is not None
+        return _run_on(module, modules, x, loss, target, chosen, backward, moved, move, shapes)
     except BaseException as err:
         _recover(module, kept, original, moved)
         if isinstance(err, torch.OutOfMemoryError):
@@ -272,9 +271,6 @@ class _Shapes(Mapping):
     def __repr__(self) -> str:
         return repr(self._shapes)
 
-    def __eq__(self, other) -> bool:
-        return dict(self) == other
-
 
 def check_activations(
     module: nn.Module,
@@ -326,14 +322,13 @@ def _checked_shape(shape: tuple[int, ...], limits: Limits) -> tuple[int, ...]:
 
 
 def _run_on(
-    module, modules, x, loss, target, device: torch.device, backward: bool, moved: bool, asked
+    module, modules, x, loss, target, device: torch.device, backward, moved, move, shapes
 ) -> RunResult:
-    """Move module (when a device was ``asked``) and a copy of ``x`` to ``device``, then run
-    with the use recorder on. Otherwise the module stays as it is: no walk over its tensors.
-    The result's ``output_shapes`` is left for the caller to fill in."""
+    """Move module (when ``move``) and a copy of ``x`` to ``device``, then run with the use
+    recorder on. Without ``move`` the module stays as it is: no walk over its tensors."""
     if moved:  # no gradient travels with the move
         module.zero_grad(set_to_none=True)
-    if asked is not None:
+    if move:
         module.to(device)
     inputs = x.to(device)
     _synchronize(device)
@@ -349,7 +344,7 @@ def _run_on(
         float(value.item()),
         grads,
         labels,
-        {},
+        shapes,
         str(device),
         dtype,
         seconds,
