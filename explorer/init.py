@@ -28,6 +28,7 @@ from explorer.formula import Formula, parse_formula
 from explorer.initializers import INITIALIZERS, Initializer, check_options
 from explorer.limits import DEFAULT_LIMITS, Limits
 from explorer.patterns import MatchMode, Pattern, compile_pattern
+from explorer.rebind import walk_modules
 from explorer.rng import seeded
 
 __all__ = [
@@ -181,29 +182,21 @@ class _Tensor:
 
 def _tensors(module: nn.Module) -> dict[str, _Tensor]:
     """Distinct parameters keyed by their first name, in ``named_parameters`` order."""
+    by_id: dict[int, _Tensor] = {}
     keyed: dict[str, _Tensor] = {}
-    _collect("", module, keyed, {})
+    for prefix, owner in walk_modules(module):
+        dot = prefix + "." if prefix else ""
+        for local, param in owner._parameters.items():
+            if param is None:
+                continue
+            entry = by_id.get(id(param))
+            if entry is None:
+                by_id[id(param)] = keyed[dot + local] = _Tensor(param, [dot + local], [owner])
+                continue
+            entry.names.append(dot + local)
+            if all(o is not owner for o in entry.owners):
+                entry.owners.append(owner)
     return keyed
-
-
-def _collect(prefix: str, module: nn.Module, keyed: dict, by_id: dict) -> None:
-    """``_tensors``' walk: ``walk_modules``' order, parameters gathered on the way down."""
-    params = module._parameters
-    dot = prefix + "." if prefix else ""
-    for local, param in params.items():
-        if param is None:
-            continue
-        entry = by_id.get(id(param))
-        if entry is None:
-            name = dot + local
-            by_id[id(param)] = keyed[name] = _Tensor(param, [name], [module])
-            continue
-        entry.names.append(dot + local)
-        if all(o is not module for o in entry.owners):
-            entry.owners.append(module)
-    for name, child in module._modules.items():
-        if child is not None:
-            _collect(dot + name, child, keyed, by_id)
 
 
 def _plan(rules: list[dict], tensors: dict[str, _Tensor], limits: Limits) -> list[list[str]]:
@@ -327,7 +320,7 @@ def _run(
     tensors = _tensors(module)
     plan = _plan(rules, tensors, limits)
     tied = {key: t.names[1:] for key, t in tensors.items() if len(t.names) > 1}
-    if tied:  # every name in named_parameters(remove_duplicate=False) order
+    if tied:  # each tensor's names together, its first name first
         provenance = dict.fromkeys(n for t in tensors.values() for n in t.names)
     else:
         provenance = dict.fromkeys(tensors)
