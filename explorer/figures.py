@@ -46,6 +46,7 @@ PERCENTILE = 99.0  # the colour range: this percentile of |value| over the cells
 _BAR, _EXPECTED, _HIGHLIGHT = "#8fa8c8", "#d1495b", "#f58518"
 _BLOCK, _PARAM = "#e4e9f0", "#6f93c2"
 _SHORT, _LONG = 300, 900  # px of a heatmap's plot area: its short side, and the cap on its long
+_USE_SIZE = (150, 450)  # the same for the per-use heatmaps, drawn side by side in one row
 _MARGIN = dict(l=70, r=110, t=40, b=50)  # room for tick labels, axis titles and the colour bar
 _AXIS = dict(gridcolor="#ebf0f8", linecolor="#c8d0dc", zeroline=False, ticks="", automargin=True)
 _BASE = dict(  # plotly_white's look, without its template
@@ -82,13 +83,13 @@ def _layout(title: str, note: str, **extra) -> dict:
     }
 
 
-def heatmap_size(rows: int, cols: int) -> tuple[int, int]:
+def heatmap_size(rows: int, cols: int, short: int = _SHORT, long: int = _LONG) -> tuple[int, int]:
     """The plot area (width, height) in px for a rows×cols matrix: its aspect ratio, the short
     side 300 px, the long side at most 900 px (beyond 3:1 the picture is squeezed to 3:1)."""
     aspect = max(rows, 1) / max(cols, 1)  # height / width; an empty side counts as one
     if aspect >= 1:
-        return _SHORT, round(min(_SHORT * aspect, _LONG))
-    return round(min(_SHORT / aspect, _LONG)), _SHORT
+        return short, round(min(short * aspect, long))
+    return round(min(short / aspect, long)), short
 
 
 def heatmap(
@@ -125,14 +126,15 @@ def uses_heatmaps(
     """One heatmap per use of a tied tensor and one of their total, all on one colour scale.
 
     The scale is the 99th percentile of |value| over every cell of every figure, so one
-    large use does not wash the others out; the colour bar of each says so.
+    large use does not wash the others out; the colour bar of each says so. Each is drawn at
+    half a single heatmap's size (a 150 px short side), so a row of three fits the panel.
     """
     titles = list(titles or [f"use {i + 1}" for i in range(len(uses))]) + ["total .grad"]
     shrunk = [downsample_blocks(u) for u in [*uses, total]]
     zmax = colour_limit([small for small, _, _ in shrunk], PERCENTILE)
     scale_note = f"{PERCENTILE:g}th pct of |value| over the uses and total"
     return [
-        _heatmap_figure(tensor.shape, small, note, blocks, title, zmax, scale_note, None)
+        _heatmap_figure(tensor.shape, small, note, blocks, title, zmax, scale_note, None, _USE_SIZE)
         for tensor, (small, note, blocks), title in zip([*uses, total], shrunk, titles, strict=True)
     ]
 
@@ -146,6 +148,7 @@ def _heatmap_figure(
     zmax: float,
     scale_note: str | None,
     highlight: tuple[int, int] | None,
+    size: tuple[int, int] = (_SHORT, _LONG),
 ) -> go.Figure:
     """The heatmap of an already reduced matrix ``small`` of a tensor of ``shape``."""
     rows, cols = (max(n, 1) for n in matrix_shape(shape))  # an empty side is drawn as one
@@ -173,7 +176,7 @@ def _heatmap_figure(
             title=dict(text=f"{bar_title}; beyond it saturates", side="right", font=dict(size=11)),
         ),
     )
-    width, height = heatmap_size(rows, cols)
+    width, height = heatmap_size(rows, cols, *size)
     margin = {**_MARGIN, "t": 58 if note else 40}
     x_title, y_title = _axis_titles(len(shape))
     layout = _layout(

@@ -353,6 +353,21 @@ def test_uses_and_total_share_one_robust_scale_stated_on_each():
     assert figs[0].data[0].zmax < 10
 
 
+def test_use_heatmaps_are_small_enough_for_a_row_of_three():
+    """A tall 50×16 tensor's use heatmaps: a 150 px short side, so three fit a 1,100 px panel
+    side by side; full-size ones (a 300 px side) were squeezed and left blank space."""
+    generator = torch.Generator().manual_seed(0)
+    first, second = (
+        torch.randn(50, 16, generator=generator),
+        torch.randn(50, 16, generator=generator),
+    )
+    for fig in uses_heatmaps([first, second], first + second):
+        margin = fig.layout.margin
+        assert fig.layout.width - margin.l - margin.r == 150
+        assert fig.layout.height - margin.t - margin.b == 450  # 50:16, capped at 3:1
+        assert 3 * fig.layout.width <= 1100
+
+
 def test_heatmap_matrix_layout_and_highlight_box():
     """Row 0 is on top, axes are named for a weight, and the highlight boxes one cell."""
     fig = heatmap(torch.randn(8, 4), "w", highlight=(2, 3))
