@@ -10,24 +10,24 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import labs, links, sidebar, state
-from ui.builder import builder_panel
-from ui.files import files_panel
-from ui.inspect import detail_panel
-from ui.rules import rules_panel
-from ui.tables import all_parameters_panel, code_panel
-from ui.tree_panel import tree_panel
+from ui import lab_tabs, session_state, sidebar, url
+from ui.build_tab import builder_panel
+from ui.explore_detail import detail_panel
+from ui.explore_tree import tree_panel
+from ui.files_tab import files_panel
+from ui.init_tab import rules_panel
+from ui.table_tabs import all_parameters_panel, code_panel
 
-state.freeze_imports()  # once per process: Streamlit's per-run gc.collect() stays cheap
+session_state.freeze_imports()  # once per process: Streamlit's per-run gc.collect() stays cheap
 st.set_page_config(
     page_title="Parameter Explorer",
     page_icon=str(Path(__file__).parent / "ui" / "icon.png"),  # served locally: no outside fetch
     layout="wide",
 )
 
-ws = state.workspace()
-links.start(ws)  # why a link did not open; the URL follows the model
-state.page_drawn()  # callbacks ran already: this whole run draws this version
+ws = session_state.workspace()
+url.start(ws)  # why a link did not open; the URL follows the model
+session_state.page_drawn()  # callbacks ran already: this whole run draws this version
 sidebar.render(ws)
 sidebar.status_line(ws)
 
@@ -35,8 +35,8 @@ sidebar.status_line(ws)
 @st.fragment
 def explore() -> None:
     """The tree and the selection's details: a click reruns only this."""
-    state.follow_page()
-    ws = state.workspace()
+    session_state.follow_page()
+    ws = session_state.workspace()
     left, right = st.columns([2, 3], gap="medium")
     with left:
         tree_panel(ws)
@@ -51,8 +51,8 @@ PANELS = {
     ":material/table_rows: All parameters": lambda: all_parameters_panel(ws),
     ":material/code: Code": lambda: code_panel(ws),
     ":material/folder_open: Files": lambda: files_panel(ws),
-    ":material/model_training: Train": lambda: labs.train_panel(ws),
-    ":material/stacked_line_chart: Depth": lambda: labs.depth_panel(ws),
+    ":material/model_training: Train": lambda: lab_tabs.train_panel(ws),
+    ":material/stacked_line_chart: Depth": lambda: lab_tabs.depth_panel(ws),
 }
 for tab, panel in zip(
     st.tabs(list(PANELS), key="tabs", on_change="rerun"), PANELS.values(), strict=True

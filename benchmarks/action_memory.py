@@ -20,9 +20,9 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.models import gpt2_like_spec
-from explorer.experiment import Experiment
-from explorer.limits import LOCAL
-from explorer.workspace import Workspace
+from explorer.core.limits import LOCAL
+from explorer.session.experiment import Experiment
+from explorer.session.workspace import Workspace
 
 __all__ = ["measure", "main"]
 

@@ -29,13 +29,13 @@ from torch import nn
 
 from benchmarks.models import gpt2_like_stack, linear_chain_spec, plain_llama, size_in_words
 from benchmarks.timing import PeakMemory, compare
-from explorer.build import build
-from explorer.figures import heatmap, histogram
-from explorer.init import initialize
-from explorer.presets import PRESETS
-from explorer.reduce import tensor_stats
-from explorer.run import make_input, run
-from explorer.tree import inspect
+from explorer.engine.run import make_input, run
+from explorer.init.rules import initialize
+from explorer.spec.build import build
+from explorer.spec.presets import PRESETS
+from explorer.view.figures import heatmap, histogram
+from explorer.view.reduce import tensor_stats
+from explorer.view.tree import inspect
 
 __all__ = ["Sizes", "FULL", "QUICK", "SMOKE", "Line", "Case", "CASES", "NotYet", "Skip", "run_all"]
 
@@ -248,8 +248,8 @@ def row_app(sizes: Sizes, device: str) -> list[Line]:
     try:
         from streamlit.testing.v1 import AppTest
 
-        from explorer.experiment import Experiment
-        from explorer.serve import ENV_EXPERIMENT
+        from explorer.io.serve import ENV_EXPERIMENT
+        from explorer.session.experiment import Experiment
     except ImportError as err:
         raise NotYet(f"the app cannot be opened on a given experiment ({err})") from err
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
@@ -333,7 +333,7 @@ def row_meta(sizes: Sizes, device: str) -> list[Line]:
 
 def _llama_spec(layers: int) -> dict:
     """The ``llama_7b`` preset's spec with ``layers`` blocks; NotYet when it is missing."""
-    from explorer.frozen import thaw
+    from explorer.core.frozen import thaw
 
     if "llama_7b" not in PRESETS or "device" not in signature(build).parameters:
         raise NotYet("needs the llama_7b preset and explorer.build(spec, device='meta')")

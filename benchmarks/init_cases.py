@@ -17,7 +17,7 @@ from torch import nn
 
 from benchmarks.models import size_in_words
 from benchmarks.timing import Row, compare
-from explorer.init import initialize
+from explorer.init.rules import initialize
 
 __all__ = ["GPT2_RULES", "gpt2_small", "bench_initialize_gpt2"]
 

@@ -269,7 +269,7 @@ def _first_request(url: str) -> str | None:
 
 
 def _preset_label(page: Page) -> str:
-    from explorer.presets import PRESETS
+    from explorer.spec.presets import PRESETS
 
     title = PRESETS[PRESET].title
     if title not in page.options.get("preset_choice", []):

@@ -1,7 +1,7 @@
 """What one tree rerun costs: rows on screen against every row of the model.
 
 For Sequentials of N ``Linear(8, 8)`` blocks (built on the meta device: structure only), it
-times building the tree's payload (``ui.view.tree_rows`` + ``json.dumps``) as the app sends
+times building the tree's payload (``ui.tree_rows.tree_rows`` + ``json.dumps``) as the app sends
 it, opened as a new visitor sees it, against the reference of sending every row (every block
 open, no paging: what the tree sent before), and reports both payloads' size. It then times a
 whole run of the tree demo app (AppTest, ``tests/apps/tree_view_demo.py``) at 5,000 blocks,
@@ -28,8 +28,8 @@ from torch import nn
 
 import explorer
 from benchmarks.timing import compare, machine_line
-from explorer.limits import DEFAULT_LIMITS
-from ui.view import TreeView, tree_rows
+from explorer.core.limits import DEFAULT_LIMITS
+from ui.tree_rows import TreeView, tree_rows
 
 DEMO = Path(__file__).resolve().parent.parent / "tests" / "apps" / "tree_view_demo.py"
 EVERYTHING = replace(DEFAULT_LIMITS, tree_open_rows=10**9, tree_page_rows=10**9)

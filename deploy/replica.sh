@@ -9,7 +9,7 @@
 # Environment (all optional):
 #   PORT              port to listen on (8501)
 #   ADDRESS           address to listen on (127.0.0.1; behind a proxy on the same host)
-#   EXPLORER_PROFILE  hosted (default here) or local: the caps in explorer/limits.py
+#   EXPLORER_PROFILE  hosted (default here) or local: the caps in explorer/core/limits.py
 #   THREADS           PyTorch CPU threads for this replica (1: one replica per core)
 #   PYTHON            the interpreter (.venv/bin/python, else python3)
 #   SESSION_TTL       seconds a closed tab's session is kept for a reconnect (60)
@@ -41,5 +41,5 @@ exec "$PYTHON" deploy/serve.py \
     --server.disconnectedSessionTTL "$SESSION_TTL" \
     --runner.postScriptGC "${POST_SCRIPT_GC:-true}" \
     --server.maxUploadSize "$(EXPLORER_PROFILE="$EXPLORER_PROFILE" "$PYTHON" -c \
-        'from explorer.limits import profile; print(profile().max_upload_bytes >> 20)')" \
+        'from explorer.core.limits import profile; print(profile().max_upload_bytes >> 20)')" \
     --browser.gatherUsageStats false

@@ -54,9 +54,9 @@ def preload() -> None:
     import torch  # noqa: F401
 
     import explorer  # noqa: F401
-    import explorer.actions  # noqa: F401
-    import explorer.figures  # noqa: F401
-    from explorer.state import warm_up
+    import explorer.session.actions  # noqa: F401
+    import explorer.view.figures  # noqa: F401
+    from explorer.session.state import warm_up
 
     warm_up()
 

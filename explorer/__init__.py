@@ -10,16 +10,16 @@ Example::
     result.grad_by_use["2.weight"]  # two gradients, one per use; they add up to .grad
 """
 
-from explorer.build import build
-from explorer.errors import DeviceError, ExplorerError, SpecError
-from explorer.experiment import Experiment
-from explorer.init import initialize
-from explorer.plots import heatmap, histogram
-from explorer.presets import PRESETS
-from explorer.run import RunResult, run
-from explorer.train import TrainLog, train
-from explorer.tree import ParamTree, inspect
-from explorer.workspace import Workspace
+from explorer.core.errors import DeviceError, ExplorerError, SpecError
+from explorer.engine.run import RunResult, run
+from explorer.engine.train import TrainLog, train
+from explorer.init.rules import initialize
+from explorer.session.experiment import Experiment
+from explorer.session.workspace import Workspace
+from explorer.spec.build import build
+from explorer.spec.presets import PRESETS
+from explorer.view.plots import heatmap, histogram
+from explorer.view.tree import ParamTree, inspect
 
 __all__ = [
     "build",

@@ -1,6 +1,6 @@
 """``python -m explorer serve path/to/file.py:make_model``: the app on your own model."""
 
-from explorer.serve import main
+from explorer.io.serve import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -23,7 +23,7 @@ def main(path: str, kind: str, root: str = "net") -> None:
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from explorer.checkpoints import read_checkpoint
+        from explorer.io.checkpoints import read_checkpoint
 
         stored = load_file(path)
         with safe_open(path, "pt") as f:
@@ -41,8 +41,8 @@ def main(path: str, kind: str, root: str = "net") -> None:
         ties = sorted(sorted(g) for g in groups.values() if len(g) > 1)
         out = {"keys": {k: digest(v) for k, v in sd.items()}, "ties": ties}
     elif kind == "experiment":
-        from explorer.experiment import Experiment
-        from explorer.state import realize
+        from explorer.session.experiment import Experiment
+        from explorer.session.state import realize
 
         with open(path) as f:
             exp = Experiment.from_json(f.read())

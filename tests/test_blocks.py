@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import explorer
-from explorer import spec_edit
-from explorer.blocks import BLOCKS, example, json_schema, readme_table
-from explorer.limits import HOSTED, LOCAL
-from explorer.presets import PRESETS
-from explorer.spec import validate
+from explorer.core.limits import HOSTED, LOCAL
+from explorer.spec import edit as spec_edit
+from explorer.spec.blocks import BLOCKS, example, json_schema, readme_table
+from explorer.spec.presets import PRESETS
+from explorer.spec.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAVES = [k for k, bt in BLOCKS.items() if not bt.child_fields and not bt.is_alias]
@@ -101,10 +101,10 @@ def test_builder_menu_offers_every_type_but_shared():
 
 def test_eps_default_is_written_once():
     """The layernorm eps default lives in the table only, not in the files that read it."""
-    readers = ["explorer/spec.py", "explorer/build.py", "explorer/spec_edit.py", "ui/builder.py"]
+    readers = ["explorer/spec/validate.py", "explorer/spec/build.py", "explorer/spec/edit.py", "ui/build_tab.py"]
     for path in readers:
         assert not re.search(r"1e-0?5", (ROOT / path).read_text()), path
-    assert len(re.findall(r"_eps\(1e-5\)", (ROOT / "explorer/blocks.py").read_text())) == 1
+    assert len(re.findall(r"_eps\(1e-5\)", (ROOT / "explorer/spec/blocks.py").read_text())) == 1
 
 
 def test_json_schema_accepts_every_preset():

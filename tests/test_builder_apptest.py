@@ -5,13 +5,13 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from explorer.blocks import BLOCKS
-from explorer.frozen import thaw
-from explorer.presets import PRESETS
-from explorer.spec import to_json
-from explorer.spec_edit import KINDS
-from explorer.workspace import Workspace
-from ui.builder import HINT, row_key, widget_key
+from explorer.core.frozen import thaw
+from explorer.session.workspace import Workspace
+from explorer.spec.blocks import BLOCKS
+from explorer.spec.edit import KINDS
+from explorer.spec.presets import PRESETS
+from explorer.spec.validate import to_json
+from ui.build_tab import HINT, row_key, widget_key
 
 APP = Path(__file__).parent / "apps" / "builder_app.py"
 MLP = PRESETS["mlp"].spec

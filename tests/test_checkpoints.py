@@ -19,15 +19,15 @@ import torch
 from safetensors.torch import save, save_model
 from torch import nn
 
-from explorer.blobs import BlobStore
-from explorer.checkpoint_load import compare
-from explorer.checkpoints import read_checkpoint
-from explorer.errors import SpecError
-from explorer.experiment import Experiment
-from explorer.limits import LOCAL
-from explorer.links import linkable
-from explorer.state import realize
-from explorer.workspace import Workspace
+from explorer.core.errors import SpecError
+from explorer.core.limits import LOCAL
+from explorer.io.checkpoints import read_checkpoint
+from explorer.io.links import linkable
+from explorer.session.blobs import BlobStore
+from explorer.session.checkpoint_load import compare
+from explorer.session.experiment import Experiment
+from explorer.session.state import realize
+from explorer.session.workspace import Workspace
 
 
 def pt_bytes(obj) -> bytes:

@@ -79,10 +79,10 @@ def test_what_the_app_loads_is_inside_what_the_image_copies():
     assert done.returncode == 0, done.stderr[-2000:]
     copied = tuple(s.rstrip("/") for s in _copied())
     loaded = [str(Path(f).relative_to(ROOT)) for f in done.stdout.split()]
-    assert "explorer/state.py" in loaded
+    assert "explorer/session/state.py" in loaded
     for relative in loaded:
         assert relative.startswith(copied), f"{relative} is imported but not in the image"
-    for asset in ("ui/icon.png", "ui/tree_view.js", "ui/tree_view.css", "ui/state.py"):
+    for asset in ("ui/icon.png", "ui/tree_view.js", "ui/tree_view.css", "ui/session_state.py"):
         assert asset.startswith(copied) and (ROOT / asset).is_file()
 
 

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.depth import (
+from explorer.engine.train import STEP_SEED_HIGH
+from explorer.labs.depth import (
     DEPTH_BATCH,
     RULE_SETS,
     compare,
@@ -18,9 +19,8 @@ from explorer.depth import (
     signal_through_depth,
     symmetry,
 )
-from explorer.experiment import Experiment
-from explorer.presets import PRESETS
-from explorer.train import STEP_SEED_HIGH
+from explorer.session.experiment import Experiment
+from explorer.spec.presets import PRESETS
 from tests.models import tied_net
 
 
@@ -102,7 +102,7 @@ def test_a_constant_init_keeps_every_hidden_unit_identical_through_training():
     ]
     assert rows[-1].output and not rows[0].output
     # plain PyTorch: constant 0.5 weights, zero biases, the same teacher data and order
-    from explorer.tasks import make_task
+    from explorer.engine.tasks import make_task
 
     net = tied_net()
     with torch.no_grad():
@@ -126,7 +126,7 @@ def test_a_constant_init_keeps_every_hidden_unit_identical_through_training():
 def test_the_default_init_breaks_the_symmetry():
     """PyTorch's random default gives every row its own values."""
     ws_exp = Experiment.from_preset("rgnet")
-    from explorer.state import realize
+    from explorer.session.state import realize
 
     module = realize(ws_exp).module
     first = next(p for n, p in module.named_parameters() if n.endswith("weight"))
@@ -163,7 +163,7 @@ def test_a_model_on_the_meta_device_is_refused_with_the_reason():
     """No values on meta: no signal to follow, no symmetry to train."""
     import pytest
 
-    from explorer.errors import SpecError
+    from explorer.core.errors import SpecError
 
     exp = Experiment(spec=PRESETS["deep_mlp"].spec, device="meta", input_shape=(4, 256))
     with pytest.raises(SpecError, match="meta device"):

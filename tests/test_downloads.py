@@ -11,9 +11,9 @@ import pytest
 import torch
 from readback import digest
 
-from explorer import downloads
-from explorer.experiment import Experiment
-from explorer.workspace import Workspace
+from explorer.io import downloads
+from explorer.session.experiment import Experiment
+from explorer.session.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,7 +101,7 @@ def test_train_log_csv_round_trip_is_bit_for_bit(tmp_path):
         assert back[f"{name} update_ratio"] == sha(log.update_ratio[:, i])
 
 
-@pytest.mark.skipif(not downloads.script_available(), reason="explorer.export.to_script not here")
+@pytest.mark.skipif(not downloads.script_available(), reason="explorer.io.script.to_script not here")
 def test_script_round_trip_rebuilds_the_same_values(tmp_path):
     ws = edited_tied_workspace()
     path = tmp_path / "model.py"
@@ -117,14 +117,14 @@ def test_a_lazy_model_has_no_parameter_file_yet():
         downloads.safetensors_bytes(ws.module)
 
 
-@pytest.mark.skipif(not downloads.script_available(), reason="explorer.export.to_script not here")
+@pytest.mark.skipif(not downloads.script_available(), reason="explorer.io.script.to_script not here")
 def test_a_loaded_checkpoint_has_no_script_but_says_why():
     import io
 
     import models
 
-    from explorer.checkpoints import read_checkpoint
-    from explorer.errors import SpecError
+    from explorer.core.errors import SpecError
+    from explorer.io.checkpoints import read_checkpoint
 
     ws = Workspace(Experiment.from_preset("tied").replace(materialized=True))
     buf = io.BytesIO()

@@ -15,7 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.editions import (
+from explorer.core.errors import SpecError
+from explorer.editions.places import Framework, lengths, listing, places
+from explorer.editions.snippets import (
     MY_INIT,
     MY_INIT_FORMULA,
     MY_INIT_PARTS,
@@ -25,11 +27,9 @@ from explorer.editions import (
     init_prints,
     sharing_evidence,
 )
-from explorer.errors import SpecError
-from explorer.experiment import Experiment
-from explorer.frameworks import Framework, lengths, listing, places
-from explorer.state import realize
-from explorer.workspace import Workspace
+from explorer.session.experiment import Experiment
+from explorer.session.state import realize
+from explorer.session.workspace import Workspace
 from tests.models import chapter_mlp, rgnet, tied_net
 
 F = Framework
@@ -455,7 +455,7 @@ def test_e57_safe_edit_notes_are_the_seeds_words():
 
 
 def _notes() -> str:
-    from ui.tables import FRAMEWORK_NOTES
+    from ui.table_tabs import FRAMEWORK_NOTES
 
     return " ".join(FRAMEWORK_NOTES.split())
 
@@ -632,8 +632,8 @@ def test_e51_my_init_classes_are_quoted_line_by_line(framework, seeds):
 def test_e50_the_formula_is_the_chapters_my_init():
     """The formula keeps U(-10, 10) where |w| >= 5: about half zeros, the rest in [5, 10]."""
     quote(MXNET_PT_TF, "U(5, 10) & \\text{ with probability } \\frac{1}{4}")
-    from explorer.init import initialize
-    from explorer.initializers import RECIPES
+    from explorer.init.initializers import RECIPES
+    from explorer.init.rules import initialize
 
     assert RECIPES["my_init"].rules[-1]["expr"] == MY_INIT_FORMULA
     net = nn.Sequential(nn.Linear(256, 256))
@@ -759,8 +759,8 @@ def test_e16_pytorchs_default_bias_is_not_zero_mxnets_and_djls_are():
     quote(MXNET_PT_TF, "('bias', tensor([0.0211]))")
     quote(GLUON, "Note that the bias vector consists of zeroes")
     quote(DJL, "Note that the bias vector consists of zeroes")
-    from explorer.init import initialize
-    from explorer.initializers import RECIPES
+    from explorer.init.initializers import RECIPES
+    from explorer.init.rules import initialize
 
     net = chapter_mlp()
     assert bool((net[0].bias != 0).any())
@@ -800,7 +800,7 @@ def test_e23_gluon_collect_params_filters_with_a_regex_from_the_start():
         "Parameter dense0_bias (shape=(256,), dtype=float32)",
     )
     from explorer import PRESETS, build
-    from explorer.patterns import select
+    from explorer.core.patterns import select
 
     where = places(build(PRESETS["gluon_dense"].spec))
     names = [w[F.MXNET].name for w in where.values()]
@@ -872,8 +872,8 @@ def test_e35_parameters_before_and_after_the_first_forward():
 
 
 def _init(key: str, net: nn.Module | None = None) -> nn.Module:
-    from explorer.init import initialize
-    from explorer.initializers import RECIPES
+    from explorer.init.initializers import RECIPES
+    from explorer.init.rules import initialize
 
     net = net if net is not None else nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 8))
     initialize(net, RECIPES[key].rules, seed=0)
@@ -911,7 +911,7 @@ def test_e39_djl_default_is_xavier_with_zero_biases():
     """The Chinese DJL edition: weights XavierInitializer, biases 0."""
     quote(DJL_ZH, "权重参数默认使用 XavierInitializer 初始化,而将偏置参数设置为0")
     quote(DJL, "the bias parameters are all set to :math:`0`")
-    from explorer.initializers import DJL_XAVIER_GAIN
+    from explorer.init.initializers import DJL_XAVIER_GAIN
 
     net = _init("djl_default")
     bound = DJL_XAVIER_GAIN * (6 / (64 + 32)) ** 0.5
@@ -922,7 +922,7 @@ def test_e39_djl_default_is_xavier_with_zero_biases():
 def test_e40_djls_printed_xavier_values_need_gain_sqrt_2():
     """DJL's Xavier (8, 4) weight holds -0.9658, beyond Glorot's 0.707 but inside gain √2's 1.0."""
     quote(DJL, "[ 0.7445, -0.1896, 0.9236, -0.9658]")
-    from explorer.initializers import DJL_XAVIER_GAIN
+    from explorer.init.initializers import DJL_XAVIER_GAIN
 
     glorot = (6 / (4 + 8)) ** 0.5
     assert glorot < 0.9658 <= DJL_XAVIER_GAIN * glorot
@@ -961,8 +961,8 @@ def test_e43_xavier_on_the_first_layer_42_on_the_second():
 def test_e44_djl_xavier_first_layer_zeros_second():
     """DJL: linear1 XavierInitializer, linear2 ``Initializer.ZEROS``."""
     quote(DJL, "linear2.setInitializer(Initializer.ZEROS, Parameter.Type.WEIGHT);")
-    from explorer.init import initialize
-    from explorer.initializers import DJL_XAVIER_GAIN
+    from explorer.init.initializers import DJL_XAVIER_GAIN
+    from explorer.init.rules import initialize
 
     net = chapter_mlp()
     rules = [
@@ -977,7 +977,7 @@ def test_e44_djl_xavier_first_layer_zeros_second():
 def test_e45_force_reinit_initializes_again():
     """``net.initialize(init=init.Constant(1), force_reinit=True)``: every weight 1."""
     quote(GLUON, "net.initialize(init=init.Constant(1), force_reinit=True)")
-    from explorer.init import initialize
+    from explorer.init.rules import initialize
 
     net = chapter_mlp()
     normal = {"init": "normal", "target": "*.weight", "std": 0.01}
@@ -999,7 +999,7 @@ def test_e46_djl_set_initializer_keeps_an_earlier_one_a_fresh_net_takes_it():
 def test_e47_an_initializer_set_on_a_block_reaches_its_inner_blocks():
     """DJL: "all internal blocks will also call setInitializer()": a block-subtree target."""
     quote(DJL, "when you call ``setInitializer()`` on a block, all internal blocks will also call")
-    from explorer.init import initialize
+    from explorer.init.rules import initialize
 
     net = block_net((8, 4), 4, 1)
     initialize(net, [{"init": "constant", "target": "0.*", "value": 3.0}], seed=0)
@@ -1010,7 +1010,7 @@ def test_e47_an_initializer_set_on_a_block_reaches_its_inner_blocks():
 def test_e48_parameter_type_weight_leaves_the_biases():
     """``setInitializer(…, Parameter.Type.WEIGHT)`` sets weights only: a ``*.weight`` target."""
     quote(DJL, "net.setInitializer(new ConstantInitializer(7777), Parameter.Type.WEIGHT);")
-    from explorer.init import initialize
+    from explorer.init.rules import initialize
 
     net = chapter_mlp()
     bias = net[0].bias.detach().clone()
@@ -1022,7 +1022,7 @@ def test_e49_djl_sets_one_parameters_initializer_by_its_key():
     """``params.get("03Linear_weight").setInitializer(Initializer.ONES)``: a rule on 2.weight."""
     quote(DJL, 'params.get("03Linear_weight").setInitializer(Initializer.ONES);')
     quote(DJL, "weight: (1, 8) gpu(0) float32 hasGradient [[1., 1., 1., 1., 1., 1., 1., 1.], ]")
-    from explorer.init import initialize
+    from explorer.init.rules import initialize
 
     net = chapter_mlp()
     name_of = {w[F.DJL].name: name for name, w in places(net).items()}
@@ -1038,7 +1038,7 @@ def test_e49_djl_sets_one_parameters_initializer_by_its_key():
 def test_e52_pytorch_applies_my_init_to_each_linear_weight():
     """``net.apply(my_init)`` with ``m.weight``: the recipe's formula targets ``*.weight``."""
     quote(MXNET_PT_TF, "net.apply(my_init) net[0].weight[:2]")
-    from explorer.initializers import RECIPES
+    from explorer.init.initializers import RECIPES
 
     rule = RECIPES["my_init"].rules[-1]
     assert (rule["init"], rule["target"]) == ("formula", "*.weight")
@@ -1093,7 +1093,7 @@ def test_e65_explore_different_initializers():
     quote(
         MXNET_PT_TF, "Look at the initialization module document to explore different initializers."
     )
-    from explorer.initializers import INITIALIZERS
+    from explorer.init.initializers import INITIALIZERS
 
     for name in ("normal", "uniform", "constant", "xavier_uniform", "kaiming_normal", "orthogonal"):
         assert name in INITIALIZERS
@@ -1102,7 +1102,7 @@ def test_e65_explore_different_initializers():
 def test_e66_train_a_net_with_a_shared_layer_and_watch_each_use():
     """Exercise: train an MLP with a shared layer; observe parameters and gradients per layer."""
     quote(NEWEST, "Construct an MLP containing a shared parameter layer and train it.")
-    from explorer.train import TrainSettings
+    from explorer.engine.train import TrainSettings
 
     ws = _materialized("tied")
     log = ws.train(TrainSettings(steps=20, batch_size=8))

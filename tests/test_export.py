@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.blocks import BLOCKS
-from explorer.errors import SpecError
-from explorer.experiment import Experiment
-from explorer.export import (
+from explorer.core.errors import SpecError
+from explorer.init.initializers import INITIALIZERS
+from explorer.io.script import (
     BLOCK_CODE,
     CONTAINERS,
     LAYER_CLASSES,
@@ -27,9 +26,10 @@ from explorer.export import (
     init_lines,
     to_script,
 )
-from explorer.initializers import INITIALIZERS
-from explorer.presets import PRESETS
-from explorer.workspace import Workspace
+from explorer.session.experiment import Experiment
+from explorer.session.workspace import Workspace
+from explorer.spec.blocks import BLOCKS
+from explorer.spec.presets import PRESETS
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 import explorer
-from explorer.errors import ExplorerError, SpecError
-from explorer.figures import (
+from explorer.core.errors import ExplorerError, SpecError
+from explorer.core.limits import DEFAULT_LIMITS
+from explorer.init.initializers import Expected, expected
+from explorer.view.figures import (
     ROOT_ID,
     downsample,
     heatmap,
@@ -23,9 +25,7 @@ from explorer.figures import (
     treemap_id_to_path,
     uses_heatmaps,
 )
-from explorer.initializers import Expected, expected
-from explorer.limits import DEFAULT_LIMITS
-from explorer.reduce import matrix_shape
+from explorer.view.reduce import matrix_shape
 from tests.models import chapter_mlp, lazy_mlp, tied_net
 
 NAN, INF = float("nan"), float("inf")

@@ -12,9 +12,9 @@ import models
 import pytest
 import torch
 
-from explorer import links
-from explorer.experiment import Experiment
-from explorer.limits import HOSTED, LOCAL, MIB
+from explorer.core.limits import HOSTED, LOCAL, MIB
+from explorer.io import links
+from explorer.session.experiment import Experiment
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 ROOT = Path(__file__).resolve().parent.parent

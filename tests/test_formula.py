@@ -12,10 +12,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import explorer.formula as formula_module
-from explorer.errors import SpecError
-from explorer.formula import FUNCTIONS, NAMES, Formula, check_formula, parse_formula
-from explorer.limits import DEFAULT_LIMITS
+import explorer.init.formula as formula_module
+from explorer.core.errors import SpecError
+from explorer.core.limits import DEFAULT_LIMITS
+from explorer.init.formula import FUNCTIONS, NAMES, Formula, check_formula, parse_formula
 
 MIXTURE = "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"
 
@@ -365,7 +365,7 @@ DEEP_38 = "-w*(" * 37 + "-w*w" + ")" * 37
 
 MEMORY_CHILD = """
 import resource, sys, torch
-from explorer.formula import parse_formula
+from explorer.init.formula import parse_formula
 formula = parse_formula(sys.argv[1])
 current = torch.full((4096, 4096), 0.5)
 vm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer import slots
-from explorer.limits import HOSTED
-from ui.tables import literal
+from explorer.core import slots
+from explorer.core.limits import HOSTED
+from ui.table_tabs import literal
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -90,10 +90,10 @@ def test_a_student_whose_forward_pass_waits_for_a_slot_is_told_it_is_queued(monk
     """The app's action runs inside ``notices``: a queued forward pass shows a toast."""
     from streamlit.testing.v1 import AppTest
 
-    import ui.state
+    import ui.session_state
 
     limits = replace(HOSTED, heavy_slots=1, heavy_params=0)  # every forward pass is heavy
-    monkeypatch.setattr(ui.state, "LIMITS", limits)
+    monkeypatch.setattr(ui.session_state, "LIMITS", limits)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception
@@ -154,9 +154,9 @@ def _texts(at) -> list[str]:
 def _hostile_app(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ui.state
+    import ui.session_state
 
-    monkeypatch.setattr(ui.state, "LIMITS", HOSTED)
+    monkeypatch.setattr(ui.session_state, "LIMITS", HOSTED)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.session_state["workspace"].change(spec=HOSTILE_SPEC, preset=None)
@@ -187,7 +187,7 @@ def test_a_hostile_key_is_never_rendered_as_markdown(monkeypatch, tab):
 
 def test_a_key_with_a_slash_still_selects_its_parameter():
     """Keys may hold "/", the tree id's separator: the id still maps back to the name."""
-    from ui.view import name_of, param_id
+    from ui.tree_rows import name_of, param_id
 
     for name in ["a`![i](http://h/x)`b.weight", "a/b.c/d.bias", "x/.weight", "/.weight"]:
         assert name_of(param_id(name)) == name

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from explorer.experiment import Experiment
-from explorer.links import encode, url
+from explorer.io.links import encode, url
+from explorer.session.experiment import Experiment
 
 # 3232235777 is 192.168.1.1: a host of the local network, written without a "."
 TICKS = "a`![i](http://3232235777/x)`b"  # breaks out of a code span that keeps backticks

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import explorer
-from explorer.frozen import freeze
-from explorer.init import OPTIONS, check_rules, formula_problem, initial_values
-from explorer.limits import DEFAULT_LIMITS
+from explorer.core.frozen import freeze
+from explorer.core.limits import DEFAULT_LIMITS
+from explorer.init.rules import OPTIONS, check_rules, formula_problem, initial_values
 from tests.models import batchnorm_net, chapter_mlp
 
 

@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.errors import SpecError
-from explorer.init import OPTIONS, check_rules, initialize
-from explorer.initializers import (
+from explorer.core.errors import SpecError
+from explorer.init.initializers import (
     INITIALIZERS,
     RECIPES,
     Initializer,
@@ -17,6 +16,7 @@ from explorer.initializers import (
     expected,
     pytorch_code,
 )
+from explorer.init.rules import OPTIONS, check_rules, initialize
 from tests.models import chapter_mlp
 
 FILLED = [name for name, info in INITIALIZERS.items() if info.fill is not None]
@@ -117,7 +117,7 @@ def test_option_ranges_come_from_the_registry(rule, message):
 
 def test_check_rules_fills_defaults_and_accepts_frozen_rules():
     """Rules given as a tuple of read-only mappings come back as plain dicts with defaults."""
-    from explorer.frozen import freeze
+    from explorer.core.frozen import freeze
 
     rules = freeze([{"init": "normal", "target": "*.weight"}, {"init": "zeros"}])
     assert check_rules(rules) == [

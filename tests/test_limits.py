@@ -9,7 +9,7 @@ assert that the refusal allocated next to nothing.
 
 The rows go through the entry points the app uses, with the *hosted* profile: the
 session's ``Workspace`` actions, ``Experiment.from_json`` (saved files and links),
-``explorer.spec.parse_json`` (the Build tab's JSON box) and ``compile_pattern`` (the
+``explorer.spec.validate.parse_json`` (the Build tab's JSON box) and ``compile_pattern`` (the
 sidebar filter, the tables' filter and the rules' regex targets).
 
 Row 8 (30 students clicking) is the load test: ``benchmarks/load.py``, smoke-run by
@@ -33,11 +33,11 @@ MIB = 1 << 20
 _BOX = """
 import json, resource, sys, time
 import torch
-from explorer.errors import ExplorerError, SpecError
-from explorer.experiment import Experiment
-from explorer.limits import HOSTED, LOCAL
-from explorer.workspace import Workspace
-from explorer.state import warm_up
+from explorer.core.errors import ExplorerError, SpecError
+from explorer.session.experiment import Experiment
+from explorer.core.limits import HOSTED, LOCAL
+from explorer.session.workspace import Workspace
+from explorer.session.state import warm_up
 
 warm_up()  # PyTorch's one-time meta-device imports, so they do not count as the row's memory
 PROFILES = {"hosted": HOSTED, "local": LOCAL}
@@ -94,7 +94,7 @@ def assert_refused(result, pattern: str, kind: str = "SpecError", grew_mib: floa
 
 ROW_1 = """
 import re
-from explorer.patterns import compile_pattern, select
+from explorer.core.patterns import compile_pattern, select
 
 # Python's backtracking engine must never see the student's pattern.
 _compile = re._compile
@@ -176,7 +176,7 @@ results["hosted change 11"] = refusal(lambda: Workspace.from_preset("mlp", HOSTE
 
 # k = 10 fits the local budget (4,084 modules): the model is built, and what one screen
 # sends stays bounded (the run that took 66 s and sent 231 MB drew every row).
-from ui.view import tree_rows, treemap_rows
+from ui.tree_rows import tree_rows, treemap_rows
 ws = Workspace.from_preset("mlp", LOCAL)
 before = peak_mib()
 ws.change(spec=chain(10))
@@ -318,7 +318,7 @@ def test_row_5_values_equal_the_same_product_in_plain_pytorch(dtype):
     """The chunked 38-temporary formula gives plain PyTorch's values, bit for bit."""
     import torch
 
-    from explorer.formula import parse_formula
+    from explorer.init.formula import parse_formula
 
     current = torch.randn(64, 32, generator=torch.Generator().manual_seed(0)).to(
         getattr(torch, dtype)
@@ -337,7 +337,7 @@ def test_row_5_values_equal_the_same_product_in_plain_pytorch(dtype):
 # Here the same reproducer runs in the box with the hosted profile, as the server runs it.
 
 ROW_6 = """
-from explorer.presets import PRESETS
+from explorer.spec.presets import PRESETS
 ws = Workspace.from_preset("mlp", HOSTED)
 ws.backward()
 before = (ws.state.fingerprint(), ws.version, ws.experiment, len(ws.history.undo))
@@ -359,7 +359,7 @@ def test_row_6_a_failing_rule_on_a_new_spec_keeps_the_previous_model():
 # --- row 7: malformed input is a SpecError that names the place -------------------------
 
 ROW_7 = """
-from explorer.spec import parse_json, validate
+from explorer.spec.validate import parse_json, validate
 texts = {
     "type is a list": '{"type": ["linear"]}',
     "10,000 deep list": "[" * 10_000 + "]" * 10_000,
@@ -407,9 +407,9 @@ def test_row_7_malformed_input_is_a_spec_error_naming_the_place():
 def test_a_sequential_of_5000_blocks_opens_locally_and_is_refused_when_hosted():
     """Issue 9 asks the app for models of 5,000 blocks: a Sequential holding 5,000 Linear
     layers (5,001 blocks written) passes the local limits; a hosted session's stop at 2,000."""
-    from explorer.errors import SpecError
-    from explorer.limits import HOSTED, LOCAL
-    from explorer.spec import validate
+    from explorer.core.errors import SpecError
+    from explorer.core.limits import HOSTED, LOCAL
+    from explorer.spec.validate import validate
 
     layer = {"type": "linear", "in_features": 2, "out_features": 2}
     spec = {"type": "sequential", "children": [layer] * 5_000}

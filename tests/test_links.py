@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import links
-from explorer.errors import SpecError
-from explorer.experiment import Experiment
-from explorer.limits import HOSTED, LOCAL
-from explorer.state import realize
-from explorer.workspace import Workspace
+from explorer.core.errors import SpecError
+from explorer.core.limits import HOSTED, LOCAL
+from explorer.io import links
+from explorer.session.experiment import Experiment
+from explorer.session.state import realize
+from explorer.session.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

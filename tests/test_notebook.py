@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import explorer
-from explorer.reduce import STAT_NAMES
+from explorer.view.reduce import STAT_NAMES
 from tests.models import TiedLM, batchnorm_net, gpt2_small, lazy_mlp, rgnet, tied_net
 
 ALLOWED_TAGS = {"div", "style", "details", "summary", "b", "span", "code", "ul", "li"}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer import onnx_export
-from explorer.errors import SpecError
-from explorer.experiment import Experiment
-from explorer.workspace import Workspace
+from explorer.core.errors import SpecError
+from explorer.io import onnx_export
+from explorer.session.experiment import Experiment
+from explorer.session.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.errors import SpecError
-from explorer.init import check_rules, matches
-from explorer.limits import DEFAULT_LIMITS
-from explorer.patterns import MODE_LABELS, MatchMode, compile_pattern, select
+from explorer.core.errors import SpecError
+from explorer.core.limits import DEFAULT_LIMITS
+from explorer.core.patterns import MODE_LABELS, MatchMode, compile_pattern, select
+from explorer.init.rules import check_rules, matches
 
 GLOB_CHARS = st.sampled_from(list("ab.0*?[]!-^\\"))
 NAME_CHARS = st.sampled_from(list("ab.0-[]!^\\"))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import explorer
-from explorer.presets import PRESETS
+from explorer.spec.presets import PRESETS
 
 
 def state_dict_shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
@@ -197,8 +197,8 @@ def test_a_meta_build_runs_no_default_initialization(monkeypatch):
 
 _META_IN_A_BOX = """
 import resource
-from explorer.build import build
-from explorer.presets import PRESETS
+from explorer.spec.build import build
+from explorer.spec.presets import PRESETS
 vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:"))
 cap = vm * 1024 + 256 * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

@@ -34,6 +34,6 @@ def test_rules_example_is_accepted():
     block = next(b for b in python_blocks() if "rules = [" in b)
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)
-    from explorer.init import check_rules
+    from explorer.init.rules import check_rules
 
     assert len(check_rules(namespace["rules"])) == 4

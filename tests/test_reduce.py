@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.errors import ExplorerError
-from explorer.figures import heatmap, histogram
-from explorer.reduce import downsample, histogram_counts, tensor_preview, tensor_stats
-from explorer.tree import inspect
+from explorer.core.errors import ExplorerError
+from explorer.view.figures import heatmap, histogram
+from explorer.view.reduce import downsample, histogram_counts, tensor_preview, tensor_stats
+from explorer.view.tree import inspect
 
 NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 META_CALLS = {

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.frozen import thaw
-from explorer.initializers import RECIPES
+from explorer.core.frozen import thaw
+from explorer.init.initializers import RECIPES
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 HE = "normal(0, 1) * sqrt(2 / fan_in)"

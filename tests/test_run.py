@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.devices import DeviceOption, available_devices, resolve_device
-from explorer.errors import DeviceError, ExplorerError, SpecError
-from explorer.run import make_input, run
-from explorer.uses import OUTSIDE_LABEL
+from explorer.core.devices import DeviceOption, available_devices, resolve_device
+from explorer.core.errors import DeviceError, ExplorerError, SpecError
+from explorer.engine.run import make_input, run
+from explorer.engine.uses import OUTSIDE_LABEL
 from tests.models import TiedLM, chapter_mlp, lazy_mlp, tied_net, untied_copy
 
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer import serve
-from explorer.derive import spec_of
-from explorer.errors import SpecError
-from explorer.experiment import Experiment
-from explorer.limits import HOSTED, LOCAL, MIB
-from explorer.workspace import Workspace
+from explorer.core.errors import SpecError
+from explorer.core.limits import HOSTED, LOCAL, MIB
+from explorer.io import serve
+from explorer.session.experiment import Experiment
+from explorer.session.workspace import Workspace
+from explorer.spec.derive import spec_of
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / "tests" / "model_files"
@@ -95,7 +95,7 @@ def test_served_experiment_is_read_from_the_environment_and_refused_when_hosted(
 
 def test_pyproject_declares_the_console_script():
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'param-explorer = "explorer.serve:main"' in text
+    assert 'param-explorer = "explorer.io.serve:main"' in text
 
 
 # --- the model files: every view's core works on them ---

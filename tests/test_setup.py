@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.limits import HOSTED, LOCAL
+from explorer.core.limits import HOSTED, LOCAL
 
 ROOT = Path(__file__).resolve().parent.parent
 

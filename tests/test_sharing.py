@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.sharing import find_sharing, group_label
+from explorer.view.ties import find_sharing, group_label
 
 
 def test_group_labels_stay_unique_past_26_groups():

@@ -12,9 +12,9 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 import explorer
-from explorer.frozen import freeze
-from explorer.presets import PRESETS
-from explorer.spec import Limits, from_json, to_json, validate
+from explorer.core.frozen import freeze
+from explorer.spec.presets import PRESETS
+from explorer.spec.validate import Limits, from_json, to_json, validate
 
 
 def seq(*children, **extra):
@@ -251,9 +251,9 @@ NESTED_REPEATS = {
 
 _REFUSE_IN_A_BOX = """
 import resource, sys, json
-from explorer.errors import SpecError
-from explorer.spec import validate
-from explorer.build import build
+from explorer.core.errors import SpecError
+from explorer.spec.validate import validate
+from explorer.spec.build import build
 vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:"))
 cap = vm * 1024 + 256 * 2**20  # what the interpreter has now, plus 256 MiB
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

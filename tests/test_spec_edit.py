@@ -6,11 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.errors import SpecError
-from explorer.frozen import FrozenDict, freeze
-from explorer.presets import PRESETS
-from explorer.spec import validate
-from explorer.spec_edit import (
+from explorer.core.errors import SpecError
+from explorer.core.frozen import FrozenDict, freeze
+from explorer.spec.edit import (
     KINDS,
     block_of_error,
     del_field,
@@ -29,6 +27,8 @@ from explorer.spec_edit import (
     unwrap,
     wrap,
 )
+from explorer.spec.presets import PRESETS
+from explorer.spec.validate import validate
 
 MLP = PRESETS["mlp"].spec
 RGNET = PRESETS["rgnet"].spec

@@ -8,12 +8,12 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.blocks import BLOCKS, COMMON
-from explorer.build import build
-from explorer.errors import ExplorerError
-from explorer.fields import Kind
-from explorer.limits import LOCAL
-from explorer.spec import from_json, validate
+from explorer.core.errors import ExplorerError
+from explorer.core.limits import LOCAL
+from explorer.spec.blocks import BLOCKS, COMMON
+from explorer.spec.build import build
+from explorer.spec.fields import Kind
+from explorer.spec.validate import from_json, validate
 
 # Small enough that whatever passes the budget builds in well under a second.
 SMALL = replace(LOCAL, max_params=200_000, max_modules=2_000, max_param_names=2_000)

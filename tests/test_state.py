@@ -16,12 +16,12 @@ import torch
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from explorer import actions
-from explorer.errors import ExplorerError, SpecError
-from explorer.experiment import SCHEMA_VERSION, Experiment
-from explorer.presets import PRESETS
-from explorer.state import State, batch, realize
-from explorer.workspace import Workspace
+from explorer.core.errors import ExplorerError, SpecError
+from explorer.session import actions
+from explorer.session.experiment import SCHEMA_VERSION, Experiment
+from explorer.session.state import State, batch, realize
+from explorer.session.workspace import Workspace
+from explorer.spec.presets import PRESETS
 
 RULE_SETS = [
     [{"init": "default", "target": "*"}],
@@ -35,18 +35,18 @@ SPECS = ["mlp", "tied", "rgnet", "tied_lm"]
 
 # Inner calls a failure can be injected into: (module, attribute).
 DEPTHS = [
-    ("explorer.state", "build"),
-    ("explorer.state", "initialize"),
-    ("explorer.state", "run"),
-    ("explorer.state", "edited_values"),
-    ("explorer.actions", "edited_values"),
-    ("explorer.state", "with_tensors"),
-    ("explorer.actions", "with_tensors"),
-    ("explorer.actions", "realize"),
+    ("explorer.session.state", "build"),
+    ("explorer.session.state", "initialize"),
+    ("explorer.session.state", "run"),
+    ("explorer.session.state", "edited_values"),
+    ("explorer.session.actions", "edited_values"),
+    ("explorer.session.state", "with_tensors"),
+    ("explorer.session.actions", "with_tensors"),
+    ("explorer.session.actions", "realize"),
     ("explorer.run", "_forward"),
     ("explorer.run", "UseRecorder"),
-    ("explorer.state", "inspect"),
-    ("explorer.state", "materialize"),
+    ("explorer.session.state", "inspect"),
+    ("explorer.session.state", "materialize"),
 ]
 
 
@@ -244,14 +244,14 @@ ACTIONS = {
     "move": lambda ws: ws.move(dtype="float64"),
 }
 PLANTS = {
-    "change spec": ("explorer.state", "build"),
-    "change rules": ("explorer.state", "initialize"),
-    "change seed": ("explorer.state", "initialize"),
-    "reinitialize": ("explorer.state", "initialize"),
+    "change spec": ("explorer.session.state", "build"),
+    "change rules": ("explorer.session.state", "initialize"),
+    "change seed": ("explorer.session.state", "initialize"),
+    "reinitialize": ("explorer.session.state", "initialize"),
     "forward": ("explorer.run", "_forward"),
     "backward": ("explorer.run", "UseRecorder"),
-    "edit": ("explorer.actions", "with_tensors"),
-    "move": ("explorer.state", "with_tensors"),
+    "edit": ("explorer.session.actions", "with_tensors"),
+    "move": ("explorer.session.state", "with_tensors"),
 }
 
 

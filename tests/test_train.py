@@ -18,13 +18,20 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from torch import nn
 
-from explorer.errors import ExplorerError, SpecError
-from explorer.experiment import Experiment
-from explorer.limits import DEFAULT_LIMITS
-from explorer.state import realize
-from explorer.tasks import SAMPLES, make_task
-from explorer.train import STEP_SEED_HIGH, Progress, Record, TrainSettings, frame_steps, train
-from explorer.workspace import Workspace
+from explorer.core.errors import ExplorerError, SpecError
+from explorer.core.limits import DEFAULT_LIMITS
+from explorer.engine.tasks import SAMPLES, make_task
+from explorer.engine.train import (
+    STEP_SEED_HIGH,
+    Progress,
+    Record,
+    TrainSettings,
+    frame_steps,
+    train,
+)
+from explorer.session.experiment import Experiment
+from explorer.session.state import realize
+from explorer.session.workspace import Workspace
 from tests.models import rgnet, tied_net, untied_copy
 
 
@@ -125,7 +132,7 @@ def test_the_update_ratio_is_the_relative_change_of_the_values():
 
 def test_norms_cover_every_precision_and_missing_gradients():
     """One fused call for float32/float64, float32 maths for bfloat16, 0 for a None grad."""
-    from explorer.train import norms
+    from explorer.engine.train import norms
 
     a, b = torch.randn(3, 4), torch.randn(5, dtype=torch.float64)
     c = torch.randn(6).to(torch.bfloat16)
@@ -241,7 +248,7 @@ def test_task_data_is_the_same_for_the_same_seed_and_differs_for_another():
 
 def test_next_token_sequences_follow_one_successor_per_token():
     """Every token is always followed by the same token: the task is learnable."""
-    from explorer.presets import PRESETS
+    from explorer.spec.presets import PRESETS
 
     ws = Workspace.from_preset("tied_lm")
     ws.materialize()
@@ -460,7 +467,7 @@ test_training_session = TrainingSession.TestCase
 
 def test_the_curves_have_one_trace_per_tensor_and_the_uses_against_their_sum():
     """Norm curves: a line per distinct tensor (aliases joined); uses: each use, then the sum."""
-    from explorer.lab_figures import loss_figure, norms_figure, uses_figure
+    from explorer.labs.charts import loss_figure, norms_figure, uses_figure
 
     net = tied_net()
     log = train(net, make_task("regression", net, (4,)), 5, lr=0.05)
@@ -513,7 +520,7 @@ def test_the_train_tab_trains_in_a_worker_and_shows_the_curves_and_the_step_slid
 
 def test_a_model_on_the_meta_device_has_no_values_to_train():
     """Structure only: training is refused with the reason, and nothing changes."""
-    from explorer.presets import PRESETS
+    from explorer.spec.presets import PRESETS
 
     ws = Workspace(Experiment(spec=PRESETS["rgnet"].spec, device="meta", root_name="rgnet"))
     with pytest.raises(SpecError, match="meta device"):

@@ -249,8 +249,8 @@ def test_block_holding_two_aliases_but_not_the_first_counts_once():
 def test_lazy_blocks_count_their_unknown_parameters():
     """Before the first forward every lazy parameter is counted as unknown, not as 0."""
     tree = explorer.inspect(lazy_mlp())
-    assert tree.block_count() == explorer.tree.BlockCount(0, 0, 4)
-    assert tree.block_count("1") == explorer.tree.BlockCount(0, 0, 0)
+    assert tree.block_count() == explorer.view.tree.BlockCount(0, 0, 4)
+    assert tree.block_count("1") == explorer.view.tree.BlockCount(0, 0, 0)
 
 
 def test_alias_names_point_to_the_first_name():

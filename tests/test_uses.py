@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import explorer.uses
-from explorer.figures import uses_heatmaps
-from explorer.run import make_input, run
-from explorer.uses import OUTSIDE_LABEL, use_scale, uses_sum_error
+import explorer.engine.uses
+from explorer.engine.run import make_input, run
+from explorer.engine.uses import OUTSIDE_LABEL, use_scale, uses_sum_error
+from explorer.view.figures import uses_heatmaps
 from tests.models import tied_net
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ MEMORY_CHILD = textwrap.dedent(
     import gc, resource, sys
     import torch
     from torch import nn
-    from explorer.run import make_input, run
+    from explorer.engine.run import make_input, run
 
     torch.set_num_threads(1)
     MIB, UNCAPPED = 1 << 20, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
@@ -111,8 +111,8 @@ def test_tied_uses_and_grad_live_in_separate_memory():
 def test_each_names_lists_are_made_only_when_read(monkeypatch):
     """run() makes no per-use list; reading a tied name makes its lists once, then keeps them."""
     calls = []
-    real = explorer.uses._Split._make
-    monkeypatch.setattr(explorer.uses._Split, "_make", lambda self: calls.append(1) or real(self))
+    real = explorer.engine.uses._Split._make
+    monkeypatch.setattr(explorer.engine.uses._Split, "_make", lambda self: calls.append(1) or real(self))
     result = run(tied_net(), make_input((2, 4)))
     assert calls == []
     assert len(result.grad_by_use["2.weight"]) == 2

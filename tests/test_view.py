@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 import explorer
-from explorer.errors import SpecError
-from explorer.limits import DEFAULT_LIMITS
+from explorer.core.errors import SpecError
+from explorer.core.limits import DEFAULT_LIMITS
 from tests.models import OverlappingViews, chapter_mlp, lazy_mlp, rgnet, tied_net
-from ui.view import (
+from ui.tree_rows import (
     TreeView,
     compile_filter,
     count_text,

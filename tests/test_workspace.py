@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from explorer.errors import ExplorerError, SpecError
-from explorer.frozen import thaw
-from explorer.limits import Limits
-from explorer.presets import PRESETS
-from explorer.workspace import Workspace
+from explorer.core.errors import ExplorerError, SpecError
+from explorer.core.frozen import thaw
+from explorer.core.limits import Limits
+from explorer.session.workspace import Workspace
+from explorer.spec.presets import PRESETS
 
 
 def test_mlp_preset_opens_lazy_and_forward_gives_the_chapters_shapes():

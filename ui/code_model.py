@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.derive import spec_of
-from explorer.spec import to_json
-from explorer.workspace import Workspace
-from ui import state
+from explorer.session.workspace import Workspace
+from explorer.spec.derive import spec_of
+from explorer.spec.validate import to_json
+from ui import session_state
 
 __all__ = ["code_model_panel"]
 
@@ -22,7 +22,7 @@ def code_model_panel(ws: Workspace) -> None:
         icon=":material/code:",
     )
     st.code(ws.experiment.source, language=None)
-    spec = state.cached("derived_spec", None, lambda: spec_of(ws.module))
+    spec = session_state.cached("derived_spec", None, lambda: spec_of(ws.module))
     if spec is None:
         st.caption(
             "No spec can describe this model exactly (custom forward code, or layers and "
@@ -37,7 +37,7 @@ def code_model_panel(ws: Workspace) -> None:
         icon=":material/construction:",
         help="Rebuild the model from this spec, with values drawn afresh by the rules; "
         "undo returns to the model from code.",
-        on_click=state.act,
-        args=(_WHERE, lambda: state.workspace().change(spec=spec)),
+        on_click=session_state.act,
+        args=(_WHERE, lambda: session_state.workspace().change(spec=spec)),
     )
-    state.show_error(_WHERE)
+    session_state.show_error(_WHERE)

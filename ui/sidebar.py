@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.devices import available_devices
-from explorer.experiment import DTYPES, Experiment, Loss, Ran
-from explorer.export import forward_lines, move_line
-from explorer.frozen import freeze
-from explorer.patterns import MODE_LABELS, MatchMode
-from explorer.presets import PRESETS
-from explorer.reduce import tensor_preview
-from explorer.workspace import Workspace
-from ui import state
+from explorer.core.devices import available_devices
+from explorer.core.frozen import freeze
+from explorer.core.patterns import MODE_LABELS, MatchMode
+from explorer.io.script import forward_lines, move_line
+from explorer.session.experiment import DTYPES, Experiment, Loss, Ran
+from explorer.session.workspace import Workspace
+from explorer.spec.presets import PRESETS
+from explorer.view.reduce import tensor_preview
+from ui import session_state
 
 TEXT = {
     "title": "Parameter Explorer",
@@ -75,7 +75,7 @@ def status_line(ws: Workspace) -> None:
 def _model_picker(ws: Workspace) -> None:
     keys = list(PRESETS)
     current = ws.experiment.preset if ws.experiment.preset in PRESETS else None
-    state.show_value("preset_choice", current)
+    session_state.show_value("preset_choice", current)
     st.selectbox(
         TEXT["preset"],
         keys,
@@ -85,7 +85,7 @@ def _model_picker(ws: Workspace) -> None:
         on_change=_load_preset,
         args=("preset_choice",),
     )
-    state.show_error("preset_choice")
+    session_state.show_error("preset_choice")
     if current:
         st.caption(PRESETS[current].description)
 
@@ -95,12 +95,12 @@ def _load_preset(key: str) -> None:
     choice = st.session_state.get(key)
     if not choice:
         return
-    ws = state.workspace()
+    ws = session_state.workspace()
     exp = Experiment.from_preset(choice).replace(seed=ws.experiment.seed)
     if exp.device != "meta" and ws.device != "meta":
         exp = exp.replace(device=ws.device, dtype=ws.dtype)
-    if state.act(key, lambda: ws.load(exp)):
-        state.select("")
+    if session_state.act(key, lambda: ws.load(exp)):
+        session_state.select("")
 
 
 def _filter() -> None:
@@ -119,7 +119,7 @@ def _filter() -> None:
         label_visibility="collapsed",
         help=" · ".join(MODE_LABELS[m] for m in (MatchMode.FULL, MatchMode.PREFIX)),
     )
-    state.show_message(state.filter_problem())
+    session_state.show_message(session_state.filter_problem())
 
 
 def _run_buttons(ws: Workspace) -> None:
@@ -138,8 +138,8 @@ def _run_buttons(ws: Workspace) -> None:
         icon=":material/east:",
         width="stretch",
         help=TEXT["forward_help"],
-        on_click=state.act,
-        args=("run", lambda: state.workspace().forward()),
+        on_click=session_state.act,
+        args=("run", lambda: session_state.workspace().forward()),
     )
     cols[1].button(
         "Backward",
@@ -148,8 +148,8 @@ def _run_buttons(ws: Workspace) -> None:
         width="stretch",
         disabled=ran == Ran.NONE,
         help=TEXT["backward_help"],
-        on_click=state.act,
-        args=("run", lambda: state.workspace().backward()),
+        on_click=session_state.act,
+        args=("run", lambda: session_state.workspace().backward()),
     )
     st.button(
         "Forward + backward",
@@ -158,10 +158,10 @@ def _run_buttons(ws: Workspace) -> None:
         icon=":material/play_arrow:",
         width="stretch",
         help=TEXT["both_help"],
-        on_click=state.act,
-        args=("run", lambda: state.workspace().backward()),
+        on_click=session_state.act,
+        args=("run", lambda: session_state.workspace().backward()),
     )
-    state.show_error("run")
+    session_state.show_error("run")
     result = ws.last_run
     if result is None:
         st.caption(TEXT["not_run"])
@@ -176,7 +176,7 @@ def _run_buttons(ws: Workspace) -> None:
     exp = ws.experiment
     st.code(forward_lines(exp.root_name, exp.loss, ran == Ran.BACKWARD), language="python")
     with st.expander("Output tensor", expanded=False):
-        st.code(state.cached("output", None, lambda: tensor_preview(result.output)), language=None)
+        st.code(session_state.cached("output", None, lambda: tensor_preview(result.output)), language=None)
 
 
 def _execution(ws: Workspace) -> None:
@@ -204,7 +204,7 @@ def _execution(ws: Workspace) -> None:
         "seed",
         label="Seed",
         min_value=0,
-        max_value=state.LIMITS.max_seed,
+        max_value=session_state.LIMITS.max_seed,
         step=1,
         help="Seeds PyTorch's default initialization, the rules and the random input batch.",
     )
@@ -232,9 +232,9 @@ def _execution(ws: Workspace) -> None:
 
 def _control(widget, key: str, value, method: str, field: str, **kwargs) -> None:
     """A widget showing one field of the state; changing it runs ``ws.<method>(field=...)``."""
-    state.show_value(key, value)
+    session_state.show_value(key, value)
     widget(key=key, on_change=_on_change, args=(key, method, field), **kwargs)
-    state.show_error(key)
+    session_state.show_error(key)
 
 
 def _on_change(key: str, method: str, field: str) -> None:
@@ -247,12 +247,12 @@ def _on_change(key: str, method: str, field: str) -> None:
 
     def run() -> None:
         if value is None:
-            from explorer.errors import SpecError
+            from explorer.core.errors import SpecError
 
             raise SpecError("whole numbers separated by commas, e.g. 2, 4", "input_shape")
-        getattr(state.workspace(), method)(**{field: value})
+        getattr(session_state.workspace(), method)(**{field: value})
 
-    state.act(key, run)
+    session_state.act(key, run)
 
 
 def _parse_shape(text: str) -> tuple[int, ...] | None:

@@ -55,7 +55,7 @@ function span(cls, text) {
 // Block paths above an id: "0.1/bias" -> ["", "0", "0.1"]; "0.1" -> ["", "0"].
 function ancestors(id) {
   if (id === "") return [];
-  const slash = id.lastIndexOf("/"); // as ui/view.py's name_of reads an id
+  const slash = id.lastIndexOf("/"); // as ui/tree_rows.py's name_of reads an id
   const block = slash >= 0 ? id.slice(0, slash) : id.split(".").slice(0, -1).join(".");
   const parts = block ? block.split(".") : [];
   return parts.map((_, i) => parts.slice(0, i).join(".")).concat(block ? [block] : [""]);

@@ -4,7 +4,7 @@ The JavaScript and CSS live in ``tree_view.js`` and ``tree_view.css`` beside thi
 v2 API resolves asset *paths* only for components installed as packages with a manifest,
 so the files are read here once and handed over as text.
 
-Python sends the rows on screen (see ``ui.view.tree_rows``). The browser keeps, per model,
+Python sends the rows on screen (see ``ui.tree_rows.tree_rows``). The browser keeps, per model,
 which blocks the user opened or closed and how far each block is paged, and sends that as
 the component state ``view`` whenever it changes; the caller reads it with
 ``view_state(key, model)`` and builds the next rows from it.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.view import TreeView
+from ui.tree_rows import TreeView
 
 __all__ = ["tree_view", "view_state"]
 
@@ -56,7 +56,7 @@ def tree_view(
 ) -> str | None:
     """Show ``rows`` as a collapsible tree and return the id of the last row the user clicked.
 
-    ``rows`` are the visible rows in pre-order, as ``ui.view.tree_rows`` makes them (``id``,
+    ``rows`` are the visible rows in pre-order, as ``ui.tree_rows.tree_rows`` makes them (``id``,
     ``parent``, ``depth``, ``kind``, ``name``, ``type``, ``title``, ``detail``, ``badge``,
     ``highlight``, ``children``, ``open``, and ``next`` on paging rows). ``model`` keys the
     browser's memory of open blocks and windows (pass ``tree.structure_key``), so two models

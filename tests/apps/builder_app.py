@@ -10,9 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, f
 
 import streamlit as st  # noqa: E402
 
-from explorer.workspace import Workspace  # noqa: E402
-from ui.builder import builder_panel  # noqa: E402
-from ui.state import workspace  # noqa: E402
+from explorer.session.workspace import Workspace  # noqa: E402
+from ui.build_tab import builder_panel  # noqa: E402
+from ui.session_state import workspace  # noqa: E402
 
 st.set_page_config(page_title="Builder", layout="wide")
 if "workspace" not in st.session_state and "preset" in st.query_params:

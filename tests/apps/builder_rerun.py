@@ -19,7 +19,7 @@ sys.path.insert(0, str(root))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from explorer.workspace import Workspace  # noqa: E402
+from explorer.session.workspace import Workspace  # noqa: E402
 
 PAIR = [{"type": "linear", "out_features": 8, "in_features": 8}, {"type": "relu"}]
 

@@ -18,8 +18,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
 import explorer  # noqa: E402
+from ui.tree_rows import tree_rows  # noqa: E402
 from ui.tree_view import tree_view, view_state  # noqa: E402
-from ui.view import tree_rows  # noqa: E402
 
 KEY = "demo_tree"
 
@@ -44,7 +44,7 @@ def wide(blocks: int) -> nn.Module:
         return nn.Sequential(*(nn.Linear(8, 8) for _ in range(blocks)))
 
 
-def tree(blocks: int) -> explorer.tree.ParamTree:
+def tree(blocks: int) -> explorer.view.tree.ParamTree:
     """The model's tree, inspected once per session as the app inspects once per state."""
     cache = st.session_state.setdefault("demo_trees", {})
     if blocks not in cache:

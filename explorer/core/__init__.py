@@ -1,0 +1,1 @@
+"""Primitives every layer uses: errors, caps, frozen values, seeds, devices, rebinding tensors, work slots, name patterns."""

@@ -1,0 +1,1 @@
+"""Initialization: the initializer table, rules applied to a module, the safe formula language and its PyTorch code."""

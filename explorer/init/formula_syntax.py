@@ -1,0 +1,328 @@
+"""The formula language's syntax: limits, allowed names, tokenizer and parser.
+
+A hand-written tokenizer and recursive-descent parser turn text into a tree of frozen
+dataclasses; depth, length and token limits are checked while reading, so no input can
+exhaust the stack or the CPU. Nothing here evaluates anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from explorer.core.errors import SpecError
+from explorer.core.limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "FUNCTIONS",
+    "NAMES",
+    "DRAWS",
+    "Num",
+    "Name",
+    "Neg",
+    "Binary",
+    "Call",
+    "Program",
+    "parse_program",
+]
+
+MAX_TOKENS = 200
+MAX_DEPTH = 50  # nested parentheses, signs, powers and calls
+MAX_DRAWS = 16  # calls to uniform / normal / trunc_normal
+MAX_NAME = 32  # characters in one identifier
+
+FUNCTIONS = MappingProxyType(
+    {
+        "uniform": (2, "uniform(a, b): a fresh uniform draw in [a, b) for every element"),
+        "normal": (2, "normal(mean, std): a fresh normal draw for every element"),
+        "trunc_normal": (4, "trunc_normal(mean, std, a, b): a normal draw kept inside [a, b]"),
+        "abs": (1, "abs(x): absolute value"),
+        "sqrt": (1, "sqrt(x): square root"),
+        "exp": (1, "exp(x): e to the power x"),
+        "log": (1, "log(x): natural logarithm"),
+        "sign": (1, "sign(x): -1, 0 or 1"),
+        "tanh": (1, "tanh(x): hyperbolic tangent"),
+        "sin": (1, "sin(x): sine"),
+        "cos": (1, "cos(x): cosine"),
+        "floor": (1, "floor(x): round down"),
+        "round": (1, "round(x): round to the nearest whole number (halves to even)"),
+        "clip": (3, "clip(x, lo, hi): x limited to [lo, hi]"),
+        "where": (3, "where(cond, a, b): a where cond is non-zero, else b"),
+        "min": (2, "min(a, b): the smaller of a and b, element by element"),
+        "max": (2, "max(a, b): the larger of a and b, element by element"),
+        "not": (1, "not(x): 1 where x is 0, else 0"),
+    }
+)
+
+NAMES = MappingProxyType(
+    {
+        "fan_in": "inputs per unit as torch.nn.init counts them (shape[0] for 1-D, 1 for 0-D)",
+        "fan_out": "outputs per unit as torch.nn.init counts them (shape[0] for 1-D, 1 for 0-D)",
+        "numel": "number of elements",
+        "ndim": "number of dimensions",
+        "rows": "shape[0] (1 for a 0-D tensor)",
+        "cols": "shape[1] (1 below 2-D)",
+        "i": "each element's row index (0 for a 0-D tensor)",
+        "j": "each element's column index (0 below 2-D)",
+        "w": "the parameter's current values",
+        "pi": "3.14159...",
+        "e": "2.71828...",
+    }
+)
+
+DRAWS = frozenset({"uniform", "normal", "trunc_normal"})
+_COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
+ALLOWED = (
+    "allowed: numbers, ( ), + - * / **, comparisons < <= > >= == !=, & (and), | (or), "
+    f"functions {', '.join(sorted(FUNCTIONS))}; names {', '.join(NAMES)}; "
+    "and leading assignments such as 'u = uniform(-1, 1); u * 2'"
+)
+_HINTS = {
+    ".": "attribute access is not allowed",
+    "[": "subscripts and lists are not allowed",
+    "]": "subscripts and lists are not allowed",
+    "'": "strings are not allowed",
+    '"': "strings are not allowed",
+    ":": "lambdas, slices and := are not allowed",
+    "<<": "shifts are not allowed",
+    ">>": "shifts are not allowed",
+    "//": "floor division is not allowed; use floor(a / b)",
+    "%": "% is not allowed",
+    "@": "matrix products are not allowed",
+    "~": "bitwise operators are not allowed; use not(x)",
+    "^": "bitwise operators are not allowed; use ** for powers",
+    "=": "'=' only names a value at the start, as in 'u = uniform(-1, 1); u * 2'; "
+    "use == to compare",
+    ";": "';' only ends a leading assignment such as 'u = uniform(-1, 1);'",
+    ",": "',' only separates a function's arguments",
+}
+_TOKEN = re.compile(
+    r"""
+    (?P<space>[ \t\r\n]+)
+  | (?P<num>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<bad><<|>>|//)
+  | (?P<op>\*\*|<=|>=|==|!=|[-+*/<>&|(),;=])
+""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "num", "name", "op", "bad" or "end"
+    text: str
+    pos: int  # 0-based; messages count from 1
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: object
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple
+
+
+@dataclass(frozen=True)
+class Program:
+    bindings: tuple  # ((name, node), ...), evaluated once, in order
+    body: object
+
+
+def _error(reason: str, pos: int, hint: str | None = None) -> SpecError:
+    hint = f"; {hint}" if hint else ""
+    return SpecError(f"{reason} at position {pos + 1}{hint}; {ALLOWED}", path="formula")
+
+
+def _unexpected(token: Token) -> SpecError:
+    if token.kind == "end":
+        return _error("unexpected end of formula", token.pos)
+    shown = token.text if len(token.text) <= 20 else token.text[:20] + "..."
+    return _error(f"unexpected {shown!r}", token.pos, _HINTS.get(token.text))
+
+
+def _tokenize(expr: str) -> list[Token]:
+    tokens, pos = [], 0
+    while pos < len(expr):
+        match = _TOKEN.match(expr, pos)
+        if match is None:
+            char = expr[pos]
+            shown = repr(char) if char.isascii() and char.isprintable() else f"U+{ord(char):04X}"
+            raise _error(f"unexpected character {shown}", pos, _HINTS.get(char))
+        kind, text = match.lastgroup, match.group()
+        if kind == "bad":
+            raise _unexpected(Token(kind, text, pos))
+        if kind == "name" and len(text) > MAX_NAME:
+            raise _error("name too long", pos, f"the limit is {MAX_NAME} characters")
+        if kind != "space":
+            tokens.append(Token(kind, text, pos))
+        if len(tokens) > MAX_TOKENS:
+            raise SpecError(
+                f"has more than {MAX_TOKENS} tokens; the limit is {MAX_TOKENS}", path="formula"
+            )
+        pos = match.end()
+    return tokens + [Token("end", "", len(expr))]
+
+
+class _Parser:
+    """Recursive descent; from loosest to tightest: | & comparisons + - * / signs **."""
+
+    def __init__(self, tokens: list[Token]):
+        self.tokens, self.at, self.depth, self.draws = tokens, 0, 0, 0
+        self.bound: set[str] = set()
+
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.at + ahead, len(self.tokens) - 1)]
+
+    def take(self, text: str | None = None) -> Token:
+        token = self.peek()
+        if text is not None and token.text != text:
+            raise _unexpected(token)
+        self.at += 1
+        return token
+
+    def program(self) -> Program:
+        bindings = []
+        while self.peek().kind == "name" and self.peek(1).text == "=":
+            name = self.take()
+            if name.text in NAMES or name.text in FUNCTIONS or name.text in self.bound:
+                raise _error(
+                    f"assignment to existing name {name.text!r}", name.pos, "choose a new name"
+                )
+            self.take("=")
+            bindings.append((name.text, self.either()))
+            self.take(";")
+            self.bound.add(name.text)
+        body = self.either()
+        if self.peek().kind != "end":
+            raise _unexpected(self.peek())
+        return Program(tuple(bindings), body)
+
+    def chain(self, operand, ops: set[str]):
+        node = operand()
+        while self.peek().text in ops:
+            node = Binary(self.take().text, node, operand())
+        return node
+
+    def either(self):
+        return self.chain(self.both, {"|"})
+
+    def both(self):
+        return self.chain(self.compare, {"&"})
+
+    def compare(self):
+        node = self.sum()
+        if self.peek().text in _COMPARE:
+            node = Binary(self.take().text, node, self.sum())
+            if self.peek().text in _COMPARE:
+                raise _error("chained comparison", self.peek().pos, "write (a < b) & (b < c)")
+        return node
+
+    def sum(self):
+        return self.chain(self.term, {"+", "-"})
+
+    def term(self):
+        return self.chain(self.signed, {"*", "/"})
+
+    def signed(self):
+        """Every nesting route passes here, so the depth limit holds before recursion grows."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _error("nesting too deep", self.peek().pos, f"the limit is {MAX_DEPTH} levels")
+        if self.peek().text in ("-", "+"):
+            node = self.signed() if self.take().text == "+" else Neg(self.signed())
+        else:
+            node = self.atom()
+            if self.peek().text == "**":  # binds tighter than a leading sign: -2 ** 2 == -4
+                node = Binary(self.take().text, node, self.signed())
+        self.depth -= 1
+        return node
+
+    def atom(self):
+        token = self.take()
+        if token.kind == "num":
+            return Num(float(token.text))
+        if token.text == "(":
+            node = self.either()
+            self.take(")")
+            return node
+        if token.kind != "name":
+            raise _unexpected(token)
+        if self.peek().text == "(":
+            return self.call(token)
+        if token.text in NAMES or token.text in self.bound:
+            return Name(token.text)
+        if token.text in FUNCTIONS:
+            raise _error(
+                f"function {token.text!r} without arguments",
+                token.pos,
+                f"call it as {token.text}(...)",
+            )
+        raise _error(f"unknown name {token.text!r}", token.pos)
+
+    def call(self, name: Token) -> Call:
+        if name.text not in FUNCTIONS:
+            if name.text in NAMES or name.text in self.bound:
+                raise _error(f"call of {name.text!r}", name.pos, "it is a name, not a function")
+            raise _error(f"unknown function {name.text!r}", name.pos)
+        self.take("(")
+        args = []
+        while self.peek().text != ")":
+            if args:
+                self.take(",")
+            if self.peek().kind == "name" and self.peek(1).text == "=":
+                raise _error(
+                    "keyword argument",
+                    self.peek().pos,
+                    "keyword arguments are not allowed; pass values in order",
+                )
+            args.append(self.either())
+        self.take(")")
+        arity = FUNCTIONS[name.text][0]
+        if len(args) != arity:
+            raise _error(
+                f"wrong number of arguments to {name.text}()",
+                name.pos,
+                f"it takes {arity}, got {len(args)}",
+            )
+        if name.text in DRAWS:
+            self.draws += 1
+            if self.draws > MAX_DRAWS:
+                raise _error("too many random draws", name.pos, f"the limit is {MAX_DRAWS}")
+        return Call(name.text, tuple(args))
+
+
+def parse_program(expr: str, limits: Limits = DEFAULT_LIMITS) -> Program:
+    """Parse a formula into a ``Program``; ``limits.max_formula_chars`` caps its length."""
+    if not isinstance(expr, str):
+        raise SpecError(f"must be text, got {type(expr).__name__}", path="formula")
+    if len(expr) > limits.max_formula_chars:
+        raise SpecError(
+            f"is {len(expr)} characters long; the limit is {limits.max_formula_chars}",
+            path="formula",
+        )
+    tokens = _tokenize(expr)
+    if len(tokens) == 1:
+        raise SpecError(f"is empty; {ALLOWED}", path="formula")
+    return _Parser(tokens).program()

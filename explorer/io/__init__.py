@@ -1,0 +1,1 @@
+"""What leaves or enters a session: checkpoint files, downloads, the PyTorch script, ONNX, links, serve."""

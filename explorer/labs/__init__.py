@@ -1,0 +1,1 @@
+"""The depth lab and the labs' charts."""

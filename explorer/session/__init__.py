@@ -1,0 +1,1 @@
+"""The state as one value: the experiment, realize, actions, the workspace with undo, a session's uploads."""

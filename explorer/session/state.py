@@ -1,0 +1,436 @@
+"""A state: an experiment together with the model it rebuilds and what was computed on it.
+
+``realize(experiment)`` is the one definition of what an experiment's values are:
+
+1. build the spec on the experiment's device, PyTorch's default initialization drawn with
+   the seed;
+2. if ``materialized``, run one no-grad forward pass on the input so lazy layers get their
+   shapes (seeded too);
+3. apply the initializer rules with the seed, in float32; then cast to the experiment's dtype;
+4. replay ``ops`` in order (edits, moves, training runs);
+5. run the batch as far as ``ran`` says (forward, or forward + backward).
+
+A ``State`` is never changed after it is made; actions (explorer/session/actions.py) build the next
+one aside. Anything derived from it, such as its ``tree``, is computed once and kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from types import MappingProxyType
+
+import torch
+from torch import nn
+from torch.nn.parameter import is_lazy
+
+from explorer.core.devices import resolve_device
+from explorer.core.errors import SpecError
+from explorer.core.frozen import canonical
+from explorer.core.limits import DEFAULT_LIMITS, Limits
+from explorer.core.rebind import meta_twin, with_tensors
+from explorer.core.rng import seeded
+from explorer.core.slots import heavy
+from explorer.engine.run import RunResult, check_activations, make_input, meta_pass, run
+from explorer.engine.train import TrainLog, train_op
+from explorer.init.rules import check_rules, initialize
+from explorer.session.experiment import DTYPES, Experiment, InputKind, Ran, check_experiment
+from explorer.spec.build import build
+from explorer.spec.factory import make_module
+from explorer.view.tree import ParamTree, inspect
+
+__all__ = [
+    "State",
+    "realize",
+    "apply_op",
+    "edited_names",
+    "lazy_params",
+    "no_values",
+    "probe",
+    "warm_up",
+]
+
+INIT_DTYPE = torch.float32  # rules draw in float32; the experiment's dtype is a cast after
+
+
+@dataclass(frozen=True, eq=False)
+class State:
+    """One session's experiment, its model, and what was computed on that model.
+
+    ``provenance`` maps every parameter name (each alias of a tied tensor) to the index of
+    the rule that set it (None: PyTorch's default). ``pristine`` names the parameters that
+    still hold the seeded build's default values. ``version`` grows with every action, so
+    caches keyed by it never show an older state's figures.
+    """
+
+    experiment: Experiment
+    module: nn.Module
+    provenance: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    init_log: tuple[str, ...] = ()
+    deferred: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    pristine: frozenset[str] = frozenset()
+    last_run: RunResult | None = None
+    version: int = 0
+    train_log: TrainLog | None = None  # what the last train op recorded
+
+    def __repr__(self) -> str:
+        exp = self.experiment
+        return (
+            f"State(v{self.version}, {exp.preset or 'custom'}, rules={len(exp.rules)}, "
+            f"ops={len(exp.ops)}, ran={exp.ran}, {self.device}/{self.dtype})"
+        )
+
+    @cached_property
+    def tree(self) -> ParamTree:
+        """The parameter tree of this state's module, computed once."""
+        return inspect(self.module, root_name=self.experiment.root_name)
+
+    @cached_property
+    def applied_rules(self) -> list[dict]:
+        """The experiment's rules with every option filled in."""
+        return check_rules(self.experiment.rules)
+
+    @cached_property
+    def edited(self) -> frozenset[str]:
+        """Names (every alias) whose values were edited after initialization."""
+        return edited_names(self.module, self.experiment.ops)
+
+    @cached_property
+    def lazy(self) -> bool:
+        """Whether some parameter still waits for its first forward pass to get a shape."""
+        return bool(lazy_params(self.module))
+
+    @property
+    def device(self) -> str:
+        """Where the values are now (after any move)."""
+        return _now(self.experiment)[0]
+
+    @property
+    def dtype(self) -> str:
+        return _now(self.experiment)[1]
+
+    def rule_of(self, name: str) -> dict | None:
+        """The rule that last set a parameter, or None when PyTorch's default did."""
+        index = self.provenance.get(name)
+        return None if index is None else self.applied_rules[index]
+
+    def input(self, limits: Limits = DEFAULT_LIMITS) -> torch.Tensor:
+        """The batch the model runs on: the same numbers for the same seed, on its device."""
+        return batch(self.experiment, self.device, self.dtype, limits)
+
+    def fingerprint(self) -> str:
+        """A hash of every parameter's and buffer's name, shape, dtype and values."""
+        digest = hashlib.sha256()
+        for name, t in [*self.module.named_parameters(), *self.module.named_buffers()]:
+            shape = "?" if is_lazy(t) else tuple(t.shape)
+            digest.update(f"{name}|{t.dtype}|{shape}|".encode())
+            if not is_lazy(t) and t.device.type != "meta":
+                raw = t.detach().cpu().contiguous().reshape(-1)  # 0-d too: a BatchNorm count
+                digest.update(raw.view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
+
+def realize(
+    experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: int = 0, blobs=None
+) -> State:
+    """Build the model an experiment describes, with its values, bit for bit on the CPU.
+
+    Every check runs first; a failure raises ``SpecError``/``DeviceError`` and nothing is kept.
+    """
+    exp = experiment
+    check_experiment(exp, limits)
+    if exp.device == "meta":
+        return _structure_only(exp, limits, version)
+    device = resolve_device(exp.device)
+    with seeded(exp.seed), torch.device(device):
+        module = build(exp.spec, limits) if exp.source is None else make_module(exp.source, limits)
+    deferred: dict[str, tuple[int, ...]] = {}
+    if exp.materialized and lazy_params(module):
+        deferred = materialize(module, exp, limits)
+    provenance, log = {}, []
+    if not lazy_params(module):
+        provenance = initialize(module, exp.rules, exp.seed, log)
+    pristine = frozenset(n for n, rule in provenance.items() if rule is None)
+    if exp.dtype != "float32":
+        module = module.to(DTYPES[exp.dtype])
+    train_log = None
+    for op in exp.ops:
+        if op["op"] == "train":
+            module, train_log = train_op(module, op, limits)
+        else:
+            module = apply_op(module, op, exp, limits, blobs)
+        pristine = frozenset()
+    last_run = run_batch(module, exp, limits) if exp.ran != Ran.NONE else None
+    return State(
+        exp,
+        module,
+        MappingProxyType(provenance),
+        tuple(log),
+        MappingProxyType(deferred),
+        pristine,
+        last_run,
+        version,
+        train_log,
+    )
+
+
+def _structure_only(exp: Experiment, limits: Limits, version: int) -> State:
+    """A model on the meta device: names, shapes, counts and tying, and no values at all."""
+    if exp.source is not None or exp.ops or exp.ran != Ran.NONE or exp.materialized:
+        raise SpecError(
+            "a model on the meta device has no values: it cannot run, be edited or trained",
+            "device",
+        )
+    module = build(exp.spec, limits, device="meta")
+    log: list[str] = []
+    provenance = initialize(module, exp.rules, exp.seed, log)  # which rule sets what, no values
+    if exp.dtype != "float32":
+        module = module.to(DTYPES[exp.dtype])
+    return State(exp, module, MappingProxyType(provenance), tuple(log), version=version)
+
+
+def no_values(state: State, what: str) -> None:
+    """Refuse ``what`` on a structure-only model, saying why."""
+    if state.device == "meta":
+        raise SpecError(
+            f"no values on the meta device: this model is structure only, so it cannot {what}. "
+            "Pick a smaller preset to see values.",
+            "device",
+        )
+
+
+def materialize(module: nn.Module, exp: Experiment, limits: Limits) -> dict[str, tuple]:
+    """Give lazy layers their shapes with one seeded no-grad forward pass, in place.
+
+    Only for a module no state holds yet. The size the layers would get, and the memory of
+    the pass, are checked on the meta device first. Returns each lazy parameter's new shape.
+    """
+    lazy = lazy_params(module)
+    x = batch(exp, exp.device, "float32", limits)
+    found = probe(exp, backward=False)
+    if found is None:
+        _check_materialized_size(module, x, limits)
+    else:
+        _refuse_materialized_size(found.params, x, limits)
+    check_activations(module, x, limits, False, None if found is None else found.activations)
+    try:
+        with seeded(exp.seed), torch.no_grad():
+            module(x)
+    except RuntimeError as err:
+        raise SpecError(
+            f"the input {tuple(exp.input_shape)} does not fit the model: "
+            f"{str(err).splitlines()[0]}",
+            "input_shape",
+        ) from None
+    return {name: tuple(module.get_parameter(name).shape) for name in lazy}
+
+
+def _check_materialized_size(module: nn.Module, x: torch.Tensor, limits: Limits) -> None:
+    """Refuse a first forward whose lazy layers would exceed the budget, before allocating."""
+    twin = meta_twin(module)
+    try:
+        with torch.no_grad():
+            twin(x.to("meta"))
+    except (RuntimeError, NotImplementedError):
+        return  # the real forward reports the mismatch with its own message
+    _refuse_materialized_size(
+        sum(p.numel() for p in twin.parameters() if not is_lazy(p)), x, limits
+    )
+
+
+def _refuse_materialized_size(count: int, x: torch.Tensor, limits: Limits) -> None:
+    if count > limits.max_params:
+        raise SpecError(
+            f"with the input {tuple(x.shape)} the lazy layers would make {count:,} "
+            f"parameters, over the limit of {limits.max_params:,}; use a smaller input or "
+            "give in_features explicitly",
+            "input_shape",
+        )
+
+
+def apply_op(module: nn.Module, op: dict, exp: Experiment, limits: Limits, blobs=None) -> nn.Module:
+    """The module after one recorded value change; the given module is left as it was.
+
+    A load op reads its tensors from the session's ``blobs`` (``explorer.session.blobs.BlobStore``).
+    """
+    if op["op"] == "load":
+        return _load_op(module, op, blobs)
+    if op["op"] == "edit":
+        return with_tensors(module, {op["name"]: edited_values(module, op)})
+    if op["op"] == "train":
+        return train_op(module, op, limits)[0]
+    device, dtype = resolve_device(op["device"]), DTYPES[op["dtype"]]
+    moved = {
+        name: p.detach().to(device=device, dtype=dtype, copy=True) for name, p in _distinct(module)
+    }
+    new = with_tensors(module, moved)
+    for name, buffer in list(new.named_buffers()):
+        owner, _, local = name.rpartition(".")
+        holder = new.get_submodule(owner) if owner else new
+        cast = dtype if buffer.is_floating_point() else buffer.dtype
+        holder._buffers[local] = buffer.to(device=device, dtype=cast, copy=True)
+    return new
+
+
+def edited_values(module: nn.Module, op: dict) -> torch.Tensor:
+    """A new tensor holding a parameter's values after one edit, as ``.data[i, j] = v``."""
+    name, how, value, index = op["name"], op["how"], op["value"], op.get("index")
+    try:
+        param = module.get_parameter(name)
+    except AttributeError:
+        raise SpecError(f"no parameter is named {name!r}", "name") from None
+    if is_lazy(param):
+        raise SpecError(f"{name} has no values yet: run a forward pass first", "name")
+    if param.dtype.is_floating_point and abs(value) > torch.finfo(param.dtype).max:
+        raise SpecError(f"{value:g} does not fit in {param.dtype}", "value")
+    if how == "divide" and value == 0:
+        raise SpecError("cannot divide by 0: it would make inf or nan; use another value", "value")
+    new = param.detach().clone()
+    if index is not None:
+        index = tuple(index)
+        if len(index) != new.dim() or any(
+            not 0 <= i < n for i, n in zip(index, new.shape, strict=True)
+        ):
+            raise SpecError(f"index {list(index)} is outside {name}'s shape {tuple(new.shape)}")
+        target = new[index]
+    else:
+        target = new
+    if how == "set":
+        target.fill_(value)
+        return new  # a finite value that fits the dtype (checked above)
+    if how == "add":
+        target.add_(value)
+    elif how == "divide":
+        target.div_(value)  # a true division, as DJL's divi(9): not a multiply by 1/9
+    else:
+        target.mul_(value)
+    if not bool(torch.isfinite(target).all()):
+        raise SpecError(f"the edit would make {name} hold inf or nan in {new.dtype}", "value")
+    return new
+
+
+def _load_op(module: nn.Module, op: dict, blobs) -> nn.Module:
+    """Replay a checkpoint load from the tensors the session kept under its digest."""
+    from explorer.session.checkpoint_load import compare, loaded_module
+
+    if blobs is None:
+        raise SpecError("a checkpoint load is replayed only in the session that made it", "ops")
+    tensors = blobs.get(op["digest"])
+    if compare(module, tensors).keys != op["keys"]:
+        raise SpecError(f"the checkpoint {op['name']} no longer matches this model", "ops")
+    return loaded_module(module, tensors)
+
+
+def run_batch(
+    module: nn.Module, exp: Experiment, limits: Limits, ran: str | None = None
+) -> RunResult:
+    """Run the experiment's batch forward (and backward when ``ran`` is backward), seeded.
+
+    The memory the pass needs is measured once per spec and input (``probe``) and refused
+    above ``limits.max_activation_bytes`` before anything runs.
+    """
+    ran = ran or exp.ran
+    backward = ran == Ran.BACKWARD
+    device, dtype = _now(exp)
+    x = batch(exp, device, dtype, limits)
+    found = probe(exp, backward)
+    if found is not None:
+        scale = torch.empty((), dtype=DTYPES[dtype]).element_size() / 4  # probed in float32
+        need = None if found.activations is None else int(found.activations * scale)
+        check_activations(module, x, limits, backward, need)
+    size = sum(p.numel() for p in module.parameters() if not is_lazy(p))
+    with heavy(limits) if size > limits.heavy_params else nullcontext(), seeded(exp.seed):
+        result = run(
+            module, x, loss=exp.loss, backward=backward, limits=limits, probe=found is None
+        )
+    if found is not None and found.activations is not None:
+        result.output_shapes = found.shapes  # the spec's meta pass measured them already
+    return result
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a meta-device pass of a spec on an input measured: memory and parameter count."""
+
+    activations: int | None  # bytes one pass holds in float32; None if it cannot run on meta
+    params: int  # parameter elements once lazy layers have their shapes
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # each path's output
+
+
+def probe(exp: Experiment, backward: bool) -> Probe | None:
+    """The meta-device measurements of the experiment's spec on its input (cached)."""
+    if exp.spec is None:
+        return None
+    return _probe(
+        canonical(exp.spec), exp.input_shape, exp.input_kind, exp.vocab, exp.loss, backward
+    )
+
+
+@lru_cache(maxsize=256)
+def _probe(spec_text, shape, kind, vocab, loss, backward) -> Probe:
+    """A pure function of the spec text and the input: sizes only, no values, no user data."""
+    module = build(json.loads(spec_text), device="meta")
+    tokens = kind == InputKind.TOKENS
+    x = torch.empty(shape, dtype=torch.int64 if tokens else torch.float32, device="meta")
+    with torch.no_grad():
+        try:
+            module(x)
+        except (RuntimeError, NotImplementedError, TypeError, ValueError):
+            return Probe(None, 0)
+    count = sum(p.numel() for p in module.parameters() if not is_lazy(p))
+    need, shapes = meta_pass(module, x, loss, backward)
+    return Probe(need, count, shapes)
+
+
+def batch(exp: Experiment, device: str, dtype: str, limits: Limits) -> torch.Tensor:
+    """The experiment's input: ``torch.rand`` values or token ids, the same for the same seed."""
+    tokens = exp.input_kind == InputKind.TOKENS
+    return make_input(
+        exp.input_shape,
+        exp.input_kind,
+        seed=exp.seed,
+        dtype=torch.int64 if tokens else DTYPES[dtype],
+        device=device,
+        high=exp.vocab,
+        limits=limits,
+    )
+
+
+def edited_names(module: nn.Module, ops) -> frozenset[str]:
+    """Every name (each alias of a tied tensor) that an edit op changed."""
+    if any(op["op"] == "train" for op in ops):  # training changed every tensor
+        return frozenset(n for n, _ in module.named_parameters(remove_duplicate=False))
+    targets = {op["name"] for op in ops if op["op"] == "edit"}
+    if not targets:
+        return frozenset()
+    ids = {id(module.get_parameter(n)) for n in targets}
+    return frozenset(n for n, p in module.named_parameters(remove_duplicate=False) if id(p) in ids)
+
+
+def lazy_params(module: nn.Module) -> list[str]:
+    """Names of the parameters still waiting for a first forward pass to get a shape."""
+    return [n for n, p in module.named_parameters(remove_duplicate=False) if is_lazy(p)]
+
+
+def _distinct(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    seen: dict[int, tuple[str, nn.Parameter]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        seen.setdefault(id(p), (name, p))
+    return list(seen.values())
+
+
+def _now(exp: Experiment) -> tuple[str, str]:
+    """The device and dtype after the last move op (or the experiment's own)."""
+    for op in reversed(exp.ops):
+        if op["op"] == "move":
+            return op["device"], op["dtype"]
+    return exp.device, exp.dtype
+
+
+def warm_up() -> None:
+    """Pay PyTorch's one-time cost of its first meta-device pass (seconds of imports) now."""
+    spec = {"type": "sequential", "children": [{"type": "linear", "out_features": 2}]}
+    _probe(canonical(spec), (1, 2), InputKind.UNIFORM, None, "sum", True)

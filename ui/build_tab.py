@@ -1,0 +1,480 @@
+"""The Build tab: assemble nested blocks without code; every change rebuilds the model.
+
+Each row of the outline is one block with small buttons; one row at a time opens for
+editing. Every change is a new spec handed to ``ws.change`` inside ``session_state.act``, in a widget
+callback, so the whole page then draws the new model. Widget keys carry ``ws.version``: after
+any change they are new widgets, and old widget state cannot leak into a moved block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import streamlit as st
+
+from explorer.core.errors import SpecError
+from explorer.session.workspace import Workspace
+from explorer.spec import edit as se
+from explorer.spec.blocks import BLOCKS
+from explorer.spec.fields import Field, Kind
+from explorer.spec.validate import from_json, to_json
+from ui import session_state
+from ui.table_tabs import literal
+
+__all__ = ["builder_panel", "widget_key", "row_key"]
+
+HINT = "Every change rebuilds the model. Reuse a named block to tie its parameters."
+_OPEN = "builder_open"  # path of the row open for editing, or None
+_ATTEMPT = "builder_attempt"  # what the last failed change tried: version, acted path, spec
+_WHERE, _WHERE_JSON = "builder", "builder_json"
+
+# Material icons ship with Streamlit, so they render where emoji fonts are missing.
+ICONS = {name: bt.icon for name, bt in BLOCKS.items()}
+_WEIGHTED = {name for name, bt in BLOCKS.items() if bt.field("tie") is not None}  # tie targets
+_NAME = Field("name", Kind.REF, "A named block can be reused elsewhere (its parameters are tied).")
+_KEY = Field("key", Kind.REF, "Its attribute name in the parent, e.g. block 0 (default: index).")
+_ADD_TO, _ADD_KIND, _ADD = "builder_add_to", "builder_add_kind", "builder_add"
+_NO_TIE = "(none)"
+_INDENT = "&emsp;"  # markdown strips leading spaces but keeps an entity, so rows indent
+
+
+def builder_panel(ws: Workspace) -> None:
+    """Draw the Build tab: undo/redo, the block outline with per-row edits, and the JSON view."""
+    if ws.experiment.source is not None:  # a model written as code has no outline to edit
+        from ui.code_model import code_model_panel
+
+        return code_model_panel(ws)
+    st.caption(HINT)
+    _history(ws)
+    rows = se.outline(ws.setup.spec)
+    error_at, error_text = _error_place(ws)
+    _add_bar(ws, rows)
+    with st.container(border=True, key="builder_outline", gap="xxsmall"):
+        for row in rows:
+            with st.container(key=row_key(row.path), gap="xsmall"):
+                _row(ws, row)
+                is_open = st.session_state.get(_OPEN) == row.path
+                if is_open or row.path == error_at:
+                    _, box = st.columns([0.3 + 0.4 * row.depth, 20])  # indented under the row
+                    if is_open:
+                        _editor(ws, row, box)
+                    if row.path == error_at:
+                        with box:
+                            session_state.show_message(error_text)
+    _json_view(ws)
+
+
+def widget_key(ws: Workspace, path: se.Path, what: str) -> str:
+    """The key of a row's widget; it changes with every action so no stale state survives."""
+    return f"builder_{ws.version}_{se.path_str(path) or 'root'}_{what}"
+
+
+def row_key(path: se.Path) -> str:
+    """The key of a row's container, e.g. ``builder_row_children_2``."""
+    return "builder_row_" + "_".join(map(str, path)) if path else "builder_row_root"
+
+
+# --- the outline ---
+
+
+def _history(ws: Workspace) -> None:
+    with st.container(horizontal=True, gap="small"):
+        st.button(
+            "Undo",
+            icon=":material/undo:",
+            key="builder_undo",
+            disabled=not ws.undo_stack,
+            on_click=_travel,
+            args=(ws, ws.undo),
+            help="Go back to the previous model",
+        )
+        st.button(
+            "Redo",
+            icon=":material/redo:",
+            key="builder_redo",
+            disabled=not ws.redo_stack,
+            on_click=_travel,
+            args=(ws, ws.redo),
+            help="Re-apply what Undo took back",
+        )
+
+
+def _add_bar(ws: Workspace, rows: list[se.Row]) -> None:
+    """One "add" control for the whole outline: which sequential, which block, and a button.
+
+    One set of widgets however many blocks there are (a menu per row made every rerun cost
+    grow with the square of the blocks).
+    """
+    targets = {se.path_str(r.path): r for r in rows if r.type == "sequential"}
+    if not targets:
+        return
+    kinds = [*se.KINDS, *(f"shared:{r.name}" for r in rows if r.name is not None)]
+    if st.session_state.get(_ADD_TO) not in targets:
+        st.session_state[_ADD_TO] = next(iter(targets))
+    if st.session_state.get(_ADD_KIND) not in kinds:
+        st.session_state[_ADD_KIND] = kinds[0]
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small"):
+        st.selectbox(
+            "Add to",
+            list(targets),
+            key=_ADD_TO,
+            format_func=lambda p: _target_label(targets[p]),
+            help="The sequential block that gets the new block at its end",
+        )
+        st.selectbox("Block", kinds, key=_ADD_KIND, format_func=_kind_label)
+        st.button("Add", key=_ADD, icon=":material/add:", type="primary", on_click=_add, args=(ws,))
+
+
+def _target_label(row: se.Row) -> str:
+    return f"{'· ' * row.depth}{row.label or 'net'}: {row.summary}"
+
+
+def _row(ws: Workspace, row: se.Row) -> None:
+    spec, path = ws.setup.spec, row.path
+    block = se.get(spec, path)
+    text, up, down, drop, nest, rep, unwrap, edit = st.columns(
+        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9], gap="xxsmall", vertical_alignment="center"
+    )
+    text.markdown(_row_text(row), help=_row_help(row))
+    slot = _sibling_slot(spec, path)
+    k = lambda what: widget_key(ws, path, what)  # noqa: E731
+    if slot is not None:  # a sequential's child: it can move and go
+        index, count = slot
+        _tool(up, "", "arrow_upward", k("up"), "Move up", _move, (ws, path, -1), index == 0)
+        _tool(
+            down,
+            "",
+            "arrow_downward",
+            k("down"),
+            "Move down",
+            _move,
+            (ws, path, 1),
+            index == count - 1,
+        )
+        _tool(
+            drop,
+            "",
+            "close",
+            k("remove"),
+            "Remove this block",
+            _apply,
+            (ws, path, lambda s: se.remove(s, path), None),
+        )
+    _tool(
+        nest,
+        "nest",
+        "subdirectory_arrow_right",
+        k("nest"),
+        "Nest this block in a new sequential",
+        _apply,
+        (ws, path, lambda s: se.wrap(s, path, "sequential"), None),
+    )
+    _tool(
+        rep,
+        "× N",
+        "repeat",
+        k("repeat"),
+        "Repeat this block (2 copies, each with its own parameters)",
+        _apply,
+        (ws, path, lambda s: se.wrap(s, path, "repeat"), path),
+    )
+    if row.type == "repeat" or (row.type == "sequential" and len(block["children"]) == 1):
+        _tool(
+            unwrap,
+            "unwrap",
+            "unfold_less",
+            k("unwrap"),
+            "Replace this block by the one block inside it",
+            _apply,
+            (ws, path, lambda s: se.unwrap(s, path), None),
+        )
+    is_open = st.session_state.get(_OPEN) == path
+    edit.button(
+        "done" if is_open else "edit",
+        key=k("edit"),
+        icon=":material/check:" if is_open else ":material/edit:",
+        type="tertiary",
+        help="Close the editor" if is_open else "Edit this block's fields",
+        on_click=_set_open,
+        args=(None if is_open else path,),
+    )
+
+
+def _tool(
+    col,
+    label: str,
+    icon: str,
+    key: str,
+    help_text: str,
+    on_click,
+    args: tuple,
+    disabled: bool = False,
+) -> None:
+    """A small icon button on a block's row that runs one spec edit when clicked."""
+    col.button(
+        label,
+        icon=f":material/{icon}:",
+        key=key,
+        type="tertiary",
+        help=help_text,
+        disabled=disabled,
+        on_click=on_click,
+        args=args,
+    )
+
+
+def _row_text(row: se.Row) -> str:
+    kind, rest = re.match(r"(\w*)(.*)", row.summary).groups()
+    label = literal(row.label or "net")  # a key is user text: a code span it cannot leave
+    name = f" :blue-badge[{row.name}]" if row.name else ""
+    icon = ICONS.get(row.type, "help")
+    return f"{_INDENT * 2 * row.depth}:material/{icon}: {label} **{kind}**{rest}{name}"
+
+
+def _row_help(row: se.Row) -> str | None:
+    if row.type == "repeat":
+        return "Its block is copied; each copy has its own parameters, as block2() in the chapter."
+    if row.type == "shared":
+        return "The very same module as the named block: its parameters are tied."
+    return None
+
+
+def _kind_label(option: str) -> str:
+    if option.startswith("shared:"):
+        return f"reuse block {option.split(':', 1)[1]} (same module, tied)"
+    return option
+
+
+# --- the editor of the open row ---
+
+
+def _editor(ws: Workspace, row: se.Row, box) -> None:
+    block = se.get(ws.setup.spec, row.path)
+    bt = BLOCKS.get(row.type)
+    fields = [f for f in bt.fields if f.kind not in (Kind.BLOCK, Kind.BLOCKS)] if bt else []
+    if row.keyed:
+        fields = [_KEY, *fields]
+    if row.type != "shared":  # a shared block is the named block itself: no name of its own
+        fields = [_NAME, *fields]
+    cols = box.container(border=True).columns(
+        max(5, len(fields)), gap="small", vertical_alignment="bottom"
+    )
+    for col, f in zip(cols, fields, strict=False):
+        with col:
+            _field(ws, row, block, f)
+
+
+def _field(ws: Workspace, row: se.Row, block: dict, f: Field) -> None:
+    """The widget of one field, chosen by the field's kind in the block-type table."""
+    path, name = row.path, f.name
+    key = widget_key(ws, path, name)
+    value = block.get(name, f.default)
+    args = dict(key=key, on_change=_on_field, args=(ws, path, f, key))
+    if f is _NAME:
+        st.text_input(
+            "name",
+            value or "",
+            disabled=row.in_repeat,
+            placeholder="optional",
+            help="Blocks inside a repeat are copied, so they cannot be named."
+            if row.in_repeat
+            else f.help,
+            **args,
+        )
+    elif f is _KEY or f.kind == Kind.KEY_FORMAT:
+        st.text_input(name, value or "", placeholder=row.label or "{i}", help=f.help, **args)
+    elif f.kind in (Kind.WHOLE, Kind.SIZE) and isinstance(value, list | tuple):
+        st.caption(f"{name} {list(value)}: edit it in the JSON view")
+    elif f.kind in (Kind.WHOLE, Kind.SIZE):
+        st.number_input(
+            name,
+            min_value=int(f.lo),
+            step=1,
+            value=value,
+            placeholder="? (lazy)" if f.lazy else None,
+            help="Leave empty to infer it at the first forward pass (a Lazy layer)."
+            if f.lazy
+            else f.help,
+            **args,
+        )
+    elif f.kind == Kind.FLAG:
+        st.checkbox(name, value=bool(value), help=f.help, **args)
+    elif f.kind == Kind.NUMBER:
+        hi = f.upper(ws.limits)
+        small = f.step is not None and f.step < 0.01
+        st.number_input(
+            name,
+            min_value=float(f.lo),
+            max_value=None if hi is None else float(hi),
+            value=float(value),
+            step=f.step,
+            format="%g" if small else None,
+            help=f.help,
+            **args,
+        )
+    elif f.kind == Kind.CHOICE:
+        options = list(f.choices)
+        st.selectbox(name, options, index=options.index(value), help=f.help, **args)
+    elif f.kind == Kind.REF:
+        options = se.names(ws.setup.spec)
+        st.selectbox(
+            "reuse block",
+            options,
+            index=options.index(value) if value in options else None,
+            **args,
+        )
+    elif f.kind == Kind.TIE:
+        options = _tie_options(ws.setup.spec, block)
+        current = (value or {}).get("weight", _NO_TIE)
+        st.selectbox(
+            "tie weight to",
+            options,
+            index=options.index(current) if current in options else 0,
+            help="Use another block's weight tensor as this one's (same shape).",
+            **args,
+        )
+
+
+def _tie_options(spec: dict, block: dict) -> list[str]:
+    own = block.get("name")
+    targets = [
+        f"{r.name}.weight"
+        for r in se.outline(spec)
+        if r.name is not None and r.name != own and r.type in _WEIGHTED
+    ]
+    current = (block.get("tie") or {}).get("weight")
+    extra = [current] if current and current not in targets else []
+    return [_NO_TIE, *targets, *extra]
+
+
+# --- callbacks: every change goes through session_state.act ---
+
+
+def _apply(
+    ws: Workspace,
+    acted: se.Path,
+    edit: Callable[[dict], dict],
+    open_after: se.Path | None | bool = False,
+) -> bool:
+    """Try ``edit`` on the spec; on an error remember what was tried, to place the message."""
+    tried: dict = {}
+
+    def action() -> None:
+        tried["spec"] = edit(ws.setup.spec)
+        ws.change(spec=tried["spec"])
+
+    version = ws.version
+    ok = session_state.act(_WHERE, action)
+    st.session_state[_ATTEMPT] = {"version": version, "acted": acted, "spec": tried.get("spec")}
+    if ok and open_after is not False:
+        st.session_state[_OPEN] = open_after
+    return ok
+
+
+def _move(ws: Workspace, path: se.Path, delta: int) -> None:
+    index, count = _sibling_slot(ws.setup.spec, path)
+    moved = (*path[:-1], max(0, min(count - 1, index + delta)))
+    was_open = st.session_state.get(_OPEN) == path
+    _apply(ws, path, lambda s: se.move(s, path, delta), moved if was_open else None)
+
+
+def _add(ws: Workspace) -> None:
+    parent = se.parse_path(st.session_state.get(_ADD_TO) or "")
+    kind, _, ref = (st.session_state.get(_ADD_KIND) or se.KINDS[0]).partition(":")
+    index = len(se.get(ws.setup.spec, parent).get("children", ()))
+    _apply(
+        ws,
+        parent,
+        lambda s: se.insert(s, parent, index, se.new_block(kind, ref or None)),
+        (*parent, "children", index),
+    )
+
+
+def _on_field(ws: Workspace, path: se.Path, f: Field, key: str) -> None:
+    value = st.session_state.get(key)
+    if isinstance(value, str):
+        value = value.strip()
+    if f is _NAME:
+        edit = lambda s: se.rename(s, path, value or "")  # noqa: E731
+    elif value is None or value == "" or value == f.default or value == _NO_TIE:
+        edit = lambda s: se.del_field(s, path, f.name)  # noqa: E731
+    elif f.kind == Kind.TIE:
+        edit = lambda s: se.set_field(s, path, f.name, {"weight": value})  # noqa: E731
+    else:
+        edit = lambda s: se.set_field(s, path, f.name, value)  # noqa: E731
+    _apply(ws, path, edit)
+
+
+def _travel(ws: Workspace, step: Callable[[], bool]) -> None:
+    session_state.act(_WHERE, step)
+
+
+def _set_open(path: se.Path | None) -> None:
+    st.session_state[_OPEN] = path
+
+
+def _sibling_slot(spec: dict, path: se.Path) -> tuple[int, int] | None:
+    """(index, sibling count) of a sequential's child; None for the root or a repeat's block."""
+    if len(path) < 2 or path[-2] != "children":
+        return None
+    return path[-1], len(se.get(spec, path[:-2])["children"])
+
+
+def _error_place(ws: Workspace) -> tuple[se.Path | None, str]:
+    """The row to show the builder's last error under, and the message; (None, "") if none.
+
+    The error names a place in the spec that was tried. If that block is not where it was
+    (a remove or move shifted it), the message goes under the row the user acted on.
+    """
+    err, tried = session_state.failure(_WHERE), st.session_state.get(_ATTEMPT)
+    if err is None or tried is None or tried["version"] != ws.version:
+        return None, ""
+    old = ws.setup.spec
+    new = tried["spec"] if tried["spec"] is not None else old
+    err_path = err.path
+    at = se.block_of_error(new, err_path)
+    if at != tried["acted"] and _block_or_none(old, at) != _block_or_none(new, at):
+        at = tried["acted"]
+    where = se.path_str(at)
+    if err_path == where:
+        return at, err.reason
+    if where and err_path.startswith(where + "."):
+        return at, f"{err_path[len(where) + 1 :]}: {err.reason}"
+    return at, err.message
+
+
+def _block_or_none(spec: dict, path: se.Path) -> object:
+    try:
+        return se.get(spec, path)
+    except SpecError:
+        return None
+
+
+# --- the JSON view ---
+
+
+def _json_view(ws: Workspace) -> None:
+    with st.expander("Spec as JSON", expanded=False):
+        key = f"builder_json_{ws.version}"  # kept as typed while an apply fails
+        st.text_area(
+            "The whole model as a spec",
+            to_json(ws.setup.spec),
+            key=key,
+            height=260,
+            help="Edit and apply; an invalid spec leaves the model as it is.",
+        )
+        st.button(
+            "Apply JSON",
+            key="builder_json_apply",
+            type="primary",
+            on_click=_apply_json,
+            args=(ws, key),
+        )
+        session_state.show_error(_WHERE_JSON)
+
+
+def _apply_json(ws: Workspace, key: str) -> None:
+    text = st.session_state.get(key, "")
+    if session_state.act(_WHERE_JSON, lambda: ws.change(spec=from_json(text, ws.limits))):
+        st.session_state[_OPEN] = None
