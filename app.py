@@ -25,6 +25,7 @@ st.set_page_config(
     layout="wide",
 )
 
+session_state.warm_up_once()
 ws = session_state.workspace()
 url.start(ws)  # why a link did not open; the URL follows the model
 session_state.page_drawn()  # callbacks ran already: this whole run draws this version

@@ -57,8 +57,8 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
 IMPORTS = """
 import importlib, pkgutil, sys
 import explorer
-for m in pkgutil.iter_modules(explorer.__path__):
-    importlib.import_module("explorer." + m.name)
+for m in pkgutil.walk_packages(explorer.__path__, "explorer."):
+    importlib.import_module(m.name)
 for m in list(sys.modules.values()):
     f = getattr(m, "__file__", None) or ""
     if f.startswith(sys.argv[1]) and "/.venv/" not in f:

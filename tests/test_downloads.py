@@ -101,7 +101,6 @@ def test_train_log_csv_round_trip_is_bit_for_bit(tmp_path):
         assert back[f"{name} update_ratio"] == sha(log.update_ratio[:, i])
 
 
-@pytest.mark.skipif(not downloads.script_available(), reason="explorer.io.script.to_script not here")
 def test_script_round_trip_rebuilds_the_same_values(tmp_path):
     ws = edited_tied_workspace()
     path = tmp_path / "model.py"
@@ -117,7 +116,6 @@ def test_a_lazy_model_has_no_parameter_file_yet():
         downloads.safetensors_bytes(ws.module)
 
 
-@pytest.mark.skipif(not downloads.script_available(), reason="explorer.io.script.to_script not here")
 def test_a_loaded_checkpoint_has_no_script_but_says_why():
     import io
 

@@ -407,7 +407,7 @@ def test_the_activation_probe_is_measured_once_per_model_shape_and_input(monkeyp
     fresh measurement."""
     import importlib
 
-    probe = importlib.import_module("explorer.run")
+    probe = importlib.import_module("explorer.engine.run")
     measured = []
     measure = probe._measure_activations
     monkeypatch.setattr(

@@ -43,8 +43,8 @@ DEPTHS = [
     ("explorer.session.state", "with_tensors"),
     ("explorer.session.actions", "with_tensors"),
     ("explorer.session.actions", "realize"),
-    ("explorer.run", "_forward"),
-    ("explorer.run", "UseRecorder"),
+    ("explorer.engine.run", "_forward"),
+    ("explorer.engine.run", "UseRecorder"),
     ("explorer.session.state", "inspect"),
     ("explorer.session.state", "materialize"),
 ]
@@ -248,8 +248,8 @@ PLANTS = {
     "change rules": ("explorer.session.state", "initialize"),
     "change seed": ("explorer.session.state", "initialize"),
     "reinitialize": ("explorer.session.state", "initialize"),
-    "forward": ("explorer.run", "_forward"),
-    "backward": ("explorer.run", "UseRecorder"),
+    "forward": ("explorer.engine.run", "_forward"),
+    "backward": ("explorer.engine.run", "UseRecorder"),
     "edit": ("explorer.session.actions", "with_tensors"),
     "move": ("explorer.session.state", "with_tensors"),
 }
@@ -422,7 +422,7 @@ def test_actions_are_pure_functions_of_a_state():
 def test_a_runs_output_shapes_come_from_the_specs_meta_pass_and_match_the_model(monkeypatch):
     """The app's run reuses the shapes its spec's probe measured (no second meta pass of the
     real model), and they are the real model's shapes, path for path."""
-    probe = sys.modules["explorer.run"]  # the module, not explorer.run the function
+    probe = sys.modules["explorer.engine.run"]  # the module, not explorer.run the function
     ws = Workspace.from_preset("tied_lm")
     measured = []
     real_pass = probe._measure_activations

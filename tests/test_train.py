@@ -359,7 +359,7 @@ def test_a_failure_inside_training_changes_nothing(monkeypatch):
     ws = Workspace.from_preset("tied")
     ws.backward()
     before = (ws.experiment, ws.state.fingerprint(), ws.history.undo, ws.version)
-    real, calls = sys.modules["explorer.train"].task_loss, {"n": 0}
+    real, calls = sys.modules["explorer.engine.train"].task_loss, {"n": 0}
 
     def failing(*args):
         calls["n"] += 1
@@ -367,7 +367,7 @@ def test_a_failure_inside_training_changes_nothing(monkeypatch):
             raise Planted("step 3")
         return real(*args)
 
-    monkeypatch.setattr(sys.modules["explorer.train"], "task_loss", failing)
+    monkeypatch.setattr(sys.modules["explorer.engine.train"], "task_loss", failing)
     with pytest.raises(Planted):
         ws.train(SETTINGS)
     assert (ws.experiment, ws.state.fingerprint(), ws.history.undo, ws.version) == before
@@ -389,7 +389,7 @@ def test_an_action_during_training_drops_the_run():
 
 def test_training_waits_in_a_heavy_work_slot(monkeypatch):
     """The run holds one of the server's heavy slots, and says when it waits."""
-    train_module = sys.modules["explorer.train"]  # explorer.train is the function
+    train_module = sys.modules["explorer.engine.train"]  # explorer.train is the function
     entered = []
     real = train_module.heavy
 

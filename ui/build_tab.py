@@ -20,6 +20,7 @@ from explorer.spec.blocks import BLOCKS
 from explorer.spec.fields import Field, Kind
 from explorer.spec.validate import from_json, to_json
 from ui import session_state
+from ui.code_model import code_model_panel
 from ui.table_tabs import literal
 
 __all__ = ["builder_panel", "widget_key", "row_key"]
@@ -42,8 +43,6 @@ _INDENT = "&emsp;"  # markdown strips leading spaces but keeps an entity, so row
 def builder_panel(ws: Workspace) -> None:
     """Draw the Build tab: undo/redo, the block outline with per-row edits, and the JSON view."""
     if ws.experiment.source is not None:  # a model written as code has no outline to edit
-        from ui.code_model import code_model_panel
-
         return code_model_panel(ws)
     st.caption(HINT)
     _history(ws)

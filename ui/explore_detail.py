@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from explorer.core.errors import SpecError
 from explorer.engine.uses import use_scale, uses_sum_error
 from explorer.init.initializers import expected
 from explorer.session.state import State
@@ -242,8 +243,6 @@ def _apply_edit(name: str) -> None:
 
     def run() -> None:
         if index is False:
-            from explorer.core.errors import SpecError
-
             raise SpecError(
                 "whole numbers separated by commas, or empty for every element", "index"
             )

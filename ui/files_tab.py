@@ -223,8 +223,6 @@ def _downloads(ws: Workspace) -> None:
 
 def _script_or_reason(exp) -> bytes | str | None:
     """The script's bytes, why there is none (a model from code, a load), or None."""
-    if not downloads.script_available():
-        return None
     try:
         return downloads.script(exp)
     except ExplorerError as err:

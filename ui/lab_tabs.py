@@ -16,15 +16,17 @@ import streamlit as st
 from torch.nn.parameter import is_lazy
 
 from explorer.core.errors import ExplorerError
+from explorer.engine.run import InputKind
 from explorer.engine.tasks import TASK_TEXT, Task
 from explorer.engine.train import Optimizer, Progress, TrainSettings
 from explorer.io.script import to_script, train_lines
 from explorer.labs.charts import NORMS, depth_figure, loss_figure, norms_figure, uses_figure
 from explorer.labs.depth import DEPTH_BATCH, RULE_LABELS, RULE_SETS, compare, symmetry
-from explorer.session.experiment import InputKind, check_op
+from explorer.session.ops import check_op
 from explorer.session.state import State
 from explorer.session.workspace import Workspace
 from explorer.spec.presets import PRESETS
+from explorer.view.figures import heatmap, histogram
 from explorer.view.reduce import colour_limit, downsample
 from ui import session_state
 
@@ -245,8 +247,6 @@ def snapshot_scrubber(s: State, name: str) -> None:
     log = s.train_log
     if log is None or log.key(name) is None:
         return
-    from explorer.view.figures import heatmap, histogram
-
     st.markdown("#### Through training")
     if log.snapshot(name, 0) is None:
         st.caption("No snapshots of this tensor: they would exceed the snapshot memory budget.")
@@ -347,19 +347,7 @@ def depth_panel(ws: Workspace) -> None:
 
 
 def _open_preset(key: str) -> None:
-    from explorer.spec.presets import preset
-
-    p = preset(key)
-    session_state.workspace().change(
-        spec=p.spec,
-        rules=p.rules,
-        input_shape=p.input_shape,
-        input_kind=p.input_kind,
-        vocab=p.vocab,
-        loss=p.loss,
-        preset=key,
-        root_name=p.root_name,
-    )
+    session_state.workspace().open_preset(key)
     session_state.select("")
 
 

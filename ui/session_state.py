@@ -24,11 +24,16 @@ from explorer.core.errors import ExplorerError, SpecError
 from explorer.core.limits import Limits, profile
 from explorer.core.patterns import MatchMode, Pattern, compile_pattern
 from explorer.core.slots import notices
+from explorer.io import links
+from explorer.io.serve import served_experiment
+from explorer.session.experiment import Experiment
 from explorer.session.state import warm_up
 from explorer.session.workspace import Workspace
 
 __all__ = [
     "freeze_imports",
+    "warm_up_once",
+    "start_notes",
     "LIMITS",
     "workspace",
     "act",
@@ -50,6 +55,7 @@ __all__ = [
 ]
 
 _WS, _ERRORS, _CACHE, _SELECTED, _PAGE = "workspace", "errors", "cache", "selected", "page_version"
+_NOTES = "start_notes"  # why the link or the served model did not open: (version, lines)
 _CACHE_ENTRIES = 48
 _log = logging.getLogger(__name__)
 _frozen = threading.Lock()
@@ -74,14 +80,12 @@ LIMITS: Limits = profile()  # EXPLORER_PROFILE=hosted on a shared server
 
 
 @st.cache_resource
-def _warm_up() -> threading.Thread:
-    """Once per server process: PyTorch's first meta-device pass costs seconds of imports."""
-    thread = threading.Thread(target=warm_up, name="explorer-warm-up", daemon=True)
+def warm_up_once() -> threading.Thread:
+    """Once per server process, from the first page: PyTorch's first meta-device pass costs
+    seconds of imports. Not a daemon, so a process never exits while it is inside PyTorch."""
+    thread = threading.Thread(target=warm_up, name="explorer-warm-up")
     thread.start()
     return thread
-
-
-_warm_up()
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,45 @@ class Failure:
 def workspace() -> Workspace:
     """This session's workspace; a first visit opens a link's model, a served one, or the MLP."""
     if _WS not in st.session_state:
-        from ui.url import first_workspace
-
         st.session_state[_WS] = first_workspace(LIMITS)
     return st.session_state[_WS]
+
+
+def first_workspace(limits: Limits) -> Workspace:
+    """The workspace of a session's first visit: the link's model, the served one, or the MLP."""
+    notes: list[str] = []
+    tried: list[tuple[str, Experiment]] = []
+    token = st.query_params.get(links.QUERY_KEY)
+    if token is not None:
+        try:
+            tried.append(("The link", links.decode(token, limits)))
+        except ExplorerError as err:
+            notes.append(f"The link could not be opened: {err}")
+    try:
+        served = served_experiment(limits)
+    except ExplorerError as err:
+        notes.append(f"The served model could not be opened: {err}")
+        served = None
+    if served is not None:
+        tried.append((f"The model from {served.source}", served))
+    ws = None
+    for what, exp in tried:
+        try:
+            ws = Workspace(exp, limits)
+            break
+        except ExplorerError as err:
+            notes.append(f"{what} could not be built: {err}")
+    if ws is None:
+        ws = Workspace.from_preset("mlp", limits)
+        if notes:
+            notes.append("Showing the chapter's MLP instead.")
+    st.session_state[_NOTES] = (ws.version, tuple(notes))
+    return ws
+
+
+def start_notes() -> tuple[int | None, tuple[str, ...]]:
+    """Why the link or the served model did not open, and the state version that says so."""
+    return st.session_state.get(_NOTES, (None, ()))
 
 
 def act(where: str, run: Callable[[], object]) -> bool:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.core.devices import available_devices
+from explorer.core.devices import DTYPES, available_devices
+from explorer.core.errors import SpecError
 from explorer.core.frozen import freeze
 from explorer.core.patterns import MODE_LABELS, MatchMode
+from explorer.engine.run import Loss
 from explorer.io.script import forward_lines, move_line
-from explorer.session.experiment import DTYPES, Experiment, Loss, Ran
+from explorer.session.experiment import Ran
 from explorer.session.workspace import Workspace
 from explorer.spec.presets import PRESETS
 from explorer.view.reduce import tensor_preview
@@ -95,11 +97,7 @@ def _load_preset(key: str) -> None:
     choice = st.session_state.get(key)
     if not choice:
         return
-    ws = session_state.workspace()
-    exp = Experiment.from_preset(choice).replace(seed=ws.experiment.seed)
-    if exp.device != "meta" and ws.device != "meta":
-        exp = exp.replace(device=ws.device, dtype=ws.dtype)
-    if session_state.act(key, lambda: ws.load(exp)):
+    if session_state.act(key, lambda: session_state.workspace().open_preset(choice)):
         session_state.select("")
 
 
@@ -247,8 +245,6 @@ def _on_change(key: str, method: str, field: str) -> None:
 
     def run() -> None:
         if value is None:
-            from explorer.core.errors import SpecError
-
             raise SpecError("whole numbers separated by commas, e.g. 2, 4", "input_shape")
         getattr(session_state.workspace(), method)(**{field: value})
 

@@ -10,7 +10,9 @@ from torch import nn
 
 from explorer.core.errors import DeviceError
 
-__all__ = ["DeviceOption", "available_devices", "resolve_device"]
+__all__ = ["DTYPES", "DeviceOption", "available_devices", "resolve_device"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 _CUDA_NAME = re.compile(r"cuda(?::(\d+))?")
 

@@ -49,18 +49,30 @@ class Limits:
     max_key_chars: int = 64  # a child's key in its parent (print(net) shows "(block 0)")
     max_meta_params: int = 10**12  # parameter elements of a model built on the meta device
     max_spec_bytes: int = 1_000_000  # spec or experiment JSON text
+    max_ndim: int = 8  # dimensions of one tensor: an edit's index, a rule's min_ndim
+    max_name_chars: int = 1_000  # a parameter's or a checkpoint key's full dotted name
+    max_file_name_chars: int = 255  # an uploaded file's name, as an experiment records it
+    max_device_chars: int = 16  # a device name such as cuda:0
     # running it
     max_input_elements: int = 50_000_000
+    max_input_dims: int = 5  # dimensions of the batch
+    max_edit_value: float = 1e38  # the size of a number an edit writes (float32 holds 3.4e38)
     max_activation_bytes: int = 2 * GIB  # what autograd keeps for one forward pass
     max_value_bytes: int = 4 * GIB  # parameters, in the session's dtype
     # initializers
     max_rules: int = 200
     max_formula_chars: int = 1_000
     max_formula_bytes: int = 512 * MIB  # live temporaries × parameter size
+    max_formula_tokens: int = 200
+    max_formula_depth: int = 50  # nested parentheses, signs, powers and calls
+    max_formula_draws: int = 16  # calls to uniform / normal / trunc_normal
+    max_formula_name_chars: int = 32  # characters in one identifier
     max_pattern_chars: int = 500  # a filter or rule-target pattern
     # training
     max_train_steps: int = 5_000
     max_train_batch: int = 4_096  # examples in one training batch
+    max_train_example_dims: int = 4  # dimensions of one training example
+    max_lr: float = 10.0  # the largest learning rate
     max_snapshot_frames: int = 50
     max_snapshot_bytes: int = 256 * MIB
     # files and history

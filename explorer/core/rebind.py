@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedParameter, is_lazy
 
-__all__ = ["with_tensors", "meta_twin", "share_buffers", "walk_modules"]
+__all__ = ["with_tensors", "meta_twin", "share_buffers", "walk_modules", "distinct_parameters"]
 
 
 def with_tensors(
@@ -108,3 +108,11 @@ def _visit(path: str, module: nn.Module, walked: list) -> None:
     for name, child in module._modules.items():
         if child is not None:
             _visit(prefix + name, child, walked)
+
+
+def distinct_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Each distinct parameter with its first name, in ``parameters()`` order."""
+    seen: dict[int, tuple[str, nn.Parameter]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        seen.setdefault(id(p), (name, p))
+    return list(seen.values())

@@ -21,6 +21,7 @@ from torch import nn
 
 from explorer.editions.places import Framework, Place
 from explorer.engine.uses import uses_sum_error
+from explorer.session.ops import EDIT_OPERATORS
 from explorer.view.tree import ParamTree
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 F = Framework
-_OPS = {"set": "=", "add": "+=", "multiply": "*=", "divide": "/="}
 _SIGNS = {"add": "+", "multiply": "*", "divide": "/"}
 
 
@@ -79,7 +79,7 @@ def _edit_line(place: Place, how: str, value: float, index: tuple[int, ...] | No
     fw = place.framework
     if fw in (F.PYTORCH, F.MXNET):
         at = ", ".join(map(str, index)) if index else ":"
-        return f"{w}[{at}] {_OPS[how]} {v}"
+        return f"{w}[{at}] {EDIT_OPERATORS[how]} {v}"
     if fw == F.DJL:
         if index is None:
             whole = {"add": "addi", "multiply": "muli", "divide": "divi"}

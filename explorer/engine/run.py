@@ -7,6 +7,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +18,10 @@ from explorer.core.errors import DeviceError, ExplorerError, SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.core.rebind import meta_twin, walk_modules
 from explorer.engine.uses import UseRecorder
-from explorer.session.experiment import InputKind, Loss
 
 __all__ = [
+    "InputKind",
+    "Loss",
     "RunResult",
     "run",
     "make_input",
@@ -27,6 +29,23 @@ __all__ = [
     "meta_pass",
     "check_activations",
 ]
+
+
+
+class InputKind(StrEnum):
+    """What the batch holds: ``torch.rand`` values or integer token ids."""
+
+    UNIFORM = "uniform"
+    TOKENS = "tokens"
+
+
+class Loss(StrEnum):
+    """The scalar a backward pass starts from."""
+
+    SUM = "sum"
+    MSE = "mse"
+    CROSS_ENTROPY = "cross_entropy"
+
 
 LOSSES = tuple(Loss)
 INPUT_KINDS = tuple(InputKind)

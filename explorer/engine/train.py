@@ -38,12 +38,14 @@ from torch.nn.parameter import is_lazy
 
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.core.rebind import with_tensors
+from explorer.core.pycode import number_text
+from explorer.core.rebind import distinct_parameters, with_tensors
 from explorer.core.rng import seeded
 from explorer.core.slots import heavy
 from explorer.engine.run import check_activations
 from explorer.engine.tasks import Dataset, Task, make_task, task_loss
 from explorer.engine.uses import UseRecorder
+from explorer.spec.fields import Field, Kind, check_fields
 
 __all__ = [
     "Optimizer",
@@ -58,14 +60,11 @@ __all__ = [
     "norms",
     "check_train_op",
     "train_op",
-    "OP_KEYS",
+    "optimizer_line",
+    "TRAIN_FIELDS",
 ]
 
 STEP_SEED_HIGH = 2**62
-MAX_LR = 10.0
-OP_KEYS = frozenset(
-    {"op", "task", "optimizer", "lr", "momentum", "batch_size", "steps", "seed", "input", "vocab"}
-)
 
 
 class Optimizer(StrEnum):
@@ -73,6 +72,41 @@ class Optimizer(StrEnum):
 
     SGD = "sgd"
     ADAM = "adam"
+
+
+# A training run's settings, as a train op records them (``explorer.session.ops``).
+TRAIN_FIELDS = (
+    Field("task", Kind.CHOICE, "the data set", True, choices=tuple(Task)),
+    Field("optimizer", Kind.CHOICE, "the optimizer", True, choices=tuple(Optimizer)),
+    Field(
+        "lr",
+        Kind.NUMBER,
+        "the learning rate",
+        True,
+        lo=0,
+        lo_open=True,
+        hi="max_lr",
+        range_words="in ({lo}, {hi}]",
+    ),
+    Field(
+        "momentum",
+        Kind.NUMBER,
+        "SGD's momentum",
+        True,
+        lo=0,
+        hi=1,
+        hi_open=True,
+        range_words="in [{lo}, {hi})",
+    ),
+    Field("batch_size", Kind.WHOLE, "examples per step", True, hi="max_train_batch"),
+    Field("steps", Kind.WHOLE, "steps", True, lo=0, hi="max_train_steps"),
+    Field("seed", Kind.WHOLE, "the data's seed", True, lo=0, hi="max_seed"),
+    Field("input", Kind.SHAPE, "one example's shape", True, hi="max_train_example_dims"),
+    Field(
+        "vocab", Kind.WHOLE, "token ids' range", True, hi="max_embeddings", nullable=True
+    ),
+)
+_OP = Field("op", Kind.CHOICE, "a training run", True, choices=("train",))
 
 
 @dataclass(frozen=True)
@@ -209,7 +243,7 @@ def train(
     record = record or Record()
     settings = _check(steps, optimizer, lr, momentum, batch_size, seed, limits)
     settings["task"] = task.task
-    named = _distinct(module)
+    named = distinct_parameters(module)
     if any(is_lazy(p) for _, p in named):
         raise SpecError("the model has lazy layers: run a forward pass first", "train")
     check_activations(module, task.x[:batch_size], limits, backward=True)
@@ -401,14 +435,6 @@ class _Rows:
         )
 
 
-def _distinct(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """Each distinct parameter with its first name, in ``parameters()`` order."""
-    seen: dict[int, tuple[str, nn.Parameter]] = {}
-    for name, p in module.named_parameters(remove_duplicate=False):
-        seen.setdefault(id(p), (name, p))
-    return list(seen.values())
-
-
 def _aliases(module: nn.Module, named) -> dict[str, tuple[str, ...]]:
     first = {id(p): name for name, p in named}
     names: dict[str, list[str]] = {name: [] for name, _ in named}
@@ -460,37 +486,16 @@ def _take(snapshots: dict, named, taken: list[int], step: int) -> None:
 
 def _check(steps, optimizer, lr, momentum, batch_size, seed, limits: Limits) -> dict:
     """The run's settings, each checked; ``SpecError`` names the setting and its range."""
-    _whole(steps, 0, limits.max_train_steps, "steps")
-    _whole(batch_size, 1, limits.max_train_batch, "batch_size")
-    _whole(seed, 0, limits.max_seed, "seed")
-    if optimizer not in {str(o) for o in Optimizer}:
-        raise SpecError(f"must be one of {', '.join(Optimizer)}, got {optimizer!r}", "optimizer")
-    _number(lr, 0.0, MAX_LR, "lr", low_open=True)
-    _number(momentum, 0.0, 1.0, "momentum", high_open=True)
-    return {
-        "optimizer": str(optimizer),
-        "lr": float(lr),
-        "momentum": float(momentum),
+    settings = {
+        "optimizer": optimizer,
+        "lr": lr,
+        "momentum": momentum,
         "batch_size": batch_size,
         "steps": steps,
         "seed": seed,
     }
-
-
-def _whole(value, lo: int, hi: int, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise SpecError(f"must be a whole number from {lo} to {hi:,}, got {value!r}", where)
-
-
-def _number(value, lo, hi, where, low_open=False, high_open=False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (lo < value if low_open else lo <= value) and (
-            value < hi if high_open else value <= hi
-        )
-    if not ok:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise SpecError(f"must be a number in {left}{lo:g}, {hi:g}{right}, got {value!r}", where)
+    check_fields(settings, TRAIN_FIELDS, "", limits, strict=False)
+    return {**settings, "optimizer": str(optimizer), "lr": float(lr), "momentum": float(momentum)}
 
 
 # --- the train op: a run recorded in an experiment, replayed exactly ---
@@ -498,32 +503,7 @@ def _number(value, lo, hi, where, low_open=False, high_open=False) -> None:
 
 def check_train_op(op: Mapping, where: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """Check a recorded training run: every setting, the example shape and the vocabulary."""
-    for key in op:
-        if key not in OP_KEYS:
-            allowed = ", ".join(sorted(OP_KEYS))
-            raise SpecError(f"unknown field; allowed: {allowed}", f"{where}.{key}")
-    for key in OP_KEYS:
-        if key not in op:
-            raise SpecError(f"a train op needs {key!r}", where)
-    if op["task"] not in {str(t) for t in Task}:
-        raise SpecError(f"must be one of {', '.join(Task)}, got {op['task']!r}", f"{where}.task")
-    try:
-        _check(
-            op["steps"], op["optimizer"], op["lr"], op["momentum"], op["batch_size"], op["seed"],
-            limits,
-        )  # fmt: skip
-    except SpecError as err:
-        raise SpecError(err.reason, f"{where}.{err.path}") from None
-    shape = op["input"]
-    if (
-        not isinstance(shape, list | tuple)
-        or not 1 <= len(shape) <= 4
-        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)
-    ):
-        raise SpecError("must be 1 to 4 positive whole numbers", f"{where}.input")
-    vocab = op["vocab"]
-    if vocab is not None:
-        _whole(vocab, 1, limits.max_embeddings, f"{where}.vocab")
+    check_fields(op, (_OP, *TRAIN_FIELDS), where, limits)
 
 
 def _has_values(module: nn.Module) -> None:
@@ -555,7 +535,7 @@ def train_op(
     data = make_task(
         op["task"], module, tuple(op["input"]), vocab=op["vocab"], seed=op["seed"], limits=limits
     )
-    fresh = {name: p.detach().clone() for name, p in _distinct(module)}
+    fresh = {name: p.detach().clone() for name, p in distinct_parameters(module)}
     copy = with_tensors(module, fresh, clone_buffers=True)
     with heavy(limits, on_wait):
         log = train(
@@ -573,3 +553,11 @@ def train_op(
         )
     copy.zero_grad(set_to_none=True)
     return copy, log
+
+
+def optimizer_line(op: Mapping, root: str = "net") -> str:
+    """``opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)``, or Adam."""
+    if op["optimizer"] == "adam":
+        return f"opt = torch.optim.Adam({root}.parameters(), lr={number_text(op['lr'])})"
+    momentum = f", momentum={number_text(op['momentum'])}" if op["momentum"] else ""
+    return f"opt = torch.optim.SGD({root}.parameters(), lr={number_text(op['lr'])}{momentum})"

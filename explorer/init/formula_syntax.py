@@ -27,11 +27,6 @@ __all__ = [
     "parse_program",
 ]
 
-MAX_TOKENS = 200
-MAX_DEPTH = 50  # nested parentheses, signs, powers and calls
-MAX_DRAWS = 16  # calls to uniform / normal / trunc_normal
-MAX_NAME = 32  # characters in one identifier
-
 FUNCTIONS = MappingProxyType(
     {
         "uniform": (2, "uniform(a, b): a fresh uniform draw in [a, b) for every element"),
@@ -162,7 +157,7 @@ def _unexpected(token: Token) -> SpecError:
     return _error(f"unexpected {shown!r}", token.pos, _HINTS.get(token.text))
 
 
-def _tokenize(expr: str) -> list[Token]:
+def _tokenize(expr: str, limits: Limits) -> list[Token]:
     tokens, pos = [], 0
     while pos < len(expr):
         match = _TOKEN.match(expr, pos)
@@ -173,14 +168,15 @@ def _tokenize(expr: str) -> list[Token]:
         kind, text = match.lastgroup, match.group()
         if kind == "bad":
             raise _unexpected(Token(kind, text, pos))
-        if kind == "name" and len(text) > MAX_NAME:
-            raise _error("name too long", pos, f"the limit is {MAX_NAME} characters")
+        if kind == "name" and len(text) > limits.max_formula_name_chars:
+            raise _error(
+                "name too long", pos, f"the limit is {limits.max_formula_name_chars} characters"
+            )
         if kind != "space":
             tokens.append(Token(kind, text, pos))
-        if len(tokens) > MAX_TOKENS:
-            raise SpecError(
-                f"has more than {MAX_TOKENS} tokens; the limit is {MAX_TOKENS}", path="formula"
-            )
+        if len(tokens) > limits.max_formula_tokens:
+            most = limits.max_formula_tokens
+            raise SpecError(f"has more than {most} tokens; the limit is {most}", path="formula")
         pos = match.end()
     return tokens + [Token("end", "", len(expr))]
 
@@ -188,8 +184,9 @@ def _tokenize(expr: str) -> list[Token]:
 class _Parser:
     """Recursive descent; from loosest to tightest: | & comparisons + - * / signs **."""
 
-    def __init__(self, tokens: list[Token]):
+    def __init__(self, tokens: list[Token], limits: Limits):
         self.tokens, self.at, self.depth, self.draws = tokens, 0, 0, 0
+        self.limits = limits
         self.bound: set[str] = set()
 
     def peek(self, ahead: int = 0) -> Token:
@@ -248,8 +245,9 @@ class _Parser:
     def signed(self):
         """Every nesting route passes here, so the depth limit holds before recursion grows."""
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _error("nesting too deep", self.peek().pos, f"the limit is {MAX_DEPTH} levels")
+        if self.depth > self.limits.max_formula_depth:
+            most = self.limits.max_formula_depth
+            raise _error("nesting too deep", self.peek().pos, f"the limit is {most} levels")
         if self.peek().text in ("-", "+"):
             node = self.signed() if self.take().text == "+" else Neg(self.signed())
         else:
@@ -308,8 +306,9 @@ class _Parser:
             )
         if name.text in DRAWS:
             self.draws += 1
-            if self.draws > MAX_DRAWS:
-                raise _error("too many random draws", name.pos, f"the limit is {MAX_DRAWS}")
+            if self.draws > self.limits.max_formula_draws:
+                most = self.limits.max_formula_draws
+                raise _error("too many random draws", name.pos, f"the limit is {most}")
         return Call(name.text, tuple(args))
 
 
@@ -322,7 +321,7 @@ def parse_program(expr: str, limits: Limits = DEFAULT_LIMITS) -> Program:
             f"is {len(expr)} characters long; the limit is {limits.max_formula_chars}",
             path="formula",
         )
-    tokens = _tokenize(expr)
+    tokens = _tokenize(expr, limits)
     if len(tokens) == 1:
         raise SpecError(f"is empty; {ALLOWED}", path="formula")
-    return _Parser(tokens).program()
+    return _Parser(tokens, limits).program()

@@ -30,6 +30,7 @@ from explorer.core.rebind import walk_modules
 from explorer.core.rng import seeded
 from explorer.init.formula import Formula, parse_formula
 from explorer.init.initializers import INITIALIZERS, Initializer, check_options
+from explorer.spec.fields import whole
 
 __all__ = [
     "Initializer",
@@ -45,7 +46,6 @@ __all__ = [
 # Each initializer's options with their defaults (None: required), read from the registry.
 OPTIONS: dict[str, dict[str, object]] = {n: i.defaults() for n, i in INITIALIZERS.items()}
 _RULE_KEYS = ("init", "target", "regex", "match", "force_reinit", "min_ndim")
-_MAX_NDIM = 8
 
 
 @dataclass
@@ -103,8 +103,7 @@ def _check_rule(rule: object, path: str, limits: Limits) -> dict:
         checked["force_reinit"] = False
     if rule.get("min_ndim", 0) != 0:
         ndim = rule["min_ndim"]
-        if isinstance(ndim, bool) or not isinstance(ndim, int) or not 0 <= ndim <= _MAX_NDIM:
-            raise SpecError(f"must be a whole number from 0 to {_MAX_NDIM}", f"{path}.min_ndim")
+        whole(ndim, f"{path}.min_ndim", 0, limits.max_ndim)
         checked["min_ndim"] = ndim
     return checked
 

@@ -35,9 +35,8 @@ from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.view.tree import ParamTree, inspect
 
-__all__ = ["Checkpoint", "read_checkpoint", "SAFETENSORS_DTYPES", "MAX_KEY_CHARS"]
+__all__ = ["Checkpoint", "read_checkpoint", "SAFETENSORS_DTYPES"]
 
-MAX_KEY_CHARS = 1_000
 SAFETENSORS_DTYPES = {
     "BOOL": torch.bool,
     "U8": torch.uint8,
@@ -173,7 +172,7 @@ def _read_safetensors(data: bytes, limits: Limits) -> tuple[dict, dict]:
     aliases = {
         alias: kept
         for alias, kept in metadata.items()
-        if alias not in tensors and kept in tensors and _looks_like_key(alias)
+        if alias not in tensors and kept in tensors and _looks_like_key(alias, limits)
     }
     for alias, kept in aliases.items():  # save_model's convention: {removed: kept}
         tensors[alias] = tensors[kept]
@@ -306,8 +305,8 @@ def _check_keys(tensors: dict, limits: Limits) -> None:
     if len(tensors) > limits.max_param_names:
         raise SpecError(f"the file has {len(tensors):,} keys, over {limits.max_param_names:,}")
     for key in tensors:
-        if not key or len(key) > MAX_KEY_CHARS:
-            raise SpecError(f"a key must have 1 to {MAX_KEY_CHARS} characters", key[:50])
+        if not key or len(key) > limits.max_name_chars:
+            raise SpecError(f"a key must have 1 to {limits.max_name_chars} characters", key[:50])
 
 
 def _view_key(t: torch.Tensor) -> tuple:
@@ -327,8 +326,8 @@ def _all_tensors(mapping: Mapping) -> bool:
     return all(isinstance(v, torch.Tensor) for v in mapping.values())
 
 
-def _looks_like_key(text: str) -> bool:
-    return 0 < len(text) <= MAX_KEY_CHARS and all(part for part in text.split("."))
+def _looks_like_key(text: str, limits: Limits) -> bool:
+    return 0 < len(text) <= limits.max_name_chars and all(part for part in text.split("."))
 
 
 def _natural(key: str) -> list:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import io
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
 from explorer.core.errors import SpecError
+from explorer.io.script import to_script
 from explorer.session.experiment import Experiment
 from explorer.view.tree import ParamTree
 
@@ -34,7 +36,6 @@ __all__ = [
     "parameters_csv",
     "train_log_csv",
     "script",
-    "script_available",
 ]
 
 
@@ -92,8 +93,6 @@ def parameters_csv(tree: ParamTree) -> bytes:
 def train_log_csv(log) -> bytes:
     """A training log (``explorer.engine.train.TrainLog``): one row per step, the loss and each
     tensor's value norm, gradient norm and update ratio."""
-    import pandas as pd
-
     columns = {"step": list(range(1, log.done + 1)), "loss": log.loss.tolist()}
     for i, name in enumerate(log.names):
         columns[f"{name} value_norm"] = log.value_norm[:, i].tolist()
@@ -103,19 +102,8 @@ def train_log_csv(log) -> bytes:
     return frame.to_csv(index=False, lineterminator="\n", float_format="%.9g").encode()
 
 
-def script_available() -> bool:
-    """Whether ``explorer.io.script.to_script`` (the PyTorch script exporter) is present."""
-    try:
-        from explorer.io.script import to_script  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def script(exp: Experiment) -> bytes:
     """The PyTorch script that rebuilds this experiment (``explorer.io.script.to_script``)."""
-    from explorer.io.script import to_script
-
     if any(op["op"] == "load" for op in exp.ops):
         raise SpecError(
             "values loaded from a checkpoint are not code: download the experiment, the "

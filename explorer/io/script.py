@@ -35,15 +35,19 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from explorer.core.devices import DTYPES
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
+from explorer.core.pycode import number_text
 from explorer.engine import tasks
-from explorer.engine.train import STEP_SEED_HIGH, draws_random
+from explorer.engine.run import InputKind
+from explorer.engine.train import STEP_SEED_HIGH, draws_random, optimizer_line
 from explorer.init.formula import parse_formula
 from explorer.init.formula_code import FORMULA_HELPERS, formula_function
 from explorer.init.initializers import pytorch_code
 from explorer.init.rules import check_rules, matches
-from explorer.session.experiment import DTYPES, Experiment, InputKind, Ran, check_experiment
+from explorer.session.experiment import Experiment, Ran, check_experiment
+from explorer.session.ops import OPS
 from explorer.spec import layers as explorer_layers
 from explorer.spec.blocks import BLOCKS
 from explorer.spec.build import build
@@ -65,18 +69,7 @@ __all__ = [
     "train_lines",
 ]
 
-EDIT_OPERATOR = {"set": "=", "add": "+=", "multiply": "*=", "divide": "/="}
 _DTYPE_CODE = {name: f"torch.{name}" for name in DTYPES}
-
-
-def _num(x: float) -> str:
-    """A number as short as it can be written without losing bits: ``0.01``, ``42``."""
-    if isinstance(x, bool):
-        return repr(x)
-    if isinstance(x, int):
-        return str(x)
-    short = f"{x:g}"
-    return short if float(short) == x and "e" not in short else repr(float(x))
 
 
 # --- one line per action ---
@@ -84,10 +77,7 @@ def _num(x: float) -> str:
 
 def edit_line(access: str, how: str, value: float, index=None) -> str:
     """``net[0].weight.data[0, 0] = 42``, ``+= 1``, ``*= 2`` or ``/= 9`` (``[:]`` for all)."""
-    where = ", ".join(str(int(i)) for i in index) if index is not None else ":"
-    if not where:
-        where = "..."  # a 0-d tensor
-    return f"{access}.data[{where}] {EDIT_OPERATOR[how]} {_num(value)}"
+    return OPS["edit"].code({"how": how, "value": value, "index": index}, access)
 
 
 def init_lines(rule: Mapping, access: str) -> str:
@@ -113,15 +103,7 @@ def forward_lines(root: str = "net", loss: str = "sum", backward: bool = True) -
 
 def move_line(root: str, device: str, dtype: str) -> str:
     """``net.to(device="cuda:0", dtype=torch.float64)``."""
-    return f"{root}.to(device={device!r}, dtype={_DTYPE_CODE[dtype]})"
-
-
-def optimizer_line(op: Mapping, root: str = "net") -> str:
-    """``opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)``, or Adam."""
-    if op["optimizer"] == "adam":
-        return f"opt = torch.optim.Adam({root}.parameters(), lr={_num(op['lr'])})"
-    momentum = f", momentum={_num(op['momentum'])}" if op["momentum"] else ""
-    return f"opt = torch.optim.SGD({root}.parameters(), lr={_num(op['lr'])}{momentum})"
+    return OPS["move"].code({"device": device, "dtype": dtype}, root)
 
 
 _LOSS_CODE = {
@@ -181,7 +163,7 @@ BLOCK_CODE: dict[str, Callable[[Get, dict], str]] = {
     ),
     "tanh": lambda v, s: "nn.Tanh()",
     "sigmoid": lambda v, s: "nn.Sigmoid()",
-    "dropout": lambda v, s: f"nn.Dropout({_num(v('p'))})",
+    "dropout": lambda v, s: f"nn.Dropout({number_text(v('p'))})",
     "layernorm": lambda v, s: f"nn.LayerNorm({v('normalized_shape')}, eps={v('eps')!r})",
     "rmsnorm": lambda v, s: f"nn.RMSNorm({v('normalized_shape')}, eps={v('eps')!r})",
     "embedding": lambda v, s: f"nn.Embedding({v('num_embeddings')}, {v('embedding_dim')})",
@@ -557,7 +539,7 @@ class _Script:
         call = _LOSS_CODE[loss].format(out=f"{root}(X_train[index])", y="y_train[index]")
         lines = [
             "",
-            f"# training: {op['task']}, {op['optimizer']} lr {_num(op['lr'])}, "
+            f"# training: {op['task']}, {op['optimizer']} lr {number_text(op['lr'])}, "
             f"batch {op['batch_size']}, {op['steps']} steps (data seed {op['seed']}, "
             f"batch order seed {op['seed'] + 1})",
             *data,

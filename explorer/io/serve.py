@@ -23,7 +23,8 @@ from pathlib import Path
 
 from explorer.core.errors import SpecError
 from explorer.core.limits import MIB, Limits, profile
-from explorer.session.experiment import Experiment, InputKind, Loss
+from explorer.engine.run import InputKind, Loss
+from explorer.session.experiment import Experiment, check_experiment
 
 __all__ = ["ENV_EXPERIMENT", "Launch", "launch", "served_experiment", "main"]
 
@@ -58,8 +59,6 @@ def launch(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) ->
         loss=loss,
         root_name="net",
     )
-    from explorer.session.experiment import check_experiment
-
     check_experiment(exp, limits)  # refuses code in the hosted profile, and bad inputs
     argv = [
         sys.executable, "-m", "streamlit", "run", str(APP),

@@ -27,12 +27,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from explorer.core.devices import DTYPES
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.core.slots import heavy
-from explorer.engine.run import check_activations, make_input, run
+from explorer.engine.run import InputKind, check_activations, make_input, run
 from explorer.engine.tasks import Task
-from explorer.session.experiment import DTYPES, Experiment, InputKind, Ran
+from explorer.engine.train import TrainSettings, train_op
+from explorer.session.experiment import Experiment, Ran
+from explorer.session.state import realize
 
 __all__ = [
     "RULE_SETS",
@@ -152,8 +155,6 @@ def compare(
     Each model is built and initialized afresh with the experiment's seed; the batch is
     drawn with the same seed, so the profiles differ only by their rules.
     """
-    from explorer.session.state import realize
-
     _has_values(experiment)
     profiles = []
     for label, rules in rule_sets.items():
@@ -225,9 +226,6 @@ def symmetry(
     start and of its values after training (the teacher task, or next token
     for token models; SGD with lr 0.05 and momentum 0.9).
     """
-    from explorer.engine.train import TrainSettings, train_op
-    from explorer.session.state import realize
-
     _has_values(experiment)
     if not math.isfinite(value):
         raise SpecError(f"must be a finite number, got {value!r}", "value")

@@ -14,12 +14,16 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
-from explorer.core.devices import resolve_device
+from explorer.core.devices import DTYPES, resolve_device
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.core.rebind import share_buffers, with_tensors
-from explorer.session.experiment import DTYPES, EditHow, Experiment, Ran, check_experiment, check_op
-from explorer.session.state import State, apply_op, edited_values, no_values, realize, run_batch
+from explorer.engine.train import TrainSettings, train_op
+from explorer.init.rules import initial_values
+from explorer.session.checkpoint_load import compare, loaded_module, refusal
+from explorer.session.experiment import Experiment, Ran, check_experiment
+from explorer.session.ops import EditHow, Replay, apply_op, check_op, edited_values
+from explorer.session.state import State, no_values, realize, run_batch
 
 __all__ = [
     "change",
@@ -156,7 +160,7 @@ def move(
         # the values are the rules' float32 draws: a cast is exactly what realize would give
         op = {"op": "move", "device": target, "dtype": dtype}
         exp = old.replace(dtype=dtype, ran=Ran.NONE)
-        module = apply_op(state.module, op, old, limits)
+        module = apply_op(state.module, op, Replay(limits))
         return replace(
             state, experiment=exp, module=module, last_run=None, version=state.version + 1
         )
@@ -164,7 +168,7 @@ def move(
         exp = old.replace(device=target, dtype=dtype, ops=(), ran=Ran.NONE)
         return realize(exp, limits, state.version + 1)
     op = {"op": "move", "device": target, "dtype": dtype}
-    module = apply_op(state.module, op, old, limits)
+    module = apply_op(state.module, op, Replay(limits))
     exp = old.replace(ops=(*old.ops, op), ran=Ran.NONE)
     return replace(state, experiment=exp, module=module, last_run=None, version=state.version + 1)
 
@@ -183,8 +187,6 @@ def train(
     steps actually done, so a stopped run replays exactly; a run stopped before its first
     step changes nothing. A lazy model first gets its shapes, as a forward pass would.
     """
-    from explorer.engine.train import TrainSettings, train_op
-
     if not isinstance(settings, TrainSettings):
         try:
             settings = TrainSettings(**settings)
@@ -232,8 +234,6 @@ def load_checkpoint(
     ``allow_nonfinite``. The experiment records ``{"op": "load", "digest", "name", "keys"}``;
     the tensors stay in the session's blob store, so undo and redo replay the load.
     """
-    from explorer.session.checkpoint_load import compare, loaded_module, refusal
-
     no_values(state, "load a checkpoint")
     if state.lazy:
         raise SpecError("lazy layers have no shapes yet: run a forward pass first, then load")
@@ -283,8 +283,6 @@ def _reinitialize_in_place(state: State, exp: Experiment, limits: Limits) -> Sta
     layers) and spec and seed are the same; then the tensors no new rule targets, and that
     still hold the build's default values, are reused. Otherwise the model is rebuilt.
     """
-    from explorer.init.rules import initial_values
-
     old = state.experiment
     same_build = (exp.spec, exp.seed, exp.device, exp.dtype) == (
         old.spec,

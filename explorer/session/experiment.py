@@ -18,46 +18,32 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-import torch
-
+from explorer.core.devices import DTYPES
 from explorer.core.errors import SpecError
 from explorer.core.frozen import freeze, thaw
 from explorer.core.limits import DEFAULT_LIMITS, Limits
+from explorer.engine.run import InputKind, Loss
+from explorer.init.rules import check_rules
+from explorer.session.ops import check_op
+from explorer.spec.factory import check_source
+from explorer.spec.fields import Field, Kind, check_fields, check_known, whole
+from explorer.spec.presets import preset
+from explorer.spec.validate import parse_json, validate
 
 __all__ = [
     "SCHEMA_VERSION",
-    "DTYPES",
-    "InputKind",
-    "Loss",
+    "FIELDS",
     "Ran",
-    "EditHow",
     "Experiment",
     "check_experiment",
 ]
 
 SCHEMA_VERSION = 1
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 DEFAULT_RULES = ({"init": "default", "target": "*"},)
-
-
-class InputKind(StrEnum):
-    """What the batch holds: ``torch.rand`` values or integer token ids."""
-
-    UNIFORM = "uniform"
-    TOKENS = "tokens"
-
-
-class Loss(StrEnum):
-    """The scalar a backward pass starts from."""
-
-    SUM = "sum"
-    MSE = "mse"
-    CROSS_ENTROPY = "cross_entropy"
 
 
 class Ran(StrEnum):
@@ -68,26 +54,11 @@ class Ran(StrEnum):
     BACKWARD = "backward"
 
 
-class EditHow(StrEnum):
-    """A value edit, as ``net[0].weight.data[0, 0] = 42``, ``+= 1``, ``*= 2`` or ``/= 9``.
-
-    ``divide`` is a true division, as DJL's ``divi(9)`` (not a multiply by 1/9).
-    """
-
-    SET = "set"
-    ADD = "add"
-    MULTIPLY = "multiply"
-    DIVIDE = "divide"
-
-
-OP_KINDS = ("edit", "move", "train", "load")
-
-
 @dataclass(frozen=True)
 class Experiment:
     """How to rebuild one session's model and values; compare, hash and store it freely."""
 
-    spec: Any  # a spec (explorer.spec.blocks), or None when ``source`` names a factory
+    spec: Any = None  # a spec (explorer.spec.blocks), or None when ``source`` names a factory
     rules: tuple = DEFAULT_RULES
     seed: int = 0
     device: str = "cpu"
@@ -140,32 +111,21 @@ class Experiment:
         if not isinstance(data, dict):
             raise SpecError(f"must be an experiment object, got {type(data).__name__}")
         version = data.get("version", 1)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise SpecError(f"must be a whole number from 1, got {version!r}", "version")
+        whole(version, "version", 1, 2**31)
         if version > SCHEMA_VERSION:
             raise SpecError(
                 f"this experiment was saved by a newer explorer (format {version}); "
                 f"this one reads formats up to {SCHEMA_VERSION}",
                 "version",
             )
-        known = {f.name for f in fields(cls)}
-        for key in data:
-            if key not in known:
-                raise SpecError(f"unknown field; allowed: {', '.join(sorted(known))}", str(key))
-        if "spec" not in data and "source" not in data:
-            raise SpecError("an experiment needs a spec", "spec")
-        try:
-            exp = cls(**{**data, "version": SCHEMA_VERSION})
-        except (TypeError, ValueError) as err:
-            raise SpecError(f"not a valid experiment: {err}") from None
+        check_known(data, [f.name for f in fields(cls)])
+        exp = cls(**{**data, "version": SCHEMA_VERSION})
         check_experiment(exp, limits)
         return exp
 
     @classmethod
     def from_json(cls, text: str | bytes, limits: Limits = DEFAULT_LIMITS) -> Experiment:
         """Parse and check JSON text; anything malformed is a ``SpecError``."""
-        from explorer.spec.validate import parse_json
-
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8")
@@ -176,8 +136,6 @@ class Experiment:
     @classmethod
     def from_preset(cls, key: str) -> Experiment:
         """The experiment of one of the chapter's presets, with the default seed 0."""
-        from explorer.spec.presets import preset
-
         p = preset(key)
         return cls(
             spec=p.spec,
@@ -192,116 +150,46 @@ class Experiment:
         )
 
 
+# The fields checked one by one; spec, rules, source and ops have checks of their own.
+FIELDS = (
+    Field("seed", Kind.WHOLE, "the seed of every draw", lo=0, hi="max_seed"),
+    Field(
+        "device",
+        Kind.TEXT,
+        "where the model is built",
+        hi="max_device_chars",
+        noun="a device name such as cpu or cuda:0",
+    ),
+    Field("dtype", Kind.CHOICE, "the values' dtype", choices=tuple(DTYPES)),
+    Field("input_shape", Kind.SHAPE, "the batch's shape", hi="max_input_dims"),
+    Field("input_kind", Kind.CHOICE, "what the batch holds", choices=tuple(InputKind)),
+    Field("vocab", Kind.WHOLE, "token ids' range", hi="max_embeddings", nullable=True),
+    Field("loss", Kind.CHOICE, "the loss", choices=tuple(Loss)),
+    Field("preset", Kind.TEXT, "the preset", hi=64, nullable=True, noun="a preset name or null"),
+    Field("root_name", Kind.NAME, "the model's name", noun="a Python name such as net"),
+    Field("materialized", Kind.FLAG, "lazy layers have their shapes"),
+    Field("ran", Kind.CHOICE, "how far the batch ran", choices=tuple(Ran)),
+)
 def check_experiment(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> None:
     """Check every field before anything is built; raise ``SpecError`` naming the field."""
-    from explorer.init.rules import check_rules
-    from explorer.spec.validate import validate
-
-    _check_input(exp, limits)
-    if exp.source is not None:
-        from explorer.spec.factory import check_source
-
-        if exp.spec is not None:
-            raise SpecError("give a spec or a source, not both", "source")
-        check_source(exp.source, limits)
-    else:
-        validate(exp.spec, limits, input_shape=exp.lazy_features, device=exp.device)
-    check_rules(exp.rules)
-    if len(exp.rules) > limits.max_rules:
-        raise SpecError(f"at most {limits.max_rules} rules", "rules")
-    _one_of(exp.loss, Loss, "loss")
-    _one_of(exp.ran, Ran, "ran")
-    _one_of(exp.dtype, DTYPES, "dtype")
-    _whole(exp.seed, 0, limits.max_seed, "seed")
-    if not isinstance(exp.device, str) or not 0 < len(exp.device) <= 16:
-        raise SpecError(
-            f"must be a device name such as cpu or cuda:0, got {exp.device!r}", "device"
-        )
-    if exp.preset is not None and not isinstance(exp.preset, str):
-        raise SpecError(f"must be a preset name or null, got {exp.preset!r}", "preset")
-    if not isinstance(exp.root_name, str) or not exp.root_name.isidentifier():
-        raise SpecError(f"must be a Python name such as net, got {exp.root_name!r}", "root_name")
-    if not isinstance(exp.materialized, bool):
-        raise SpecError("must be true or false", "materialized")
-    for i, op in enumerate(exp.ops):
-        check_op(op, f"ops[{i}]", limits)
-
-
-def check_op(op: object, where: str, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Check one recorded value change (an edit, a move or a training run)."""
-    if not isinstance(op, dict) or op.get("op") not in OP_KINDS:
-        raise SpecError(f"must be an object with op one of {', '.join(OP_KINDS)}", where)
-    kind = op["op"]
-    if kind == "edit":
-        _allowed(op, {"op", "name", "how", "value", "index"}, where)
-        if not isinstance(op.get("name"), str) or not 0 < len(op["name"]) <= 1000:
-            raise SpecError("must be a parameter name", f"{where}.name")
-        _one_of(op.get("how"), EditHow, f"{where}.how")
-        value = op.get("value")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SpecError(f"must be a number, got {value!r}", f"{where}.value")
-        if not math.isfinite(value) or abs(value) > 1e38:
-            raise SpecError(
-                f"must be a finite number of at most 1e38 in size, got {value!r}", f"{where}.value"
-            )
-        index = op.get("index")
-        if index is not None and (
-            not isinstance(index, list | tuple)
-            or len(index) > 8
-            or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in index)
-        ):
-            raise SpecError("must be a list of whole numbers, or null", f"{where}.index")
-    elif kind == "load":
-        _allowed(op, {"op", "digest", "name", "keys"}, where)
-        digest = op.get("digest")
-        if not isinstance(digest, str) or re.fullmatch(r"[0-9a-f]{64}", digest) is None:
-            raise SpecError("must be a sha256 digest in hex", f"{where}.digest")
-        if not isinstance(op.get("name"), str) or not 0 < len(op["name"]) <= 255:
-            raise SpecError("must be the checkpoint's file name", f"{where}.name")
-        _whole(op.get("keys"), 1, limits.max_param_names, f"{where}.keys")
-    elif kind == "train":
-        from explorer.engine.train import check_train_op
-
-        check_train_op(op, where, limits)
-    else:
-        _allowed(op, {"op", "device", "dtype"}, where)
-        _one_of(op.get("dtype"), DTYPES, f"{where}.dtype")
-        if not isinstance(op.get("device"), str):
-            raise SpecError("must be a device name", f"{where}.device")
-
-
-def _check_input(exp: Experiment, limits: Limits) -> None:
-    shape = exp.input_shape
-    if (
-        not isinstance(shape, tuple)
-        or not 1 <= len(shape) <= 5
-        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)
-    ):
-        raise SpecError(f"must be 1 to 5 positive whole numbers, got {shape!r}", "input_shape")
-    elements = math.prod(shape)
+    check_fields({f.name: getattr(exp, f.name) for f in FIELDS}, FIELDS, "", limits)
+    elements = math.prod(exp.input_shape)
     if elements > limits.max_input_elements:
         raise SpecError(
             f"the input would have {elements:,} elements; the limit is "
             f"{limits.max_input_elements:,}",
             "input_shape",
         )
-    _one_of(exp.input_kind, InputKind, "input_kind")
     if exp.input_kind == InputKind.TOKENS:
-        _whole(exp.vocab, 1, limits.max_embeddings, "vocab")
-
-
-def _one_of(value: object, allowed, where: str) -> None:
-    names = [str(a) for a in allowed]
-    if not isinstance(value, str) or value not in names:
-        raise SpecError(f"must be one of {', '.join(names)}, got {value!r}", where)
-
-
-def _whole(value: object, lo: int, hi: int, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise SpecError(f"must be a whole number from {lo} to {hi}, got {value!r}", where)
-
-
-def _allowed(op: dict, keys: set[str], where: str) -> None:
-    for key in op:
-        if key not in keys:
-            raise SpecError(f"unknown field; allowed: {', '.join(sorted(keys))}", f"{where}.{key}")
+        whole(exp.vocab, "vocab", 1, limits.max_embeddings)
+    if exp.source is not None:
+        if exp.spec is not None:
+            raise SpecError("give a spec or a source, not both", "source")
+        check_source(exp.source, limits)
+    elif exp.spec is None:
+        raise SpecError("an experiment needs a spec, or a source that names a factory", "spec")
+    else:
+        validate(exp.spec, limits, input_shape=exp.lazy_features, device=exp.device)
+    check_rules(exp.rules, limits)
+    for i, op in enumerate(exp.ops):
+        check_op(op, f"ops[{i}]", limits)

@@ -27,17 +27,18 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from explorer.core.devices import resolve_device
+from explorer.core.devices import DTYPES, resolve_device
 from explorer.core.errors import SpecError
 from explorer.core.frozen import canonical
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.core.rebind import meta_twin, with_tensors
+from explorer.core.rebind import meta_twin
 from explorer.core.rng import seeded
 from explorer.core.slots import heavy
-from explorer.engine.run import RunResult, check_activations, make_input, meta_pass, run
+from explorer.engine.run import InputKind, RunResult, check_activations, make_input, meta_pass, run
 from explorer.engine.train import TrainLog, train_op
 from explorer.init.rules import check_rules, initialize
-from explorer.session.experiment import DTYPES, Experiment, InputKind, Ran, check_experiment
+from explorer.session.experiment import Experiment, Ran, check_experiment
+from explorer.session.ops import Replay, apply_op
 from explorer.spec.build import build
 from explorer.spec.factory import make_module
 from explorer.view.tree import ParamTree, inspect
@@ -45,7 +46,6 @@ from explorer.view.tree import ParamTree, inspect
 __all__ = [
     "State",
     "realize",
-    "apply_op",
     "edited_names",
     "lazy_params",
     "no_values",
@@ -161,7 +161,7 @@ def realize(
         if op["op"] == "train":
             module, train_log = train_op(module, op, limits)
         else:
-            module = apply_op(module, op, exp, limits, blobs)
+            module = apply_op(module, op, Replay(limits, blobs))
         pristine = frozenset()
     last_run = run_batch(module, exp, limits) if exp.ran != Ran.NONE else None
     return State(
@@ -249,79 +249,6 @@ def _refuse_materialized_size(count: int, x: torch.Tensor, limits: Limits) -> No
             "give in_features explicitly",
             "input_shape",
         )
-
-
-def apply_op(module: nn.Module, op: dict, exp: Experiment, limits: Limits, blobs=None) -> nn.Module:
-    """The module after one recorded value change; the given module is left as it was.
-
-    A load op reads its tensors from the session's ``blobs`` (``explorer.session.blobs.BlobStore``).
-    """
-    if op["op"] == "load":
-        return _load_op(module, op, blobs)
-    if op["op"] == "edit":
-        return with_tensors(module, {op["name"]: edited_values(module, op)})
-    if op["op"] == "train":
-        return train_op(module, op, limits)[0]
-    device, dtype = resolve_device(op["device"]), DTYPES[op["dtype"]]
-    moved = {
-        name: p.detach().to(device=device, dtype=dtype, copy=True) for name, p in _distinct(module)
-    }
-    new = with_tensors(module, moved)
-    for name, buffer in list(new.named_buffers()):
-        owner, _, local = name.rpartition(".")
-        holder = new.get_submodule(owner) if owner else new
-        cast = dtype if buffer.is_floating_point() else buffer.dtype
-        holder._buffers[local] = buffer.to(device=device, dtype=cast, copy=True)
-    return new
-
-
-def edited_values(module: nn.Module, op: dict) -> torch.Tensor:
-    """A new tensor holding a parameter's values after one edit, as ``.data[i, j] = v``."""
-    name, how, value, index = op["name"], op["how"], op["value"], op.get("index")
-    try:
-        param = module.get_parameter(name)
-    except AttributeError:
-        raise SpecError(f"no parameter is named {name!r}", "name") from None
-    if is_lazy(param):
-        raise SpecError(f"{name} has no values yet: run a forward pass first", "name")
-    if param.dtype.is_floating_point and abs(value) > torch.finfo(param.dtype).max:
-        raise SpecError(f"{value:g} does not fit in {param.dtype}", "value")
-    if how == "divide" and value == 0:
-        raise SpecError("cannot divide by 0: it would make inf or nan; use another value", "value")
-    new = param.detach().clone()
-    if index is not None:
-        index = tuple(index)
-        if len(index) != new.dim() or any(
-            not 0 <= i < n for i, n in zip(index, new.shape, strict=True)
-        ):
-            raise SpecError(f"index {list(index)} is outside {name}'s shape {tuple(new.shape)}")
-        target = new[index]
-    else:
-        target = new
-    if how == "set":
-        target.fill_(value)
-        return new  # a finite value that fits the dtype (checked above)
-    if how == "add":
-        target.add_(value)
-    elif how == "divide":
-        target.div_(value)  # a true division, as DJL's divi(9): not a multiply by 1/9
-    else:
-        target.mul_(value)
-    if not bool(torch.isfinite(target).all()):
-        raise SpecError(f"the edit would make {name} hold inf or nan in {new.dtype}", "value")
-    return new
-
-
-def _load_op(module: nn.Module, op: dict, blobs) -> nn.Module:
-    """Replay a checkpoint load from the tensors the session kept under its digest."""
-    from explorer.session.checkpoint_load import compare, loaded_module
-
-    if blobs is None:
-        raise SpecError("a checkpoint load is replayed only in the session that made it", "ops")
-    tensors = blobs.get(op["digest"])
-    if compare(module, tensors).keys != op["keys"]:
-        raise SpecError(f"the checkpoint {op['name']} no longer matches this model", "ops")
-    return loaded_module(module, tensors)
 
 
 def run_batch(
@@ -413,13 +340,6 @@ def edited_names(module: nn.Module, ops) -> frozenset[str]:
 def lazy_params(module: nn.Module) -> list[str]:
     """Names of the parameters still waiting for a first forward pass to get a shape."""
     return [n for n, p in module.named_parameters(remove_duplicate=False) if is_lazy(p)]
-
-
-def _distinct(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    seen: dict[int, tuple[str, nn.Parameter]] = {}
-    for name, p in module.named_parameters(remove_duplicate=False):
-        seen.setdefault(id(p), (name, p))
-    return list(seen.values())
 
 
 def _now(exp: Experiment) -> tuple[str, str]:

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from explorer.core.devices import DTYPES
 from explorer.core.errors import ExplorerError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.engine.run import RunResult
+from explorer.engine.run import Loss, RunResult
 from explorer.session import actions
 from explorer.session.blobs import BlobStore, load_digests
-from explorer.session.experiment import DTYPES, EditHow, Experiment, Loss
+from explorer.session.experiment import Experiment
+from explorer.session.ops import EditHow
 from explorer.session.state import State, realize
 from explorer.view.tree import ParamTree
 
@@ -174,6 +176,14 @@ class Workspace:
 
         self._act(run)
         return self.state.train_log
+
+    def open_preset(self, key: str) -> None:
+        """Open one of the chapter's presets with this seed, where the values are now (a
+        structure-only preset stays on the meta device); undo goes back."""
+        exp = Experiment.from_preset(key).replace(seed=self.experiment.seed)
+        if exp.device != "meta" and self.device != "meta":
+            exp = exp.replace(device=self.device, dtype=self.dtype)
+        self.load(exp)
 
     def load(self, experiment: Experiment) -> None:
         """Replace the whole experiment (a saved file or a link); undo goes back."""

@@ -14,6 +14,8 @@ Example::
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from explorer.core.errors import SpecError
 from explorer.core.limits import Limits
 
-__all__ = ["Kind", "Field", "show", "whole", "size_pair", "key_error"]
+__all__ = ["Kind", "Field", "show", "whole", "numbers", "size_pair", "key_error", "check_fields", "check_known"]
 
 TIE_OWN = ("weight", "bias")
 
@@ -39,6 +41,10 @@ class Kind(StrEnum):
     BLOCK = "block"  # one block
     BLOCKS = "blocks"  # a list of blocks
     KEY_FORMAT = "key_format"  # text with {i}, the keys of a repeat's copies
+    TEXT = "text"  # text of 1 to hi characters (matching ``pattern`` when it has one)
+    NAME = "name"  # a Python identifier, such as net
+    SHAPE = "shape"  # 1 to hi positive whole numbers: a tensor's shape
+    INDEX = "index"  # 0 to hi whole numbers from 0: one element of a tensor
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Field:
     help: str
     required: bool = False
     default: Any = None  # what an absent optional field means
-    lo: float = 1
+    lo: float | str = 1  # a number, or a Limits field's name ("-max_edit_value": its negative)
     hi: float | str | None = None
     lo_open: bool = False
     hi_open: bool = False
@@ -59,10 +65,20 @@ class Field:
     example: Any = None  # what a block new in the builder starts with (a value or a function)
     choices: tuple[str, ...] = ()
     step: float | None = None  # the builder's number-input step
+    nullable: bool = False  # null is allowed and means "not given"
+    pattern: str | None = None  # TEXT: a fixed regular expression the whole text must match
+    range_words: str | None = None  # NUMBER: the range as messages say it, e.g. "in (0, {hi}]"
 
     def upper(self, limits: Limits) -> float | None:
         """The upper bound under these limits."""
         return getattr(limits, self.hi) if isinstance(self.hi, str) else self.hi
+
+    def lower(self, limits: Limits) -> float:
+        """The lower bound under these limits."""
+        if not isinstance(self.lo, str):
+            return self.lo
+        bound = getattr(limits, self.lo.removeprefix("-"))
+        return -bound if self.lo.startswith("-") else bound
 
     def sample(self) -> Any:
         """The value a new block starts with, or None to leave the field out."""
@@ -70,13 +86,15 @@ class Field:
 
     def check(self, value: object, where: str, limits: Limits) -> None:
         """Raise ``SpecError`` at ``where`` unless ``value`` is allowed here."""
-        hi = self.upper(limits)
+        if value is None and self.nullable:
+            return
+        hi, lo = self.upper(limits), self.lower(limits)
         if self.kind == Kind.WHOLE:
-            whole(value, where, int(self.lo), int(hi))
+            whole(value, where, int(lo), int(hi))
         elif self.kind == Kind.SIZE:
-            size_pair(value, where, int(self.lo), int(hi))
+            size_pair(value, where, int(lo), int(hi))
         elif self.kind == Kind.NUMBER:
-            self._check_number(value, where, hi)
+            self._check_number(value, where, lo, hi)
         elif self.kind == Kind.FLAG and not isinstance(value, bool):
             raise SpecError(f"must be true or false, got {show(value)}", where)
         elif self.kind == Kind.CHOICE and (not isinstance(value, str) or value not in self.choices):
@@ -89,12 +107,27 @@ class Field:
             raise SpecError(f"must be a list of blocks, got {type(value).__name__}", where)
         elif self.kind == Kind.KEY_FORMAT:
             _check_key_format(value, where, limits)
+        elif self.kind == Kind.TEXT:
+            self._check_text(value, where, int(hi))
+        elif self.kind == Kind.NAME and not (isinstance(value, str) and value.isidentifier()):
+            raise SpecError(f"must be {self.noun}, got {show(value)}", where)
+        elif self.kind == Kind.SHAPE:
+            numbers(value, where, 1, 1, int(hi), f"1 to {int(hi)} positive whole numbers")
+        elif self.kind == Kind.INDEX:
+            numbers(value, where, 0, 0, int(hi), self.noun)
 
-    def _check_number(self, value: object, where: str, hi: float | None) -> None:
+    def _check_text(self, value: object, where: str, hi: int) -> None:
+        ok = isinstance(value, str) and 0 < len(value) <= hi
+        if ok and self.pattern is not None:
+            ok = re.fullmatch(self.pattern, value) is not None
+        if not ok:
+            raise SpecError(f"must be {self.noun}, got {show(value)}", where)
+
+    def _check_number(self, value: object, where: str, lo: float, hi: float | None) -> None:
         ok = not isinstance(value, bool) and isinstance(value, int | float)
         ok = ok and not (isinstance(value, float) and not math.isfinite(value))
         if ok:
-            above = value > self.lo if self.lo_open else value >= self.lo
+            above = value > lo if self.lo_open else value >= lo
             below = hi is None or (value < hi if self.hi_open else value <= hi)
             ok = above and below
         if not ok:
@@ -102,6 +135,8 @@ class Field:
 
     def range_text(self, hi: float | None) -> str:
         """The allowed range in words: ``between 0 and 1``, ``from 0 to below 1``."""
+        if self.range_words is not None:
+            return self.range_words.format(lo=_num(self.lo), hi=_num(hi))
         lo = _num(self.lo)
         if hi is None:
             return f"above {lo}" if self.lo_open else f"of at least {lo}"
@@ -175,6 +210,19 @@ def whole(value: object, where: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise SpecError(f"must be a whole number from {lo} to {hi}, got {show(value)}", where)
     return value
+
+
+def numbers(
+    value: object, where: str, lo: int, fewest: int, most: int, noun: str
+) -> tuple[int, ...]:
+    """A list of ``fewest`` to ``most`` whole numbers of at least ``lo`` (a shape, an index)."""
+    if (
+        not isinstance(value, list | tuple)
+        or not fewest <= len(value) <= most
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < lo for n in value)
+    ):
+        raise SpecError(f"must be {noun}, got {show(value)}", where)
+    return tuple(value)
 
 
 def size_pair(value: object, where: str, lo: int, hi: int) -> tuple[int, int]:
@@ -258,3 +306,38 @@ def _json(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else _num(value)
+
+
+def check_fields(
+    record: Mapping, table: tuple[Field, ...], where: str, limits: Limits, *, strict: bool = True
+) -> None:
+    """Check a record against a table of fields: unknown keys, missing required ones, values.
+
+    ``where`` prefixes each field's name in messages (``ops[0]`` gives ``ops[0].lr``).
+    """
+    if strict:
+        check_known(record, [f.name for f in table], where)
+    for f in table:
+        if f.name not in record:
+            if f.required:
+                raise SpecError(f"needs {f.name!r}", where or f.name)
+            continue
+        f.check(record[f.name], _at(where, f.name), limits)
+
+
+def check_known(record: Mapping, names, where: str = "") -> None:
+    """Refuse a key that is none of ``names``; the message lists the allowed ones."""
+    known = set(names)
+    for key in record:
+        if key not in known:
+            allowed = ", ".join(sorted(known))
+            raise SpecError(f"unknown field; allowed: {allowed}", _at(where, show_key(key)))
+
+
+def show_key(key: object) -> str:
+    """A key as it appears in a message: itself when it is short text."""
+    return key if isinstance(key, str) and len(key) <= 40 else show(key)
+
+
+def _at(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name

@@ -14,12 +14,15 @@ Example::
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.view.reduce import STAT_NAMES
-from explorer.view.tree import BlockNode, ParamInfo, ParamTree
+
+if TYPE_CHECKING:  # the tree renders itself with these functions (ParamTree._repr_html_)
+    from explorer.view.tree import BlockNode, ParamInfo, ParamTree
 
 __all__ = ["tree_html", "tree_frame"]
 
@@ -87,12 +90,12 @@ def _block(tree, node: BlockNode, depth: int, small: bool, limits: Limits, parts
         f'<span class="pe-dim">{escape(node.type)} · {size}</span> '
         f'<code title="{where}">{where}</code></summary>'
     )
-    items = [*node.params, *node.children]
-    for item in items[: limits.tree_page_rows]:
-        if isinstance(item, BlockNode):
-            _block(tree, item, depth + 1, small, limits, parts)
-        else:
+    items = [*node.params, *node.children]  # parameters first, then the blocks
+    for i, item in enumerate(items[: limits.tree_page_rows]):
+        if i < len(node.params):
             parts.append(_param(tree, item))
+        else:
+            _block(tree, item, depth + 1, small, limits, parts)
     hidden = len(items) - limits.tree_page_rows
     if hidden > 0:
         parts.append(

@@ -18,6 +18,7 @@ from torch.nn.parameter import is_lazy
 
 from explorer.core.patterns import MatchMode
 from explorer.core.patterns import select as select_names
+from explorer.view.notebook import tree_frame, tree_html
 from explorer.view.reduce import tensor_preview, tensor_stats
 from explorer.view.ties import find_sharing, group_label
 
@@ -212,14 +213,10 @@ class ParamTree:
         self, stats: bool = False, provenance: dict[str, int | None] | None = None
     ) -> pd.DataFrame:
         """One row per parameter name (aliases marked), with stats when asked: a DataFrame."""
-        from explorer.view.notebook import tree_frame
-
         return tree_frame(self, stats=stats, provenance=provenance)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: a collapsible tree with counts, shapes, tied groups, access paths."""
-        from explorer.view.notebook import tree_html
-
         return tree_html(self)
 
     def counts(self, path: str = "") -> ParamCounts:
