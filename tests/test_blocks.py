@@ -101,7 +101,12 @@ def test_builder_menu_offers_every_type_but_shared():
 
 def test_eps_default_is_written_once():
     """The layernorm eps default lives in the table only, not in the files that read it."""
-    readers = ["explorer/spec/validate.py", "explorer/spec/build.py", "explorer/spec/edit.py", "ui/build_tab.py"]
+    readers = [
+        "explorer/spec/validate.py",
+        "explorer/spec/build.py",
+        "explorer/spec/edit.py",
+        "ui/build_tab.py",
+    ]
     for path in readers:
         assert not re.search(r"1e-0?5", (ROOT / path).read_text()), path
     assert len(re.findall(r"_eps\(1e-5\)", (ROOT / "explorer/spec/blocks.py").read_text())) == 1

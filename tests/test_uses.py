@@ -112,7 +112,9 @@ def test_each_names_lists_are_made_only_when_read(monkeypatch):
     """run() makes no per-use list; reading a tied name makes its lists once, then keeps them."""
     calls = []
     real = explorer.engine.uses._Split._make
-    monkeypatch.setattr(explorer.engine.uses._Split, "_make", lambda self: calls.append(1) or real(self))
+    monkeypatch.setattr(
+        explorer.engine.uses._Split, "_make", lambda self: calls.append(1) or real(self)
+    )
     result = run(tied_net(), make_input((2, 4)))
     assert calls == []
     assert len(result.grad_by_use["2.weight"]) == 2

@@ -1,15 +1,17 @@
 """The Build tab: assemble nested blocks without code; every change rebuilds the model.
 
 Each row of the outline is one block with small buttons; one row at a time opens for
-editing. Every change is a new spec handed to ``ws.change`` inside ``session_state.act``, in a widget
-callback, so the whole page then draws the new model. Widget keys carry ``ws.version``: after
-any change they are new widgets, and old widget state cannot leak into a moved block.
+editing. Every change is a new spec handed to ``ws.change`` inside ``session_state.act``,
+in a widget callback, so the whole page then draws the new model. Widget keys carry
+``ws.version``: after any change they are new widgets, and old widget state cannot leak
+into a moved block.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -129,97 +131,116 @@ def _target_label(row: se.Row) -> str:
     return f"{'· ' * row.depth}{row.label or 'net'}: {row.summary}"
 
 
-def _row(ws: Workspace, row: se.Row) -> None:
-    spec, path = ws.setup.spec, row.path
-    block = se.get(spec, path)
-    text, up, down, drop, nest, rep, unwrap, edit = st.columns(
-        [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9], gap="xxsmall", vertical_alignment="center"
+@dataclass(frozen=True)
+class _Tool:
+    """A small button on a block's row: when it shows, when it is greyed, and what it does."""
+
+    what: str  # the widget key's last part
+    label: str
+    icon: str  # a Material icon name
+    help: str
+    shown: Callable[[se.Row, dict, tuple | None], bool]  # row, block, (index, siblings)
+    click: Callable[[Workspace, se.Path], tuple[Callable, tuple]]  # the callback and its args
+    disabled: Callable[[tuple | None], bool] = lambda slot: False
+
+
+def _spec_edit(change: Callable[[dict, se.Path], dict], reopen: bool = False):
+    """A tool that applies one pure spec edit to its row (and keeps it open when asked)."""
+    return lambda ws, path: (
+        _apply,
+        (ws, path, lambda s: change(s, path), path if reopen else None),
     )
-    text.markdown(_row_text(row), help=_row_help(row))
-    slot = _sibling_slot(spec, path)
-    k = lambda what: widget_key(ws, path, what)  # noqa: E731
-    if slot is not None:  # a sequential's child: it can move and go
-        index, count = slot
-        _tool(up, "", "arrow_upward", k("up"), "Move up", _move, (ws, path, -1), index == 0)
-        _tool(
-            down,
-            "",
-            "arrow_downward",
-            k("down"),
-            "Move down",
-            _move,
-            (ws, path, 1),
-            index == count - 1,
-        )
-        _tool(
-            drop,
-            "",
-            "close",
-            k("remove"),
-            "Remove this block",
-            _apply,
-            (ws, path, lambda s: se.remove(s, path), None),
-        )
-    _tool(
-        nest,
+
+
+def _in_sequential(row, block, slot) -> bool:
+    return slot is not None
+
+
+def _holds_one(row, block, slot) -> bool:
+    return row.type == "repeat" or (row.type == "sequential" and len(block["children"]) == 1)
+
+
+def _always(row, block, slot) -> bool:
+    return True
+
+
+# The row's tools, left to right, after the row's text; the edit toggle comes last.
+_TOOLS = (
+    _Tool(
+        "up",
+        "",
+        "arrow_upward",
+        "Move up",
+        _in_sequential,
+        lambda ws, path: (_move, (ws, path, -1)),
+        lambda slot: slot[0] == 0,
+    ),
+    _Tool(
+        "down",
+        "",
+        "arrow_downward",
+        "Move down",
+        _in_sequential,
+        lambda ws, path: (_move, (ws, path, 1)),
+        lambda slot: slot[0] == slot[1] - 1,
+    ),
+    _Tool("remove", "", "close", "Remove this block", _in_sequential, _spec_edit(se.remove)),
+    _Tool(
+        "nest",
         "nest",
         "subdirectory_arrow_right",
-        k("nest"),
         "Nest this block in a new sequential",
-        _apply,
-        (ws, path, lambda s: se.wrap(s, path, "sequential"), None),
-    )
-    _tool(
-        rep,
+        _always,
+        _spec_edit(lambda s, path: se.wrap(s, path, "sequential")),
+    ),
+    _Tool(
+        "repeat",
         "× N",
         "repeat",
-        k("repeat"),
         "Repeat this block (2 copies, each with its own parameters)",
-        _apply,
-        (ws, path, lambda s: se.wrap(s, path, "repeat"), path),
-    )
-    if row.type == "repeat" or (row.type == "sequential" and len(block["children"]) == 1):
-        _tool(
-            unwrap,
-            "unwrap",
-            "unfold_less",
-            k("unwrap"),
-            "Replace this block by the one block inside it",
-            _apply,
-            (ws, path, lambda s: se.unwrap(s, path), None),
-        )
+        _always,
+        _spec_edit(lambda s, path: se.wrap(s, path, "repeat"), reopen=True),
+    ),
+    _Tool(
+        "unwrap",
+        "unwrap",
+        "unfold_less",
+        "Replace this block by the one block inside it",
+        _holds_one,
+        _spec_edit(se.unwrap),
+    ),
+)
+_WIDTHS = [4, 0.4, 0.4, 0.4, 0.8, 0.8, 1.0, 0.9]  # the text, each tool, the edit toggle
+
+
+def _row(ws: Workspace, row: se.Row) -> None:
+    """One block's row: its text, the tools that apply to it, and the edit toggle."""
+    spec, path = ws.setup.spec, row.path
+    block, slot = se.get(spec, path), _sibling_slot(spec, path)
+    text, *cols, edit = st.columns(_WIDTHS, gap="xxsmall", vertical_alignment="center")
+    text.markdown(_row_text(row), help=_row_help(row))
+    for col, tool in zip(cols, _TOOLS, strict=True):
+        if tool.shown(row, block, slot):
+            on_click, args = tool.click(ws, path)
+            col.button(
+                tool.label,
+                icon=f":material/{tool.icon}:",
+                key=widget_key(ws, path, tool.what),
+                type="tertiary",
+                help=tool.help,
+                disabled=tool.disabled(slot),
+                on_click=on_click,
+                args=args,
+            )
     is_open = st.session_state.get(_OPEN) == path
     edit.button(
         "done" if is_open else "edit",
-        key=k("edit"),
+        key=widget_key(ws, path, "edit"),
         icon=":material/check:" if is_open else ":material/edit:",
         type="tertiary",
         help="Close the editor" if is_open else "Edit this block's fields",
         on_click=_set_open,
         args=(None if is_open else path,),
-    )
-
-
-def _tool(
-    col,
-    label: str,
-    icon: str,
-    key: str,
-    help_text: str,
-    on_click,
-    args: tuple,
-    disabled: bool = False,
-) -> None:
-    """A small icon button on a block's row that runs one spec edit when clicked."""
-    col.button(
-        label,
-        icon=f":material/{icon}:",
-        key=key,
-        type="tertiary",
-        help=help_text,
-        disabled=disabled,
-        on_click=on_click,
-        args=args,
     )
 
 
@@ -266,73 +287,98 @@ def _editor(ws: Workspace, row: se.Row, box) -> None:
 
 def _field(ws: Workspace, row: se.Row, block: dict, f: Field) -> None:
     """The widget of one field, chosen by the field's kind in the block-type table."""
-    path, name = row.path, f.name
-    key = widget_key(ws, path, name)
-    value = block.get(name, f.default)
-    args = dict(key=key, on_change=_on_field, args=(ws, path, f, key))
-    if f is _NAME:
-        st.text_input(
-            "name",
-            value or "",
-            disabled=row.in_repeat,
-            placeholder="optional",
-            help="Blocks inside a repeat are copied, so they cannot be named."
-            if row.in_repeat
-            else f.help,
-            **args,
-        )
-    elif f is _KEY or f.kind == Kind.KEY_FORMAT:
-        st.text_input(name, value or "", placeholder=row.label or "{i}", help=f.help, **args)
-    elif f.kind in (Kind.WHOLE, Kind.SIZE) and isinstance(value, list | tuple):
-        st.caption(f"{name} {list(value)}: edit it in the JSON view")
-    elif f.kind in (Kind.WHOLE, Kind.SIZE):
-        st.number_input(
-            name,
-            min_value=int(f.lo),
-            step=1,
-            value=value,
-            placeholder="? (lazy)" if f.lazy else None,
-            help="Leave empty to infer it at the first forward pass (a Lazy layer)."
-            if f.lazy
-            else f.help,
-            **args,
-        )
-    elif f.kind == Kind.FLAG:
-        st.checkbox(name, value=bool(value), help=f.help, **args)
-    elif f.kind == Kind.NUMBER:
-        hi = f.upper(ws.limits)
-        small = f.step is not None and f.step < 0.01
-        st.number_input(
-            name,
-            min_value=float(f.lo),
-            max_value=None if hi is None else float(hi),
-            value=float(value),
-            step=f.step,
-            format="%g" if small else None,
-            help=f.help,
-            **args,
-        )
-    elif f.kind == Kind.CHOICE:
-        options = list(f.choices)
-        st.selectbox(name, options, index=options.index(value), help=f.help, **args)
-    elif f.kind == Kind.REF:
-        options = se.names(ws.setup.spec)
-        st.selectbox(
-            "reuse block",
-            options,
-            index=options.index(value) if value in options else None,
-            **args,
-        )
-    elif f.kind == Kind.TIE:
-        options = _tie_options(ws.setup.spec, block)
-        current = (value or {}).get("weight", _NO_TIE)
-        st.selectbox(
-            "tie weight to",
-            options,
-            index=options.index(current) if current in options else 0,
-            help="Use another block's weight tensor as this one's (same shape).",
-            **args,
-        )
+    key = widget_key(ws, row.path, f.name)
+    value = block.get(f.name, f.default)
+    args = dict(key=key, on_change=_on_field, args=(ws, row.path, f, key))
+    widget = _name_input if f is _NAME else _text_input if f is _KEY else _WIDGETS[f.kind]
+    widget(ws, row, block, f, value, args)
+
+
+def _name_input(ws, row, block, f: Field, value, args: dict) -> None:
+    copied = "Blocks inside a repeat are copied, so they cannot be named."
+    st.text_input(
+        "name",
+        value or "",
+        disabled=row.in_repeat,
+        placeholder="optional",
+        help=copied if row.in_repeat else f.help,
+        **args,
+    )
+
+
+def _text_input(ws, row, block, f: Field, value, args: dict) -> None:
+    st.text_input(f.name, value or "", placeholder=row.label or "{i}", help=f.help, **args)
+
+
+def _whole_input(ws, row, block, f: Field, value, args: dict) -> None:
+    if isinstance(value, list | tuple):
+        st.caption(f"{f.name} {list(value)}: edit it in the JSON view")
+        return
+    lazy = "Leave empty to infer it at the first forward pass (a Lazy layer)."
+    st.number_input(
+        f.name,
+        min_value=int(f.lo),
+        step=1,
+        value=value,
+        placeholder="? (lazy)" if f.lazy else None,
+        help=lazy if f.lazy else f.help,
+        **args,
+    )
+
+
+def _number_input(ws, row, block, f: Field, value, args: dict) -> None:
+    hi = f.upper(ws.limits)
+    small = f.step is not None and f.step < 0.01
+    st.number_input(
+        f.name,
+        min_value=float(f.lo),
+        max_value=None if hi is None else float(hi),
+        value=float(value),
+        step=f.step,
+        format="%g" if small else None,
+        help=f.help,
+        **args,
+    )
+
+
+def _flag_input(ws, row, block, f: Field, value, args: dict) -> None:
+    st.checkbox(f.name, value=bool(value), help=f.help, **args)
+
+
+def _choice_input(ws, row, block, f: Field, value, args: dict) -> None:
+    options = list(f.choices)
+    st.selectbox(f.name, options, index=options.index(value), help=f.help, **args)
+
+
+def _ref_input(ws, row, block, f: Field, value, args: dict) -> None:
+    options = se.names(ws.setup.spec)
+    index = options.index(value) if value in options else None
+    st.selectbox("reuse block", options, index=index, **args)
+
+
+def _tie_input(ws, row, block, f: Field, value, args: dict) -> None:
+    options = _tie_options(ws.setup.spec, block)
+    current = (value or {}).get("weight", _NO_TIE)
+    st.selectbox(
+        "tie weight to",
+        options,
+        index=options.index(current) if current in options else 0,
+        help="Use another block's weight tensor as this one's (same shape).",
+        **args,
+    )
+
+
+# The widget of each kind of field the editor shows (blocks are rows of their own).
+_WIDGETS = {
+    Kind.WHOLE: _whole_input,
+    Kind.SIZE: _whole_input,
+    Kind.NUMBER: _number_input,
+    Kind.FLAG: _flag_input,
+    Kind.CHOICE: _choice_input,
+    Kind.REF: _ref_input,
+    Kind.TIE: _tie_input,
+    Kind.KEY_FORMAT: _text_input,
+}
 
 
 def _tie_options(spec: dict, block: dict) -> list[str]:

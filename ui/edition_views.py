@@ -2,7 +2,8 @@
 its gradient before backward, the last edit as each edition writes it, ``my_init`` as each
 framework's initializer class, and why sharing parameters pays off.
 
-The facts come from explorer/editions/places.py and explorer/editions/snippets.py, computed once per state.
+The facts come from explorer/editions/places.py and explorer/editions/snippets.py,
+computed once per state.
 """
 
 from __future__ import annotations

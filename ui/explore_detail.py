@@ -1,6 +1,7 @@
 """The detail panel: what a selected parameter or block holds, its gradient, and value edits.
 
-Everything here is computed for the selection only, once per state version (``session_state.cached``).
+Everything here is computed for the selection only, once per state version
+(``session_state.cached``).
 """
 
 from __future__ import annotations
@@ -165,13 +166,17 @@ def _gradient(s: State, name: str) -> None:
     _stats_row(stats, "grad_")
     if len(uses) > 1:
         _uses_row(name, uses, labels, grad)
-        fig = session_state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
+        fig = session_state.cached(
+            "grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram")
+        )
         st.plotly_chart(fig, key=f"grad_hist_{name}", config=_PLOT)
         return
     with st.container(horizontal=True, gap="medium"):
         fig = session_state.cached("grad", name, lambda: heatmap(grad, f"{name}.grad"))
         _chart(fig, f"grad_only_{name}")
-        fig = session_state.cached("grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram"))
+        fig = session_state.cached(
+            "grad_hist", name, lambda: histogram(grad, f"{name}.grad histogram")
+        )
         _chart(fig, f"grad_hist_{name}")
 
 

@@ -77,7 +77,9 @@ def _tied_groups(tree: ParamTree) -> None:
 def _overview(tree: ParamTree, selected: str) -> None:
     with st.expander("Overview: where the parameters are", expanded=True):
         highlighted = related_ids(tree, selected) | ({selected} if selected else set())
-        rows = session_state.cached("treemap_rows", None, lambda: treemap_rows(tree, DEFAULT_LIMITS))
+        rows = session_state.cached(
+            "treemap_rows", None, lambda: treemap_rows(tree, DEFAULT_LIMITS)
+        )
         fig = session_state.cached(
             "treemap", selected, lambda: treemap(rows, highlighted=highlighted, selected=selected)
         )

@@ -8,6 +8,10 @@ goes back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
 import streamlit as st
 
 from explorer.core.errors import ExplorerError
@@ -88,7 +92,10 @@ def _read(upload) -> Checkpoint | None:
     kept = st.session_state.get(_READ)
     if kept is None or kept[0] != upload.file_id:
         try:
-            kept = (upload.file_id, read_checkpoint(upload.getvalue(), upload.name, session_state.LIMITS))
+            kept = (
+                upload.file_id,
+                read_checkpoint(upload.getvalue(), upload.name, session_state.LIMITS),
+            )
         except ExplorerError as err:
             kept = (upload.file_id, f"{upload.name} was not read: {err}")
         st.session_state[_READ] = kept
@@ -109,7 +116,9 @@ def _inspect(ckpt: Checkpoint) -> None:
 
 def _load(ws: Workspace, ckpt: Checkpoint) -> None:
     try:
-        report = session_state.cached("load_report", ckpt.digest, lambda: compare(ws.module, ckpt.tensors))
+        report = session_state.cached(
+            "load_report", ckpt.digest, lambda: compare(ws.module, ckpt.tensors)
+        )
     except ExplorerError as err:
         session_state.show_message(str(err))
         return
@@ -154,71 +163,91 @@ def _load(ws: Workspace, ckpt: Checkpoint) -> None:
 # --- downloads ---
 
 
+@dataclass(frozen=True)
+class _Download:
+    """One file the Files tab offers: made only when its button is pressed."""
+
+    label: str
+    kind: str  # the widget key's last part
+    suffix: str  # after the preset's name: "model.safetensors"
+    mime: str
+    make: Callable[[Workspace], Callable[[], bytes]]
+    offered: Callable[[Workspace], bool] = lambda ws: True
+
+
+def _has_values(ws: Workspace) -> bool:
+    return not ws.has_lazy()
+
+
+_DOWNLOADS = (
+    _Download(
+        "Experiment (.json)",
+        "json",
+        ".experiment.json",
+        "application/json",
+        lambda ws: partial(downloads.experiment_json, ws.experiment),
+    ),
+    _Download(
+        "Parameters (.safetensors)",
+        "safetensors",
+        ".safetensors",
+        "application/octet-stream",
+        lambda ws: partial(downloads.safetensors_bytes, ws.module),
+        _has_values,
+    ),
+    _Download(
+        "state_dict (.pt)",
+        "pt",
+        ".pt",
+        "application/octet-stream",
+        lambda ws: partial(downloads.pt_bytes, ws.module),
+        _has_values,
+    ),
+    _Download(
+        "Parameter table (.csv)",
+        "csv",
+        ".parameters.csv",
+        "text/csv",
+        lambda ws: partial(downloads.parameters_csv, ws.tree()),
+        _has_values,
+    ),
+    _Download(
+        "Training log (.csv)",
+        "train_csv",
+        ".train_log.csv",
+        "text/csv",
+        lambda ws: partial(downloads.train_log_csv, ws.state.train_log),
+        lambda ws: ws.state.train_log is not None and ws.state.train_log.done > 0,
+    ),
+)
+
+
 def _downloads(ws: Workspace) -> None:
     """Download buttons; each file is made when its button is pressed (deferred)."""
     st.markdown("**Download**")
-    exp, module, tree, log = ws.experiment, ws.module, ws.tree(), ws.state.train_log
-    base = exp.preset or "model"
-    files = [
-        (
-            "Experiment (.json)",
-            "json",
-            lambda: downloads.experiment_json(exp),
-            f"{base}.experiment.json",
-            "application/json",
-        ),
-    ]
+    base = ws.experiment.preset or "model"
     if ws.has_lazy():
         st.caption("Parameters: lazy layers have no values yet; run a forward pass first.")
-    else:
-        files += [
-            (
-                "Parameters (.safetensors)",
-                "safetensors",
-                lambda: downloads.safetensors_bytes(module),
-                f"{base}.safetensors",
-                "application/octet-stream",
-            ),
-            (
-                "state_dict (.pt)",
-                "pt",
-                lambda: downloads.pt_bytes(module),
-                f"{base}.pt",
-                "application/octet-stream",
-            ),
-            (
-                "Parameter table (.csv)",
-                "csv",
-                lambda: downloads.parameters_csv(tree),
-                f"{base}.parameters.csv",
-                "text/csv",
-            ),
-        ]
-    if log is not None and log.done:
-        files.append(
-            (
-                "Training log (.csv)",
-                "train_csv",
-                lambda: downloads.train_log_csv(log),
-                f"{base}.train_log.csv",
-                "text/csv",
-            )
-        )
-    code = session_state.cached("download", "script", lambda: _script_or_reason(exp))
+    for d in _DOWNLOADS:
+        if d.offered(ws):
+            _button(d.label, d.kind, d.make(ws), base + d.suffix, d.mime)
+    code = session_state.cached("download", "script", lambda: _script_or_reason(ws.experiment))
     if isinstance(code, bytes):
-        files.append(("PyTorch script (.py)", "script", code, f"{base}.py", "text/x-python"))
+        _button("PyTorch script (.py)", "script", code, f"{base}.py", "text/x-python")
     elif code:
         st.text(f"PyTorch script: {code}")  # an error's text may quote user names: not markdown
-    for label, kind, make, name, mime in files:
-        st.download_button(
-            label,
-            make,
-            file_name=name,
-            mime=mime,
-            key=f"files_dl_{kind}",
-            icon=":material/download:",
-            on_click="ignore",
-        )
+
+
+def _button(label: str, kind: str, data, name: str, mime: str) -> None:
+    st.download_button(
+        label,
+        data,
+        file_name=name,
+        mime=mime,
+        key=f"files_dl_{kind}",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 def _script_or_reason(exp) -> bytes | str | None:

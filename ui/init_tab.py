@@ -17,9 +17,10 @@ import streamlit as st
 
 from explorer.core.errors import SpecError
 from explorer.core.frozen import thaw
+from explorer.core.limits import MAX_MAGNITUDE
 from explorer.core.patterns import MODE_LABELS, MatchMode
 from explorer.init.formula import FUNCTIONS, NAMES
-from explorer.init.initializers import INITIALIZERS, MAX_MAGNITUDE, RECIPES, OptionKind
+from explorer.init.initializers import INITIALIZERS, RECIPES, OptionKind
 from explorer.init.rules import formula_problem
 from explorer.io.script import init_lines
 from explorer.session.workspace import Workspace

@@ -124,7 +124,9 @@ def _settings(ws: Workspace, running: bool) -> None:
             help="SGD's momentum; Adam keeps its own running averages.",
         )
         bottom = st.columns([2, 2, 3])
-        bottom[0].number_input("Batch size", 1, session_state.LIMITS.max_train_batch, 32, key="train_batch")
+        bottom[0].number_input(
+            "Batch size", 1, session_state.LIMITS.max_train_batch, 32, key="train_batch"
+        )
         bottom[1].number_input(
             "Steps", 1, session_state.LIMITS.max_train_steps, 200, step=50, key="train_steps"
         )
@@ -459,7 +461,9 @@ def export_view(ws: Workspace) -> None:
     """The Code tab's script: the current state in plain PyTorch, with a download button."""
     st.markdown("#### The code behind the current state")
     try:
-        script = session_state.cached("export_script", None, lambda: to_script(ws.experiment, ws.limits))
+        script = session_state.cached(
+            "export_script", None, lambda: to_script(ws.experiment, ws.limits)
+        )
     except ExplorerError as err:
         session_state.show_message(str(err))
         return

@@ -174,7 +174,10 @@ def _run_buttons(ws: Workspace) -> None:
     exp = ws.experiment
     st.code(forward_lines(exp.root_name, exp.loss, ran == Ran.BACKWARD), language="python")
     with st.expander("Output tensor", expanded=False):
-        st.code(session_state.cached("output", None, lambda: tensor_preview(result.output)), language=None)
+        st.code(
+            session_state.cached("output", None, lambda: tensor_preview(result.output)),
+            language=None,
+        )
 
 
 def _execution(ws: Workspace) -> None:

@@ -30,6 +30,7 @@ def start(ws: Workspace) -> None:
 
 def _token(ws: Workspace) -> str | None:
     """This state's link token (encoded once per state version), or None if it has none."""
+
     def make() -> str | None:
         if links.linkable(ws.experiment) is not None:
             return None

@@ -1,1 +1,5 @@
-"""Primitives every layer uses: errors, caps, frozen values, seeds, devices, rebinding tensors, work slots, name patterns."""
+"""Primitives every layer uses.
+
+Errors, caps, frozen values, seeds, devices and dtypes, rebinding tensors, heavy-work slots,
+name patterns, and how numbers are written as code.
+"""

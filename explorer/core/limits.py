@@ -16,9 +16,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-__all__ = ["Limits", "LOCAL", "HOSTED", "DEFAULT_LIMITS", "PROFILES", "profile", "machine_bytes"]
+__all__ = [
+    "MAX_MAGNITUDE",
+    "Limits",
+    "LOCAL",
+    "HOSTED",
+    "DEFAULT_LIMITS",
+    "PROFILES",
+    "profile",
+    "machine_bytes",
+]
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+MAX_MAGNITUDE = 1e38  # any number a user writes into values: float32 holds up to 3.4e38
 
 
 def machine_bytes() -> int:
@@ -49,14 +59,13 @@ class Limits:
     max_key_chars: int = 64  # a child's key in its parent (print(net) shows "(block 0)")
     max_meta_params: int = 10**12  # parameter elements of a model built on the meta device
     max_spec_bytes: int = 1_000_000  # spec or experiment JSON text
-    max_ndim: int = 8  # dimensions of one tensor: an edit's index, a rule's min_ndim
+    max_ndim: int = 16  # dimensions of one tensor: a file's shapes, an edit's index, min_ndim
     max_name_chars: int = 1_000  # a parameter's or a checkpoint key's full dotted name
     max_file_name_chars: int = 255  # an uploaded file's name, as an experiment records it
     max_device_chars: int = 16  # a device name such as cuda:0
     # running it
     max_input_elements: int = 50_000_000
     max_input_dims: int = 5  # dimensions of the batch
-    max_edit_value: float = 1e38  # the size of a number an edit writes (float32 holds 3.4e38)
     max_activation_bytes: int = 2 * GIB  # what autograd keeps for one forward pass
     max_value_bytes: int = 4 * GIB  # parameters, in the session's dtype
     # initializers

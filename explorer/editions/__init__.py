@@ -1,1 +1,1 @@
-"""The chapter's five editions: how each names, reaches and edits a parameter, and their code."""
+"""The chapter's five editions: how each names, reaches and edits a parameter, and its code."""

@@ -1,1 +1,4 @@
-"""Running a module: one forward and backward pass with per-use gradients, training, the training tasks."""
+"""Running a module.
+
+One forward and backward pass with per-use gradients, training, and the training tasks.
+"""

@@ -6,6 +6,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,12 +25,12 @@ __all__ = [
     "Loss",
     "RunResult",
     "run",
+    "training_mode",
     "make_input",
     "activation_bytes",
     "meta_pass",
     "check_activations",
 ]
-
 
 
 class InputKind(StrEnum):
@@ -134,6 +135,18 @@ def run(
         if [m.training for _, m in modules] != training:
             for (_, m), mode in zip(modules, training, strict=True):
                 m.training = mode
+
+
+@contextmanager
+def training_mode(module: nn.Module, training: bool):
+    """Set every module's training flag for a block; each gets its own flag back after."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.train(training)
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def make_input(

@@ -42,7 +42,7 @@ from explorer.core.pycode import number_text
 from explorer.core.rebind import distinct_parameters, with_tensors
 from explorer.core.rng import seeded
 from explorer.core.slots import heavy
-from explorer.engine.run import check_activations
+from explorer.engine.run import check_activations, training_mode
 from explorer.engine.tasks import Dataset, Task, make_task, task_loss
 from explorer.engine.uses import UseRecorder
 from explorer.spec.fields import Field, Kind, check_fields
@@ -102,9 +102,7 @@ TRAIN_FIELDS = (
     Field("steps", Kind.WHOLE, "steps", True, lo=0, hi="max_train_steps"),
     Field("seed", Kind.WHOLE, "the data's seed", True, lo=0, hi="max_seed"),
     Field("input", Kind.SHAPE, "one example's shape", True, hi="max_train_example_dims"),
-    Field(
-        "vocab", Kind.WHOLE, "token ids' range", True, hi="max_embeddings", nullable=True
-    ),
+    Field("vocab", Kind.WHOLE, "token ids' range", True, hi="max_embeddings", nullable=True),
 )
 _OP = Field("op", Kind.CHOICE, "a training run", True, choices=("train",))
 
@@ -254,15 +252,11 @@ def train(
     tied = [key for key, names in aliases.items() if len(names) > 1] if record.uses else []
     stochastic = draws_random(module)
     opt = make_optimizer(optimizer, [p for p in params if p.requires_grad], lr, momentum)
-    watch = _Watch(params)
+    watch, rows, taken = _Watch(params), _Rows(), []
     order = torch.Generator().manual_seed(seed)
-    rows = _Rows()
-    taken: list[int] = []
-    modes = {m: m.training for m in module.modules()}
-    module.train()
-    try:
+    stopped = False
+    with training_mode(module, True):
         _take(snapshots, named, taken, 0)
-        stopped = False
         for step in range(steps):
             if should_stop is not None and should_stop():
                 stopped = True
@@ -279,9 +273,6 @@ def train(
         done = len(rows.loss)
         if done and (not taken or taken[-1] != done):
             _take(snapshots, named, taken, done)  # a stopped run: its last finished step
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
     return rows.log(settings, named, aliases, tied, taken, snapshots, stopped)
 
 

@@ -1,1 +1,5 @@
-"""Initialization: the initializer table, rules applied to a module, the safe formula language and its PyTorch code."""
+"""Initialization.
+
+The initializer table, rules applied to a module, the safe formula language and its
+PyTorch code.
+"""

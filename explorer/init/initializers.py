@@ -27,6 +27,7 @@ from torch.nn.parameter import is_lazy
 
 from explorer.core.errors import SpecError
 from explorer.core.frozen import freeze
+from explorer.core.limits import MAX_MAGNITUDE
 
 __all__ = [
     "Initializer",
@@ -44,8 +45,6 @@ __all__ = [
     "pytorch_code",
     "fans",
 ]
-
-MAX_MAGNITUDE = 1e38  # float32 holds up to 3.4e38; a larger constant would become inf
 
 
 class Initializer(StrEnum):

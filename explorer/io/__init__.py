@@ -1,1 +1,4 @@
-"""What leaves or enters a session: checkpoint files, downloads, the PyTorch script, ONNX, links, serve."""
+"""What enters or leaves a session.
+
+Checkpoint files, downloads, the PyTorch script, ONNX, links, and serve.
+"""

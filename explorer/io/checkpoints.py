@@ -33,6 +33,7 @@ from torch import nn
 
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
+from explorer.spec.fields import numbers
 from explorer.view.tree import ParamTree, inspect
 
 __all__ = ["Checkpoint", "read_checkpoint", "SAFETENSORS_DTYPES"]
@@ -149,7 +150,7 @@ def _read_safetensors(data: bytes, limits: Limits) -> tuple[dict, dict]:
         raise SpecError("__metadata__ must map text to text", "header")
     spans = []
     for key, info in header.items():
-        spans.append((*_entry_span(key, info, len(data) - start), key))
+        spans.append((*_entry_span(key, info, len(data) - start, limits), key))
     end = 0
     for begin, stop, key in sorted(spans):
         if begin != end:
@@ -205,17 +206,15 @@ def _safetensors_header(data: bytes, limits: Limits) -> tuple[dict, int]:
     return header, 8 + n
 
 
-def _entry_span(key: str, info: object, data_bytes: int) -> tuple[int, int]:
+def _entry_span(key: str, info: object, data_bytes: int, limits: Limits) -> tuple[int, int]:
     """Check one header entry; its (begin, end) in the data section."""
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
         raise SpecError("must be an object with dtype, shape and data_offsets", key)
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if dtype not in SAFETENSORS_DTYPES:
         raise SpecError(f"dtype {str(dtype)[:20]!r} is not one this explorer reads", key)
-    if not isinstance(shape, list) or len(shape) > 16 or not all(_whole(d) for d in shape):
-        raise SpecError("shape must be a list of at most 16 whole numbers", key)
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(map(_whole, offsets)):
-        raise SpecError("data_offsets must be two whole numbers", key)
+    numbers(shape, f"{key}.shape", 0, 0, limits.max_ndim, "a list of whole numbers")
+    numbers(offsets, f"{key}.data_offsets", 0, 2, 2, "two whole numbers")
     begin, end = offsets
     numel = math.prod(shape)  # Python integers: no overflow, so compare before any use
     nbytes = numel * SAFETENSORS_DTYPES[dtype].itemsize
@@ -332,10 +331,6 @@ def _looks_like_key(text: str, limits: Limits) -> bool:
 
 def _natural(key: str) -> list:
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split(".")]
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _unique(pairs: list) -> dict:

@@ -29,7 +29,7 @@ import builtins
 import inspect
 import keyword
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -48,18 +48,15 @@ from explorer.init.initializers import pytorch_code
 from explorer.init.rules import check_rules, matches
 from explorer.session.experiment import Experiment, Ran, check_experiment
 from explorer.session.ops import OPS
-from explorer.spec import layers as explorer_layers
-from explorer.spec.blocks import BLOCKS
+from explorer.spec.blocks import BLOCKS, Get
 from explorer.spec.build import build
-from explorer.spec.fields import size_pair
 from explorer.spec.presets import PRESETS
 from explorer.spec.validate import SpecInfo, validate
 from explorer.view.tree import inspect as inspect_tree
 
 __all__ = [
     "to_script",
-    "BLOCK_CODE",
-    "LAYER_CLASSES",
+    "CUSTOM",
     "edit_line",
     "init_lines",
     "grad_line",
@@ -131,68 +128,10 @@ def train_lines(op: Mapping, root: str = "net", loss: str | None = None) -> str:
     )
 
 
-# --- the model's construction, one entry per block type ---
+# --- the model's construction, in the builder's order ---
 
-Get = Callable[[str], object]
-
-
-def _conv(cls: str, v: Get, lazy: bool) -> str:
-    pairs = {k: size_pair(v(k), k, 0, 1 << 30) for k in ("kernel_size", "stride", "padding")}
-    sizes = ", ".join(f"{k}={pair}" for k, pair in pairs.items())
-    channels = f"{v('out_channels')}" if lazy else f"{v('in_channels')}, {v('out_channels')}"
-    bias = "" if v("bias") else ", bias=False"
-    return f"{cls}({channels}, {sizes}{bias})"
-
-
-def _linear(v: Get, shapes: dict) -> str:
-    n_in = v("in_features")
-    if n_in is None and v("tie") is not None:
-        n_in = shapes["weight"][1]  # the builder gives a tied layer its shape now
-    bias = "" if v("bias") else ", bias=False"
-    if n_in is None:
-        return f"nn.LazyLinear({v('out_features')}{bias})"
-    return f"nn.Linear({n_in}, {v('out_features')}{bias})"
-
-
-# Each leaf block type: the constructor call the builder makes (``explorer.spec.blocks``).
-BLOCK_CODE: dict[str, Callable[[Get, dict], str]] = {
-    "linear": _linear,
-    "relu": lambda v, s: "nn.ReLU()",
-    "gelu": lambda v, s: (
-        "nn.GELU()" if v("approximate") == "none" else f"nn.GELU(approximate={v('approximate')!r})"
-    ),
-    "tanh": lambda v, s: "nn.Tanh()",
-    "sigmoid": lambda v, s: "nn.Sigmoid()",
-    "dropout": lambda v, s: f"nn.Dropout({number_text(v('p'))})",
-    "layernorm": lambda v, s: f"nn.LayerNorm({v('normalized_shape')}, eps={v('eps')!r})",
-    "rmsnorm": lambda v, s: f"nn.RMSNorm({v('normalized_shape')}, eps={v('eps')!r})",
-    "embedding": lambda v, s: f"nn.Embedding({v('num_embeddings')}, {v('embedding_dim')})",
-    "pos_embedding": lambda v, s: f"PositionEmbedding({v('max_len')}, {v('embedding_dim')})",
-    "conv2d": lambda v, s: (
-        _conv("nn.LazyConv2d", v, True)
-        if v("in_channels") is None
-        else _conv("nn.Conv2d", v, False)
-    ),
-    "flatten": lambda v, s: "nn.Flatten()",
-    "self_attention": lambda v, s: (
-        f"SelfAttention({v('embed_dim')}, {v('num_heads')}, bias={v('bias')}, "
-        f"dropout={v('dropout')!r})"
-    ),
-    "swiglu": lambda v, s: f"SwiGLU({v('embed_dim')}, {v('hidden_features')}, bias={v('bias')})",
-    "constant_linear": lambda v, s: (
-        f"ConstantLinear({v('in_features')}, {v('out_features')}, "
-        f"offset={v('offset')!r}, seed={v('seed')})"
-    ),
-}
-CONTAINERS = frozenset({"sequential", "repeat", "residual", "shared"})
 # The layers a spec can name that torch.nn does not have, copied into the script.
-LAYER_CLASSES = {
-    "pos_embedding": "PositionEmbedding",
-    "self_attention": "SelfAttention",
-    "swiglu": "SwiGLU",
-    "constant_linear": "ConstantLinear",
-    "residual": "Residual",
-}
+CUSTOM = {kind: bt.custom.__name__ for kind, bt in BLOCKS.items() if bt.custom is not None}
 _TAKEN = frozenset({"net", "torch", "nn", "F", "math", "OrderedDict", "X", "data", "opt", "loss"})
 
 
@@ -230,14 +169,14 @@ class _Structure:
 
     def _variable(self, name: str) -> str:
         taken = name in _TAKEN or name == self.root or keyword.iskeyword(name)
-        taken = taken or hasattr(builtins, name) or name in LAYER_CLASSES.values()
+        taken = taken or hasattr(builtins, name) or name in CUSTOM.values()
         return f"{name}_" if taken else name
 
     def _make(self, spec: Mapping, path: str, access: str) -> str:
         kind = spec["type"]
         bt = BLOCKS[kind]
         v = bt.get(spec)
-        if kind in LAYER_CLASSES:
+        if kind in CUSTOM:
             self.classes.add(kind)
         if kind == "sequential":
             return self._sequential(spec, path, access)
@@ -246,7 +185,7 @@ class _Structure:
         if kind == "residual":
             where = f"{path}.block".lstrip(".")
             return f"Residual({self.block(spec['block'], where, f'{access}.block')})"
-        return BLOCK_CODE[kind](v, self.info.shapes.get(path, {}))
+        return bt.emit(v, self.info.shapes.get(path, {}))
 
     def _sequential(self, spec: Mapping, path: str, access: str) -> str:
         where = f"{path}.children".lstrip(".")
@@ -380,8 +319,8 @@ class _Script:
             f"SEED = {exp.seed}",
             f"DEVICE = {exp.device!r}",
         ]
-        for kind in sorted(structure.classes, key=list(LAYER_CLASSES).index):
-            source = inspect.getsource(getattr(explorer_layers, LAYER_CLASSES[kind]))
+        for kind in sorted(structure.classes, key=list(CUSTOM).index):
+            source = inspect.getsource(BLOCKS[kind].custom)
             lines += ["", "", source.replace("SpecError(", "ValueError(").rstrip()]
         return lines
 

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from explorer.core.devices import DTYPES
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.core.slots import heavy
-from explorer.engine.run import InputKind, check_activations, make_input, run
+from explorer.engine.run import InputKind, check_activations, run
 from explorer.engine.tasks import Task
 from explorer.engine.train import TrainSettings, train_op
 from explorer.session.experiment import Experiment, Ran
+from explorer.session.state import batch as state_batch
 from explorer.session.state import realize
 
 __all__ = [
@@ -161,23 +161,9 @@ def compare(
         exp = experiment.replace(rules=tuple(rules), ops=(), ran=Ran.NONE, materialized=True)
         with heavy(limits):
             state = realize(exp, limits)
-            x = _batch(exp, state.device, batch, limits)
+            x = state_batch(exp, state.device, exp.dtype, limits, size=batch)
             profiles.append(signal_through_depth(state.module, x, exp.loss, label, limits))
     return profiles
-
-
-def _batch(exp: Experiment, device: str, size: int, limits: Limits) -> torch.Tensor:
-    tokens = exp.input_kind == InputKind.TOKENS
-    shape = (size, *exp.input_shape[1:])
-    return make_input(
-        shape,
-        exp.input_kind,
-        seed=exp.seed,
-        dtype=torch.int64 if tokens else DTYPES[exp.dtype],
-        device=device,
-        high=exp.vocab,
-        limits=limits,
-    )
 
 
 def _has_values(exp: Experiment) -> None:

@@ -1,1 +1,5 @@
-"""The state as one value: the experiment, realize, actions, the workspace with undo, a session's uploads."""
+"""The state as one value.
+
+The experiment and its ops, realize, the actions (where a click changes the state), the
+workspace with undo, and a session's uploads.
+"""

@@ -170,6 +170,8 @@ FIELDS = (
     Field("materialized", Kind.FLAG, "lazy layers have their shapes"),
     Field("ran", Kind.CHOICE, "how far the batch ran", choices=tuple(Ran)),
 )
+
+
 def check_experiment(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> None:
     """Check every field before anything is built; raise ``SpecError`` naming the field."""
     check_fields({f.name: getattr(exp, f.name) for f in FIELDS}, FIELDS, "", limits)

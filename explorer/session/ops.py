@@ -28,7 +28,7 @@ from torch.nn.parameter import is_lazy
 
 from explorer.core.devices import DTYPES, resolve_device
 from explorer.core.errors import SpecError
-from explorer.core.limits import DEFAULT_LIMITS, Limits
+from explorer.core.limits import DEFAULT_LIMITS, MAX_MAGNITUDE, Limits
 from explorer.core.pycode import number_text
 from explorer.core.rebind import distinct_parameters, with_tensors
 from explorer.engine.train import TRAIN_FIELDS, optimizer_line, train_op
@@ -212,8 +212,8 @@ OPS: dict[str, OpKind] = {
                     Kind.NUMBER,
                     "the number written, added, multiplied or divided by",
                     True,
-                    lo="-max_edit_value",
-                    hi="max_edit_value",
+                    lo=-MAX_MAGNITUDE,
+                    hi=MAX_MAGNITUDE,
                     noun="a finite number",
                     range_words="of at most 1e38 in size",
                 ),

@@ -312,11 +312,17 @@ def _probe(spec_text, shape, kind, vocab, loss, backward) -> Probe:
     return Probe(need, count, shapes)
 
 
-def batch(exp: Experiment, device: str, dtype: str, limits: Limits) -> torch.Tensor:
-    """The experiment's input: ``torch.rand`` values or token ids, the same for the same seed."""
+def batch(
+    exp: Experiment, device: str, dtype: str, limits: Limits, size: int | None = None
+) -> torch.Tensor:
+    """The experiment's input: ``torch.rand`` values or token ids, the same for the same seed.
+
+    ``size`` replaces the batch size (the input shape's first number) when given.
+    """
     tokens = exp.input_kind == InputKind.TOKENS
+    shape = exp.input_shape if size is None else (size, *exp.input_shape[1:])
     return make_input(
-        exp.input_shape,
+        shape,
         exp.input_kind,
         seed=exp.seed,
         dtype=torch.int64 if tokens else DTYPES[dtype],

@@ -161,7 +161,7 @@ class Workspace:
         self._act(lambda s: actions.move(s, device, dtype, self.limits))
 
     def train(self, settings, on_step=None, should_stop=None, on_wait=None):
-        """Train a copy of the values (``explorer.engine.train.TrainSettings`` or a dict): one action.
+        """Train a copy of the values (``TrainSettings`` or a dict of them): one action.
 
         ``on_step(Progress)`` follows each step; ``should_stop()`` ends the run after the
         step in progress, keeping what was done. Returns the run's ``TrainLog``. If another

@@ -1,1 +1,5 @@
-"""The model as a JSON spec: the block-type table, its fields, validation, building, pure edits, presets, models from code."""
+"""The model as a JSON spec.
+
+The block-type table and its fields, validation, building (where ties are made), pure
+edits, the chapter's presets, and models written as code.
+"""

@@ -1,8 +1,10 @@
-"""Every block type a spec may use, in one table: fields, build, shapes, icon, doc and summary.
+"""Every block type a spec may use, in one table: fields, build, shapes, code, icon and doc.
 
-Validation (``explorer.spec.validate``), building (``explorer.build``), the builder's menu, widgets,
-defaults and icons (``explorer.spec.edit``, ``ui/build_tab.py``), the JSON Schema of a spec
-(``json_schema``) and the README's spec table (``readme_table``) are all read from ``BLOCKS``.
+Validation (``explorer.spec.validate``), building (``explorer.spec.build``), the builder's
+menu, widgets, defaults and icons (``explorer.spec.edit``, ``ui/build_tab.py``), the JSON
+Schema of a spec (``json_schema``), the README's spec table (``readme_table``), the PyTorch
+code of an exported script (``emit``, ``custom``; ``explorer.io.script``) and how a block is
+read back from a module (``from_module``; ``explorer.spec.derive``) all come from ``BLOCKS``.
 Adding a block type is one entry here.
 
 Example::
@@ -25,7 +27,8 @@ from torch import nn
 
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.spec.fields import Field, Kind
+from explorer.core.pycode import number_text
+from explorer.spec.fields import Field, Kind, size_pair
 from explorer.spec.layers import ConstantLinear, PositionEmbedding, Residual, SelfAttention, SwiGLU
 
 __all__ = [
@@ -86,6 +89,15 @@ class BlockType:
     copies: Callable[[Get], int] = _once  # how often the child block is instantiated
     check: Callable[[Get, str], None] = lambda v, where: None  # rules across fields
     menu: bool = True  # offered in the builder's add menu ("shared" is offered per name)
+    # its PyTorch constructor call in an exported script (None: a container, written by
+    # explorer.io.script from its children); given the fields and the inferred shapes
+    emit: Callable[[Get, dict], str] | None = None
+    custom: type[nn.Module] | None = None  # a layer torch.nn lacks: the script copies its class
+    # the modules it is read back from (explorer.spec.derive), each with its reader, which
+    # gives the block's fields, or None when the module has options the block lacks
+    from_module: dict[type[nn.Module], Callable[[nn.Module], dict | None]] = field(
+        default_factory=dict
+    )
     _by_name: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
@@ -281,8 +293,86 @@ def _conv_text(v: Get) -> str:
     )
 
 
-def _activation(name: str, module: type[nn.Module], doc: str, **kw) -> BlockType:
-    return BlockType(name, doc, "show_chart", (), lambda v, p: module(), lambda v: name, **kw)
+def _activation(name: str, module: type[nn.Module], doc: str, read=None, **kw) -> BlockType:
+    """A layer without fields: ``nn.ReLU()``."""
+    return BlockType(
+        name,
+        doc,
+        "show_chart",
+        (),
+        lambda v, p: module(),
+        lambda v: name,
+        emit=lambda v, s: f"nn.{module.__name__}()",
+        from_module={module: read or (lambda m: {"type": name})},
+        **kw,
+    )
+
+
+# --- how each type is written as PyTorch code, and read back from a module ---
+
+
+def _linear_code(v: Get, shapes: dict) -> str:
+    n_in = v("in_features")
+    if n_in is None and v("tie") is not None:
+        n_in = shapes["weight"][1]  # the builder gives a tied layer its shape now
+    bias = "" if v("bias") else ", bias=False"
+    if n_in is None:
+        return f"nn.LazyLinear({v('out_features')}{bias})"
+    return f"nn.Linear({n_in}, {v('out_features')}{bias})"
+
+
+def _conv_code(v: Get, shapes: dict) -> str:
+    pairs = {k: size_pair(v(k), k, 0, 1 << 30) for k in ("kernel_size", "stride", "padding")}
+    sizes = ", ".join(f"{k}={pair}" for k, pair in pairs.items())
+    lazy = v("in_channels") is None
+    channels = f"{v('out_channels')}" if lazy else f"{v('in_channels')}, {v('out_channels')}"
+    bias = "" if v("bias") else ", bias=False"
+    return f"{'nn.LazyConv2d' if lazy else 'nn.Conv2d'}({channels}, {sizes}{bias})"
+
+
+def _linear_from(m: nn.Linear) -> dict:
+    return {
+        "type": "linear",
+        "in_features": m.in_features,
+        "out_features": m.out_features,
+        "bias": m.bias is not None,
+    }
+
+
+def _lazy_linear_from(m: nn.LazyLinear) -> dict:
+    return {"type": "linear", "out_features": m.out_features, "bias": m.bias is not None}
+
+
+def _layernorm_from(m: nn.LayerNorm) -> dict | None:
+    if len(m.normalized_shape) != 1 or not m.elementwise_affine or m.bias is None:
+        return None
+    return {"type": "layernorm", "normalized_shape": m.normalized_shape[0], "eps": m.eps}
+
+
+def _embedding_from(m: nn.Embedding) -> dict | None:
+    if m.padding_idx is not None or m.max_norm is not None or m.sparse:
+        return None
+    return {
+        "type": "embedding",
+        "num_embeddings": m.num_embeddings,
+        "embedding_dim": m.embedding_dim,
+    }
+
+
+def _conv_from(m: nn.Conv2d) -> dict | None:
+    if m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros":
+        return None
+    if isinstance(m.padding, str):
+        return None
+    return {
+        "type": "conv2d",
+        "in_channels": m.in_channels,
+        "out_channels": m.out_channels,
+        "kernel_size": list(m.kernel_size),
+        "stride": list(m.stride),
+        "padding": list(m.padding),
+        "bias": m.bias is not None,
+    }
 
 
 BLOCKS: dict[str, BlockType] = {
@@ -302,6 +392,8 @@ BLOCKS: dict[str, BlockType] = {
             lambda v: f"linear {v('in_features') or '?'} → {v('out_features')}, {_bias_text(v)}",
             params=_linear_params,
             output=lambda v: v("out_features"),
+            emit=_linear_code,
+            from_module={nn.Linear: _linear_from, nn.LazyLinear: _lazy_linear_from},
         ),
         _activation("relu", nn.ReLU, "`nn.ReLU`"),
         BlockType(
@@ -319,6 +411,12 @@ BLOCKS: dict[str, BlockType] = {
             ),
             lambda v, p: nn.GELU(approximate=v("approximate")),
             lambda v: "gelu" + (", tanh approximation" if v("approximate") == "tanh" else ""),
+            emit=lambda v, s: (
+                "nn.GELU()"
+                if v("approximate") == "none"
+                else f"nn.GELU(approximate={v('approximate')!r})"
+            ),
+            from_module={nn.GELU: lambda m: {"type": "gelu", "approximate": m.approximate}},
         ),
         _activation("tanh", nn.Tanh, "`nn.Tanh`"),
         _activation("sigmoid", nn.Sigmoid, "`nn.Sigmoid`"),
@@ -329,6 +427,8 @@ BLOCKS: dict[str, BlockType] = {
             (_prob("p", "the probability of zeroing a value", 0.5),),
             lambda v, p: nn.Dropout(v("p")),
             lambda v: f"dropout p = {_num(v('p'))}",
+            emit=lambda v, s: f"nn.Dropout({number_text(v('p'))})",
+            from_module={nn.Dropout: lambda m: {"type": "dropout", "p": m.p}},
         ),
         BlockType(
             "layernorm",
@@ -338,6 +438,8 @@ BLOCKS: dict[str, BlockType] = {
             lambda v, p: nn.LayerNorm(v("normalized_shape"), eps=v("eps")),
             lambda v: f"layernorm {v('normalized_shape')}, eps {_num(v('eps'))}{_tied(v)}",
             params=lambda v, f: dict.fromkeys(("weight", "bias"), (v("normalized_shape"),)),
+            emit=lambda v, s: f"nn.LayerNorm({v('normalized_shape')}, eps={v('eps')!r})",
+            from_module={nn.LayerNorm: _layernorm_from},
         ),
         BlockType(
             "rmsnorm",
@@ -347,6 +449,7 @@ BLOCKS: dict[str, BlockType] = {
             lambda v, p: nn.RMSNorm(v("normalized_shape"), eps=v("eps")),
             lambda v: f"rmsnorm {v('normalized_shape')}, eps {_num(v('eps'))}",
             params=lambda v, f: {"weight": (v("normalized_shape"),)},
+            emit=lambda v, s: f"nn.RMSNorm({v('normalized_shape')}, eps={v('eps')!r})",
         ),
         BlockType(
             "embedding",
@@ -368,6 +471,8 @@ BLOCKS: dict[str, BlockType] = {
             lambda v: f"embedding {v('num_embeddings')} × {v('embedding_dim')}{_tied(v)}",
             params=lambda v, f: {"weight": (v("num_embeddings"), v("embedding_dim"))},
             output=lambda v: v("embedding_dim"),
+            emit=lambda v, s: f"nn.Embedding({v('num_embeddings')}, {v('embedding_dim')})",
+            from_module={nn.Embedding: _embedding_from},
         ),
         BlockType(
             "pos_embedding",
@@ -387,6 +492,8 @@ BLOCKS: dict[str, BlockType] = {
             lambda v, p: PositionEmbedding(v("max_len"), v("embedding_dim")),
             lambda v: f"position embedding {v('max_len')} × {v('embedding_dim')}",
             params=lambda v, f: {"weight": (v("max_len"), v("embedding_dim"))},
+            emit=lambda v, s: f"PositionEmbedding({v('max_len')}, {v('embedding_dim')})",
+            custom=PositionEmbedding,
         ),
         BlockType(
             "conv2d",
@@ -420,8 +527,16 @@ BLOCKS: dict[str, BlockType] = {
             _conv_text,
             params=_conv_params,
             output=lambda v: None,
+            emit=_conv_code,
+            from_module={nn.Conv2d: _conv_from},
         ),
-        _activation("flatten", nn.Flatten, "`nn.Flatten`", output=lambda v: None),
+        _activation(
+            "flatten",
+            nn.Flatten,
+            "`nn.Flatten`",
+            output=lambda v: None,
+            read=lambda m: {"type": "flatten"} if (m.start_dim, m.end_dim) == (1, -1) else None,
+        ),
         BlockType(
             "self_attention",
             "causal multi-head self-attention: `in_proj` (embed → 3·embed) and `out_proj`",
@@ -437,6 +552,11 @@ BLOCKS: dict[str, BlockType] = {
             params=_attention_params,
             output=lambda v: v("embed_dim"),
             check=_heads_divide,
+            emit=lambda v, s: (
+                f"SelfAttention({v('embed_dim')}, {v('num_heads')}, bias={v('bias')}, "
+                f"dropout={v('dropout')!r})"
+            ),
+            custom=SelfAttention,
         ),
         BlockType(
             "swiglu",
@@ -451,6 +571,8 @@ BLOCKS: dict[str, BlockType] = {
             lambda v: f"swiglu {v('embed_dim')} → {v('hidden_features')} → {v('embed_dim')}",
             params=_swiglu_params,
             output=lambda v: v("embed_dim"),
+            emit=lambda v, s: f"SwiGLU({v('embed_dim')}, {v('hidden_features')}, bias={v('bias')})",
+            custom=SwiGLU,
         ),
         BlockType(
             "constant_linear",
@@ -486,6 +608,11 @@ BLOCKS: dict[str, BlockType] = {
             ),
             buffers=lambda v: {"weight": (v("in_features"), v("out_features"))},
             output=lambda v: v("out_features"),
+            emit=lambda v, s: (
+                f"ConstantLinear({v('in_features')}, {v('out_features')}, "
+                f"offset={v('offset')!r}, seed={v('seed')})"
+            ),
+            custom=ConstantLinear,
         ),
         BlockType(
             "sequential",
@@ -532,6 +659,7 @@ BLOCKS: dict[str, BlockType] = {
             ),
             lambda v, p: Residual(p.children[0][1]),
             lambda v: "residual: x + block(x)",
+            custom=Residual,
         ),
         BlockType(
             "shared",

@@ -14,71 +14,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import nn
+
+from explorer.spec.blocks import BLOCKS
 
 __all__ = ["spec_of"]
 
 
-def _linear(m: nn.Linear) -> dict | None:
-    return {
-        "type": "linear",
-        "in_features": m.in_features,
-        "out_features": m.out_features,
-        "bias": m.bias is not None,
-    }
-
-
-def _layernorm(m: nn.LayerNorm) -> dict | None:
-    if len(m.normalized_shape) != 1 or not m.elementwise_affine or m.bias is None:
-        return None
-    return {"type": "layernorm", "normalized_shape": m.normalized_shape[0], "eps": m.eps}
-
-
-def _embedding(m: nn.Embedding) -> dict | None:
-    if m.padding_idx is not None or m.max_norm is not None or m.sparse:
-        return None
-    return {
-        "type": "embedding",
-        "num_embeddings": m.num_embeddings,
-        "embedding_dim": m.embedding_dim,
-    }
-
-
-def _conv2d(m: nn.Conv2d) -> dict | None:
-    if m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros":
-        return None
-    if isinstance(m.padding, str):
-        return None
-    return {
-        "type": "conv2d",
-        "in_channels": m.in_channels,
-        "out_channels": m.out_channels,
-        "kernel_size": list(m.kernel_size),
-        "stride": list(m.stride),
-        "padding": list(m.padding),
-        "bias": m.bias is not None,
-    }
-
-
-_LAYERS: dict[type, Callable[[nn.Module], dict | None]] = {
-    nn.Linear: _linear,
-    nn.LazyLinear: lambda m: {
-        "type": "linear",
-        "out_features": m.out_features,
-        "bias": m.bias is not None,
-    },
-    nn.LayerNorm: _layernorm,
-    nn.Embedding: _embedding,
-    nn.Conv2d: _conv2d,
-    nn.ReLU: lambda m: {"type": "relu"},
-    nn.Tanh: lambda m: {"type": "tanh"},
-    nn.Sigmoid: lambda m: {"type": "sigmoid"},
-    nn.GELU: lambda m: {"type": "gelu", "approximate": m.approximate},
-    nn.Dropout: lambda m: {"type": "dropout", "p": m.p},
-    nn.Flatten: lambda m: {"type": "flatten"} if (m.start_dim, m.end_dim) == (1, -1) else None,
-}
+# Each module class the spec format has, with the reader of its block type's entry.
+_READERS = {cls: read for bt in BLOCKS.values() for cls, read in bt.from_module.items()}
 
 
 def spec_of(module: nn.Module) -> dict | None:
@@ -106,7 +50,7 @@ def _block(m: nn.Module, uses: dict[int, int], names: dict[int, str]) -> dict | 
             children.append(spec)
         spec = {"type": "sequential", "children": children}
     else:
-        make = _LAYERS.get(type(m))
+        make = _READERS.get(type(m))
         spec = None if make is None else make(m)
         if spec is None:
             return None

@@ -23,7 +23,17 @@ from typing import Any
 from explorer.core.errors import SpecError
 from explorer.core.limits import Limits
 
-__all__ = ["Kind", "Field", "show", "whole", "numbers", "size_pair", "key_error", "check_fields", "check_known"]
+__all__ = [
+    "Kind",
+    "Field",
+    "show",
+    "whole",
+    "numbers",
+    "size_pair",
+    "key_error",
+    "check_fields",
+    "check_known",
+]
 
 TIE_OWN = ("weight", "bias")
 
@@ -56,7 +66,7 @@ class Field:
     help: str
     required: bool = False
     default: Any = None  # what an absent optional field means
-    lo: float | str = 1  # a number, or a Limits field's name ("-max_edit_value": its negative)
+    lo: float | str = 1  # a number, or a Limits field's name ("-max_x": its negative)
     hi: float | str | None = None
     lo_open: bool = False
     hi_open: bool = False

@@ -1,1 +1,5 @@
-"""Looking at a module without changing it: the parameter tree, ties, on-device reductions, figures, the notebook view."""
+"""Looking at a module without changing it.
+
+The parameter tree, ties (detected by memory overlap), on-device reductions, figures, and
+the notebook view.
+"""

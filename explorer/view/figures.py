@@ -152,30 +152,7 @@ def _heatmap_figure(
 ) -> go.Figure:
     """The heatmap of an already reduced matrix ``small`` of a tensor of ``shape``."""
     rows, cols = (max(n, 1) for n in matrix_shape(shape))  # an empty side is drawn as one
-    k_rows, k_cols = blocks
-    if blocks == (1, 1):
-        hover = "row %{y}, col %{x}<br>%{z:.4g}<extra></extra>"
-    else:
-        hover = f"{k_rows}×{k_cols} block from row %{{y}}, col %{{x}}<br>mean %{{z:.4g}}"
-        hover += "<extra></extra>"
-    bar_title = f"±{zmax:.3g}" + (f": {scale_note}" if scale_note else ", shared scale")
-    trace = dict(
-        type="heatmap",
-        z=small.numpy().astype(np.float32, copy=False),  # sent as binary float32 (bdata)
-        x0=0,
-        dx=k_cols,
-        y0=0,
-        dy=k_rows,
-        hovertemplate=hover,
-        colorscale=DIVERGING,
-        zauto=False,
-        zmin=-zmax,
-        zmax=zmax,
-        colorbar=dict(
-            thickness=12,
-            title=dict(text=f"{bar_title}; beyond it saturates", side="right", font=dict(size=11)),
-        ),
-    )
+    trace = _heatmap_trace(small, blocks, zmax, scale_note)
     width, height = heatmap_size(rows, cols, *size)
     margin = {**_MARGIN, "t": 58 if note else 40}
     x_title, y_title = _axis_titles(len(shape))
@@ -199,18 +176,52 @@ def _heatmap_figure(
     )
     fig = _figure(trace, layout)
     if highlight is not None:
-        row, col = (highlight[0] // k_rows) * k_rows, (highlight[1] // k_cols) * k_cols
-        # at least ~1% of the axis, so one block of a huge matrix is still visible
-        half_w, half_h = max(k_cols / 2, cols / 100), max(k_rows / 2, rows / 100)
-        fig.add_shape(
-            type="rect",
-            x0=col - half_w,
-            x1=col + half_w,
-            y0=row - half_h,
-            y1=row + half_h,
-            line=dict(color="#111111", width=2),
-        )
+        _outline(fig, highlight, blocks, rows, cols)
     return fig
+
+
+def _heatmap_trace(small: torch.Tensor, blocks: tuple[int, int], zmax: float, scale_note) -> dict:
+    """The heatmap trace of a reduced matrix: block means, one diverging scale of ±zmax."""
+    k_rows, k_cols = blocks
+    if blocks == (1, 1):
+        hover = "row %{y}, col %{x}<br>%{z:.4g}<extra></extra>"
+    else:
+        hover = f"{k_rows}×{k_cols} block from row %{{y}}, col %{{x}}<br>mean %{{z:.4g}}"
+        hover += "<extra></extra>"
+    bar_title = f"±{zmax:.3g}" + (f": {scale_note}" if scale_note else ", shared scale")
+    return dict(
+        type="heatmap",
+        z=small.numpy().astype(np.float32, copy=False),  # sent as binary float32 (bdata)
+        x0=0,
+        dx=k_cols,
+        y0=0,
+        dy=k_rows,
+        hovertemplate=hover,
+        colorscale=DIVERGING,
+        zauto=False,
+        zmin=-zmax,
+        zmax=zmax,
+        colorbar=dict(
+            thickness=12,
+            title=dict(text=f"{bar_title}; beyond it saturates", side="right", font=dict(size=11)),
+        ),
+    )
+
+
+def _outline(fig: go.Figure, cell: tuple[int, int], blocks, rows: int, cols: int) -> None:
+    """A box around the block that holds ``cell`` (an edited element)."""
+    k_rows, k_cols = blocks
+    row, col = (cell[0] // k_rows) * k_rows, (cell[1] // k_cols) * k_cols
+    # at least ~1% of the axis, so one block of a huge matrix is still visible
+    half_w, half_h = max(k_cols / 2, cols / 100), max(k_rows / 2, rows / 100)
+    fig.add_shape(
+        type="rect",
+        x0=col - half_w,
+        x1=col + half_w,
+        y0=row - half_h,
+        y1=row + half_h,
+        line=dict(color="#111111", width=2),
+    )
 
 
 def _axis_titles(ndim: int) -> tuple[str, str]:
