@@ -38,9 +38,9 @@ DEPTHS = [
     ("explorer.session.state", "build"),
     ("explorer.session.state", "initialize"),
     ("explorer.session.state", "run"),
-    ("explorer.session.state", "edited_values"),
+    ("explorer.session.ops", "edited_values"),
     ("explorer.session.actions", "edited_values"),
-    ("explorer.session.state", "with_tensors"),
+    ("explorer.session.ops", "with_tensors"),
     ("explorer.session.actions", "with_tensors"),
     ("explorer.session.actions", "realize"),
     ("explorer.engine.run", "_forward"),
@@ -251,7 +251,7 @@ PLANTS = {
     "forward": ("explorer.engine.run", "_forward"),
     "backward": ("explorer.engine.run", "UseRecorder"),
     "edit": ("explorer.session.actions", "with_tensors"),
-    "move": ("explorer.session.state", "with_tensors"),
+    "move": ("explorer.session.ops", "with_tensors"),
 }
 
 

@@ -186,7 +186,7 @@ def test_steps_are_capped_by_the_limits():
     """More steps than max_train_steps is refused with the range."""
     net = tied_net()
     data = make_task("regression", net, (4,))
-    with pytest.raises(SpecError, match="steps: must be a whole number from 0 to 5,000"):
+    with pytest.raises(SpecError, match="steps: must be a whole number from 0 to 5000"):
         train(net, data, 5001)
 
 

@@ -59,7 +59,8 @@ class Limits:
     max_key_chars: int = 64  # a child's key in its parent (print(net) shows "(block 0)")
     max_meta_params: int = 10**12  # parameter elements of a model built on the meta device
     max_spec_bytes: int = 1_000_000  # spec or experiment JSON text
-    max_ndim: int = 16  # dimensions of one tensor: a file's shapes, an edit's index, min_ndim
+    max_ndim: int = 8  # dimensions of one tensor: an edit's index, a rule's min_ndim
+    max_file_ndim: int = 16  # dimensions of a tensor in an uploaded file
     max_name_chars: int = 1_000  # a parameter's or a checkpoint key's full dotted name
     max_file_name_chars: int = 255  # an uploaded file's name, as an experiment records it
     max_device_chars: int = 16  # a device name such as cuda:0

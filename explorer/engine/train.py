@@ -485,7 +485,7 @@ def _check(steps, optimizer, lr, momentum, batch_size, seed, limits: Limits) -> 
         "steps": steps,
         "seed": seed,
     }
-    check_fields(settings, TRAIN_FIELDS, "", limits, strict=False)
+    check_fields(settings, TRAIN_FIELDS, "", limits, partial=True)
     return {**settings, "optimizer": str(optimizer), "lr": float(lr), "momentum": float(momentum)}
 
 

@@ -213,7 +213,7 @@ def _entry_span(key: str, info: object, data_bytes: int, limits: Limits) -> tupl
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if dtype not in SAFETENSORS_DTYPES:
         raise SpecError(f"dtype {str(dtype)[:20]!r} is not one this explorer reads", key)
-    numbers(shape, f"{key}.shape", 0, 0, limits.max_ndim, "a list of whole numbers")
+    numbers(shape, f"{key}.shape", 0, 0, limits.max_file_ndim, "a list of whole numbers")
     numbers(offsets, f"{key}.data_offsets", 0, 2, 2, "two whole numbers")
     begin, end = offsets
     numel = math.prod(shape)  # Python integers: no overflow, so compare before any use

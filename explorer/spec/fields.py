@@ -319,17 +319,18 @@ def _json(value: object) -> str:
 
 
 def check_fields(
-    record: Mapping, table: tuple[Field, ...], where: str, limits: Limits, *, strict: bool = True
+    record: Mapping, table: tuple[Field, ...], where: str, limits: Limits, *, partial=False
 ) -> None:
     """Check a record against a table of fields: unknown keys, missing required ones, values.
 
     ``where`` prefixes each field's name in messages (``ops[0]`` gives ``ops[0].lr``).
+    ``partial`` checks only the values the record has.
     """
-    if strict:
+    if not partial:
         check_known(record, [f.name for f in table], where)
     for f in table:
         if f.name not in record:
-            if f.required:
+            if f.required and not partial:
                 raise SpecError(f"needs {f.name!r}", where or f.name)
             continue
         f.check(record[f.name], _at(where, f.name), limits)
