@@ -29,7 +29,7 @@ from explorer.session.experiment import Experiment, check_experiment
 __all__ = ["ENV_EXPERIMENT", "Launch", "launch", "served_experiment", "main"]
 
 ENV_EXPERIMENT = "EXPLORER_EXPERIMENT"
-APP = Path(__file__).resolve().parent.parent / "app.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 @dataclass(frozen=True)
