@@ -3,7 +3,7 @@
 #
 #   deploy/replicas.sh start 2            # replicas on 127.0.0.1:8081-8082, proxy on :8080
 #   deploy/replicas.sh start 4 --port 80  # the proxy on port 80 (as root)
-#   deploy/replicas.sh status             # which processes run, and their memory
+#   deploy/replicas.sh status             # the processes, their memory, replica restarts
 #   deploy/replicas.sh pids               # the replicas' process ids
 #   deploy/replicas.sh stop
 #
@@ -12,6 +12,8 @@
 #   --addr A        the proxy's address (0.0.0.0: reachable from the class's machines)
 #   --profile NAME  EXPLORER_PROFILE of the replicas (hosted)
 #   --no-proxy      replicas only
+# A supervisor (started by start, stopped by stop) starts a replica whose process is gone
+# again on its port within about a second, and logs it to RUN_DIR/supervisor.log.
 # Environment: RUN_DIR (pid files, logs, the proxy's config; /tmp/param-explorer-$UID),
 # COOKIE_KEY (the sticky cookie's secret; random per start), and what deploy/replica.sh reads.
 #
@@ -34,6 +36,56 @@ pids_of() {  # the pids in RUN_DIR/*.pid, for files matching $1
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
+
+running() {  # pid: alive and not a zombie (a dead child its parent has not reaped yet)
+    alive "$1" || return 1
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ "$state" != Z ]
+}
+
+note() { echo "$(date '+%F %T') $*"; }
+
+spawn() {  # i port profile threads: replica i on 127.0.0.1:port, in the background
+    PORT=$2 ADDRESS=127.0.0.1 EXPLORER_PROFILE=$3 THREADS=$4 \
+        nohup bash deploy/replica.sh >>"$RUN_DIR/replica$1.log" 2>&1 &
+    echo $! >"$RUN_DIR/replica$1.pid"
+}
+
+supervise() {  # n port profile threads: start again each replica whose process is gone
+    local n=$1 port=$2 profile=$3 threads=$4 i pid count delay stopping=false
+    local -a started=() due=() backoff=()
+    trap 'stopping=true' TERM INT
+    note "supervisor: watching replicas 1-$n (pid $$)"
+    while ! $stopping; do
+        for i in $(seq 1 "$n"); do
+            pid=$(cat "$RUN_DIR/replica$i.pid" 2>/dev/null || true)
+            if $stopping || { [ -n "$pid" ] && running "$pid"; }; then continue; fi
+            if [ -z "${due[i]:-}" ]; then  # just found gone
+                delay=0
+                if [ -n "${started[i]:-}" ] && [ $((SECONDS - started[i])) -lt 30 ]; then
+                    # it died within 30 s of the last start: wait 2, 4, ... 60 s between tries
+                    delay=$(( ${backoff[i]:-0} * 2 ))
+                    [ "$delay" -ge 2 ] || delay=2
+                    [ "$delay" -le 60 ] || delay=60
+                    note "replica $i (pid $pid) died $((SECONDS - started[i])) s after it" \
+                        "was started; next try in $delay s (see $RUN_DIR/replica$i.log)"
+                fi
+                backoff[i]=$delay due[i]=$((SECONDS + delay))
+            fi
+            [ "$SECONDS" -ge "${due[i]}" ] || continue
+            spawn "$i" $((port + i)) "$profile" "$threads"
+            started[i]=$SECONDS; unset 'due[i]'
+            count=$(( $(cat "$RUN_DIR/replica$i.restarts" 2>/dev/null || echo 0) + 1 ))
+            echo "$count" >"$RUN_DIR/replica$i.restarts"
+            note "replica $i (pid $pid) is gone: started again as pid" \
+                "$(cat "$RUN_DIR/replica$i.pid") on 127.0.0.1:$((port + i)) (restart $count)"
+        done
+        sleep 1 &
+        wait $! || true  # a TERM ends the wait at once
+    done
+    note "supervisor: stopped"
+}
 
 wait_health() {  # url seconds
     local url=$1 until=$((SECONDS + $2))
@@ -65,16 +117,15 @@ start() {
     for pid in $(pids_of '*'); do
         alive "$pid" && die "already running (pid $pid); run: deploy/replicas.sh stop"
     done
-    rm -f "$RUN_DIR"/*.pid
+    rm -f "$RUN_DIR"/*.pid "$RUN_DIR"/*.restarts
 
     local cores threads i p servers=""
     cores=$(nproc 2>/dev/null || echo 1)
     threads=$(( cores / n )); [ "$threads" -ge 1 ] || threads=1
     for i in $(seq 1 "$n"); do
         p=$((port + i))
-        PORT=$p ADDRESS=127.0.0.1 EXPLORER_PROFILE=$profile THREADS=$threads \
-            nohup bash deploy/replica.sh >"$RUN_DIR/replica$i.log" 2>&1 &
-        echo $! >"$RUN_DIR/replica$i.pid"
+        : >"$RUN_DIR/replica$i.log"
+        spawn "$i" "$p" "$profile" "$threads"
         servers+="    server r$i 127.0.0.1:$p check"$'\n'
     done
     for i in $(seq 1 "$n"); do
@@ -82,6 +133,10 @@ start() {
             || { stop; die "replica $i did not start; see $RUN_DIR/replica$i.log"; }
     done
     echo "$n replicas on 127.0.0.1:$((port + 1))-$((port + n)) ($threads PyTorch threads each)"
+    nohup bash deploy/replicas.sh supervise "$n" "$port" "$profile" "$threads" \
+        >"$RUN_DIR/supervisor.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR/supervisor.pid"
+    echo "supervisor: restarts a replica whose process is gone (log: $RUN_DIR/supervisor.log)"
 
     if $proxy; then
         # this file's backend, with one server line per local replica
@@ -102,6 +157,11 @@ start() {
 
 stop() {
     local pid
+    # the supervisor first, so that it starts nothing while the replicas stop
+    for pid in $(pids_of supervisor); do
+        alive "$pid" && kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
+    done
     for pid in $(pids_of '*'); do alive "$pid" && kill "$pid" 2>/dev/null || true; done
     for _ in $(seq 1 60); do
         local left=false
@@ -114,14 +174,20 @@ stop() {
 }
 
 status() {
-    local f pid
+    local f pid name n restarts
     for f in "$RUN_DIR"/*.pid; do
         [ -e "$f" ] || { echo "not running"; return 0; }
         pid=$(cat "$f")
-        if alive "$pid"; then
-            echo "$(basename "$f" .pid): pid $pid, $(awk '/^VmRSS/ {print $2 / 1024 " MiB"}' /proc/"$pid"/status)"
+        name=$(basename "$f" .pid)
+        restarts=""
+        if [ -e "$RUN_DIR/$name.restarts" ]; then
+            n=$(cat "$RUN_DIR/$name.restarts")
+            restarts=", $n restart$([ "$n" = 1 ] || echo s) (see $RUN_DIR/supervisor.log)"
+        fi
+        if running "$pid"; then
+            echo "$name: pid $pid, $(awk '/^VmRSS/ {print $2 / 1024 " MiB"}' /proc/"$pid"/status)$restarts"
         else
-            echo "$(basename "$f" .pid): pid $pid, not running"
+            echo "$name: pid $pid, not running$restarts"
         fi
     done
 }
@@ -131,5 +197,6 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     pids) pids_of 'replica*' | tr '\n' ' '; echo ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    supervise) shift; supervise "$@" ;;  # run by start
+    *) sed -n '2,/^[^#]/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 2 ;;
 esac

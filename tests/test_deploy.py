@@ -3,7 +3,7 @@
 Docker is not available here, so the Dockerfile and compose file are checked statically:
 every path the image copies exists and passes its .dockerignore, and the modules and files
 the app loads at run time are inside what it copies. The proxy itself runs in
-tests/test_load_smoke.py.
+tests/test_load_smoke.py and tests/test_failover.py; the replicas' supervisor runs here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,51 @@ def test_the_compose_file_runs_the_image_behind_the_proxy():
     assert "apt-get install -y --no-install-recommends haproxy" in text  # Debian's package
     assert "endpoint_mode: dnsrr" in text  # HAProxy sees every replica
     assert "server-template app " in (DEPLOY / "haproxy.cfg").read_text()
+
+
+def test_the_haproxy_config_fails_over_at_once_and_logs_requests():
+    """A dead replica is down within 2 checks 1 s apart; requests retry on another; logs."""
+    text = (DEPLOY / "haproxy.cfg").read_text()
+    assert re.search(r"^\s*option redispatch\b", text, re.M)
+    assert re.search(r"^\s*retries [1-9]\b", text, re.M)
+    assert re.search(r"^\s*retry-on .*\bconn-failure\b", text, re.M)
+    checks = re.search(r"^\s*default-server (.*)$", text, re.M).group(1)
+    assert "inter 1s" in checks and "fall 2" in checks and "rise 2" in checks, checks
+    assert re.search(r"^\s*log stdout .* info$", text, re.M)  # a line per request
+    assert re.search(r"^\s*option httplog\b", text, re.M)
+
+
+def test_compose_restarts_what_stops():
+    """Both services come back after a crash (docker compose and a swarm stack)."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert text.count("restart: unless-stopped") == 2
+    assert "condition: any" in text
+
+
+def test_the_supervisor_starts_a_dead_replica_again_and_backs_off_when_it_keeps_dying(tmp_path):
+    """``replicas.sh supervise``: a replica that is gone is started again at once; one that
+    dies right after each start waits 2 s for the next try (then 4, 8, ... 60); TERM stops it."""
+    (tmp_path / "replica1.pid").write_text("999999999\n")  # no such process
+    env = {**os.environ, "RUN_DIR": str(tmp_path), "PYTHON": "false"}  # dies at once
+    log = tmp_path / "supervisor.log"
+    with open(log, "wb") as out:
+        supervisor = subprocess.Popen(
+            ["bash", str(DEPLOY / "replicas.sh"), "supervise", "1", "18090", "hosted", "1"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            for _ in range(100):
+                if "(restart 2)" in log.read_text():
+                    break
+                time.sleep(0.1)
+        finally:
+            supervisor.terminate()
+            supervisor.wait(5)  # it ends its wait at once on TERM
+    text = log.read_text()
+    assert re.search(r"replica 1 \(pid 999999999\) is gone: started again as pid \d+ "
+                     r"on 127\.0\.0\.1:18091 \(restart 1\)", text), text  # fmt: skip
+    assert re.search(r"replica 1 \(pid \d+\) died \d s after it was started; next try in 2 s",
+                     text), text  # fmt: skip
+    assert "(restart 2)" in text and "(restart 3)" not in text, text
+    assert text.rstrip().endswith("supervisor: stopped"), text
+    assert (tmp_path / "replica1.restarts").read_text().strip() == "2"
