@@ -56,6 +56,23 @@ class Workspace:
         self.history = History(realize(experiment, limits))
 
     @classmethod
+    def restored(
+        cls,
+        experiment: Experiment,
+        undo: tuple[Experiment, ...] = (),
+        redo: tuple[Experiment, ...] = (),
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> Workspace:
+        """A workspace rebuilt from a saved history (a page that moved to another server).
+
+        The current experiment is realized now; the undo and redo steps are replayed when
+        they are taken.
+        """
+        ws = cls(experiment, limits)
+        ws.history = History(ws.state, tuple(undo)[-limits.max_undo :], tuple(redo))
+        return ws
+
+    @classmethod
     def from_preset(cls, key: str, limits: Limits = DEFAULT_LIMITS) -> Workspace:
         """A workspace holding one of the chapter's presets, built and initialized."""
         return cls(Experiment.from_preset(key), limits)
