@@ -83,7 +83,7 @@ LIMITS: Limits = profile()  # EXPLORER_PROFILE=hosted on a shared server
 def warm_up_once() -> threading.Thread:
     """Once per server process, from the first page: PyTorch's first meta-device pass costs
     seconds of imports. Not a daemon, so a process never exits while it is inside PyTorch."""
-    thread = threading.Thread(target=warm_up, name="explorer-warm-up")
+    thread = threading.Thread(target=warm_up, name="explorer-warm-up", daemon=False)
     thread.start()
     return thread
 
