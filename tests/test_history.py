@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.nn.parameter import is_lazy
 
 import explorer.session.state as state_module
 from explorer.core.errors import ExplorerError
@@ -27,31 +26,10 @@ from explorer.session import actions
 from explorer.session.experiment import Experiment
 from explorer.session.state import batch, realize
 from explorer.session.workspace import Workspace
+from tests.invariant import assert_live_is_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHNORM = str(ROOT / "tests" / "model_files" / "batchnorm.py") + ":make_model"
-
-
-def assert_live_is_replay(ws: Workspace) -> None:
-    """Values, .grad, buffers, train/eval mode and lazy shapes equal a fresh ``realize``."""
-    live, replay = ws.state.module, realize(ws.experiment, ws.limits, blobs=ws.blobs).module
-    live_params = dict(live.named_parameters(remove_duplicate=False))
-    replay_params = dict(replay.named_parameters(remove_duplicate=False))
-    assert live_params.keys() == replay_params.keys()
-    for name, p in live_params.items():
-        q = replay_params[name]
-        assert is_lazy(p) == is_lazy(q), name
-        if is_lazy(p):
-            continue
-        assert torch.equal(p.detach(), q.detach()), f"{name} values"
-        assert (p.grad is None) == (q.grad is None), f"{name}.grad is {p.grad is None}"
-        if p.grad is not None:
-            assert torch.equal(p.grad, q.grad), f"{name}.grad"
-    live_buffers, replay_buffers = dict(live.named_buffers()), dict(replay.named_buffers())
-    assert live_buffers.keys() == replay_buffers.keys()
-    for name, b in live_buffers.items():
-        assert torch.equal(b, replay_buffers[name]), f"buffer {name}"
-    assert [m.training for m in live.modules()] == [m.training for m in replay.modules()]
 
 
 def tied_workspace() -> Workspace:
@@ -78,7 +56,7 @@ def test_a_run_field_change_after_backward_leaves_no_gradient(change):
     ws.change(**change)
     assert ws.last_run is None
     assert all(p.grad is None for p in ws.module.parameters())
-    assert not ws.state.tree.has_grad
+    assert not any(info.has_grad for info in ws.state.tree.params.values())
     assert_live_is_replay(ws)
 
 
@@ -217,16 +195,23 @@ def test_undo_past_the_kept_states_replays_from_the_nearest_one(monkeypatch):
         ws.edit("2.weight", "set", float(i), (0, 0))
     calls = _count_replayed_ops(monkeypatch)
     for _ in range(40):
+        before = len(calls)
         assert ws.undo()
+        assert len(calls) - before < ws.limits.history_states  # a few edits, never all
     assert "train" not in calls  # the state after training is a kept state
-    assert len(calls) <= 40 * ws.limits.history_states
+    assert_live_is_replay(ws)
+    for _ in range(40):
+        before = len(calls)
+        assert ws.redo()
+        assert len(calls) - before < ws.limits.history_states
     assert_live_is_replay(ws)
 
 
 def test_undo_says_what_it_undoes():
     """The undo and redo labels name the action, not only that there is one."""
+    assert Workspace.from_preset("tied").undo_label is None
     ws = tied_workspace()
-    assert ws.undo_label is None
+    assert ws.undo_label == "first forward (lazy shapes)"
     ws.edit("2.weight", "set", 42.0, (0, 0))
     ws.backward()
     assert ws.undo_label == "forward + backward"
@@ -291,16 +276,38 @@ def test_a_training_run_that_finds_the_state_changed_ends_with_a_message():
     assert [op["op"] for op in ws.experiment.ops] == ["edit"]
 
 
-def test_an_upload_an_undo_step_needs_is_kept(monkeypatch):
-    """A second upload that fits the budget never evicts the first while undo needs it."""
+def _uploads(ws: Workspace):
+    return [
+        read_checkpoint(safetensors_bytes(Workspace(ws.experiment.replace(seed=k)).module), name)
+        for k, name in ((1, "a.safetensors"), (2, "b.safetensors"))
+    ]
+
+
+def test_an_upload_an_undo_step_needs_is_kept():
+    """A second upload never evicts the first while undo needs it and both fit."""
     ws = tied_workspace()
-    a = read_checkpoint(safetensors_bytes(Workspace(ws.experiment.replace(seed=1)).module), "a")
-    b = read_checkpoint(safetensors_bytes(Workspace(ws.experiment.replace(seed=2)).module), "b")
-    ws.blobs.max_bytes = int(a.size * 1.5)  # room for one upload at a time
+    a, b = _uploads(ws)
     ws.load_checkpoint(a)
+    ws.reinitialize()  # the load is now only in the undo steps
     ws.load_checkpoint(b)
-    assert "dropped" in (ws.take_notice() or "")  # the student is told what went
-    while ws.undo():  # every step left can be taken
+    assert ws.take_notice() is None
+    while ws.undo():  # every step can be taken, the load of a included
+        assert_live_is_replay(ws)
+
+
+def test_when_uploads_must_go_the_undo_steps_that_need_them_go_and_the_student_is_told():
+    """Over the upload budget, the oldest upload goes with the steps that need it, said once."""
+    ws = tied_workspace()
+    a, b = _uploads(ws)
+    ws.load_checkpoint(a)
+    ws.reinitialize()
+    ws.blobs.max_bytes = ws.blobs.nbytes + 8  # room for one upload at a time
+    ws.load_checkpoint(b)
+    notice = ws.take_notice()
+    assert "a.safetensors" in notice and "dropped" in notice and ws.take_notice() is None
+    assert not any(op["op"] == "load" and op["name"] == "a.safetensors"
+                   for exp in ws.undo_stack for op in exp.ops)  # fmt: skip
+    while ws.undo():  # what is left can be taken
         assert_live_is_replay(ws)
 
 

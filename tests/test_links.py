@@ -89,11 +89,18 @@ def test_a_truncated_link_is_refused():
 
 
 def test_a_tampered_link_is_refused_by_its_checksum():
+    """No changed character opens another model: it is refused, or (a bit deflate ignores)
+    gives the very same experiment."""
     token = links.encode(worked_session().experiment)
-    i = len(token) // 2
-    tampered = token[:i] + ("B" if token[i] != "B" else "C") + token[i + 1 :]
-    with pytest.raises(SpecError, match="damaged"):
-        links.decode(tampered)
+    original, refused = links.decode(token), 0
+    for i in range(len("e1."), len(token)):
+        tampered = token[:i] + ("B" if token[i] != "B" else "C") + token[i + 1 :]
+        try:
+            assert links.decode(tampered) == original, f"character {i} opened another model"
+        except SpecError as err:
+            assert "damaged" in str(err) or "cut short" in str(err), str(err)
+            refused += 1
+    assert refused > 0.95 * (len(token) - 3)
 
 
 def test_an_oversized_link_is_refused_before_it_is_read():

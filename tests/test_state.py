@@ -17,11 +17,14 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from explorer.core.errors import ExplorerError, SpecError
+from explorer.io.checkpoints import read_checkpoint
+from explorer.io.downloads import safetensors_bytes
 from explorer.session import actions
 from explorer.session.experiment import SCHEMA_VERSION, Experiment
-from explorer.session.state import State, batch, realize
+from explorer.session.state import State, batch, realize, with_mode
 from explorer.session.workspace import Workspace
 from explorer.spec.presets import PRESETS
+from tests.invariant import assert_live_is_replay
 
 RULE_SETS = [
     [{"init": "default", "target": "*"}],
@@ -31,7 +34,16 @@ RULE_SETS = [
     [{"init": "xavier_uniform", "target": "*"}],  # fails on every bias: 1-D
     [{"init": "formula", "target": "*.weight", "expr": "w / 0"}],  # fails: inf
 ]
-SPECS = ["mlp", "tied", "rgnet", "tied_lm"]
+SPECS = ["mlp", "tied", "rgnet", "tied_lm", "batchnorm"]
+BATCHNORM_SPEC = {
+    "type": "sequential",
+    "children": [
+        {"type": "linear", "in_features": 4, "out_features": 8},
+        {"type": "batchnorm", "num_features": 8},
+        {"type": "relu"},
+        {"type": "linear", "out_features": 1},
+    ],
+}
 
 # Inner calls a failure can be injected into: (module, attribute).
 DEPTHS = [
@@ -47,6 +59,11 @@ DEPTHS = [
     ("explorer.engine.run", "UseRecorder"),
     ("explorer.session.state", "inspect"),
     ("explorer.session.state", "materialize"),
+    ("explorer.session.actions", "with_run"),
+    ("explorer.session.actions", "accumulate"),
+    ("explorer.session.actions", "train_op"),
+    ("explorer.session.actions", "loaded_module"),
+    ("explorer.session.ops", "train_op"),
 ]
 
 
@@ -127,14 +144,44 @@ class Session(RuleBasedStateMachine):
 
     @rule(key=st.sampled_from(SPECS), fail_at=fail)
     def change_spec(self, key, fail_at):
-        p = PRESETS[key]
-        self.attempt(
-            lambda: self.ws.change(
-                spec=p.spec, input_shape=p.input_shape, input_kind=p.input_kind, vocab=p.vocab,
-                loss=p.loss, preset=key,
-            ),
-            fail_at,
-        )  # fmt: skip
+        if key == "batchnorm":
+            fields = {"spec": BATCHNORM_SPEC, "input_shape": (4, 4), "input_kind": "uniform",
+                      "vocab": None, "loss": "sum", "preset": None}  # fmt: skip
+        else:
+            p = PRESETS[key]
+            fields = {"spec": p.spec, "input_shape": p.input_shape, "input_kind": p.input_kind,
+                      "vocab": p.vocab, "loss": p.loss, "preset": key}  # fmt: skip
+        self.attempt(lambda: self.ws.change(**fields), fail_at)
+
+    @rule(loss=st.sampled_from(["sum", "mse"]), fail_at=fail)
+    def change_loss(self, loss, fail_at):
+        self.attempt(lambda: self.ws.change(loss=loss), fail_at)
+
+    @rule(rows=st.integers(2, 5), fail_at=fail)
+    def change_input_rows(self, rows, fail_at):
+        shape = (rows, *self.ws.experiment.input_shape[1:])
+        self.attempt(lambda: self.ws.change(input_shape=shape), fail_at)
+
+    @rule(mode=st.sampled_from(["train", "eval"]), fail_at=fail)
+    def change_mode(self, mode, fail_at):
+        self.attempt(lambda: self.ws.change(mode=mode), fail_at)
+
+    @rule(fail_at=fail)
+    def backward_again(self, fail_at):
+        self.attempt(lambda: self.ws.backward(accumulate=True), fail_at)
+
+    @rule(steps=st.integers(1, 3), fail_at=fail)
+    def train(self, steps, fail_at):
+        task = "next_token" if self.ws.experiment.input_kind == "tokens" else "regression"
+        self.attempt(lambda: self.ws.train({"task": task, "steps": steps}), fail_at)
+
+    @rule(seed=st.integers(1, 3), fail_at=fail)
+    def load_checkpoint(self, seed, fail_at):
+        if self.ws.state.lazy or self.ws.device == "meta":
+            return
+        other = realize(self.ws.experiment.replace(seed=seed, ops=(), ran="none"), self.ws.limits)
+        data = safetensors_bytes(with_mode(other.module, None))
+        self.attempt(lambda: self.ws.load_checkpoint(read_checkpoint(data, "other")), fail_at)
 
     @rule(index=st.integers(0, len(RULE_SETS) - 1), fail_at=fail)
     def change_rules(self, index, fail_at):
@@ -206,11 +253,10 @@ class Session(RuleBasedStateMachine):
 
     @invariant()
     def values_are_what_the_experiment_says(self):
-        """The live values always equal a fresh replay of the experiment."""
-        state = self.ws.state
-        replay = realize(state.experiment, self.ws.limits)
-        assert replay.fingerprint() == state.fingerprint()
-        assert dict(replay.provenance) == dict(state.provenance)
+        """The live values, grads, buffers and mode always equal a fresh replay."""
+        assert_live_is_replay(self.ws)
+        replay = realize(self.ws.experiment, self.ws.limits, blobs=self.ws.blobs)
+        assert dict(replay.provenance) == dict(self.ws.state.provenance)
 
 
 Session.TestCase.settings = settings(
@@ -385,8 +431,9 @@ def test_a_run_leaves_the_previous_states_grads_alone():
     assert all(kept)
 
 
-def test_a_run_keeps_the_buffers_the_state_holds():
-    """A training-mode forward does not keep BatchNorm's updated running statistics."""
+def test_a_run_updates_buffers_on_a_twin_and_keeps_the_values_before_it():
+    """A training-mode forward updates BatchNorm's statistics in the state's module, as
+    PyTorch does; the values before the run (what the next change starts from) keep theirs."""
     from tests.models import batchnorm_net
 
     net = batchnorm_net()
@@ -394,7 +441,11 @@ def test_a_run_keeps_the_buffers_the_state_holds():
     spec = {"type": "linear", "in_features": 4, "out_features": 8}
     state = State(Experiment(spec=spec, input_shape=(6, 4)), net)
     after = actions.backward(state)
-    for name, buffer in after.module.named_buffers():
+    assert after.values is net and after.module is not net
+    assert not torch.equal(
+        dict(after.module.named_buffers())["1.running_mean"], before["1.running_mean"]
+    )
+    for name, buffer in net.named_buffers():
         assert torch.equal(buffer, before[name]), name
     assert after.last_run is not None
 

@@ -93,6 +93,9 @@ class Limits:
     max_link_ops: int = 500  # value changes a link makes each opener replay
     max_link_train_steps: int = 20_000  # training steps a link makes each opener replay
     max_undo: int = 50
+    history_states: int = 8  # undo/redo steps kept whole (besides training runs and loads)
+    max_history_bytes: int = 512 * MIB  # what those kept states may hold beyond the current one
+    max_passes: int = 16  # runs of one batch whose gradients add up (backward without zero_grad)
     max_seed: int = 2**32 - 1
     # figures: what one heatmap or histogram sends to the browser
     max_heatmap_side: int = 512  # cells along either side of a heatmap
@@ -137,6 +140,7 @@ HOSTED = replace(
     max_train_steps=1_000,
     max_link_train_steps=2_000,
     max_snapshot_bytes=32 * MIB,
+    max_history_bytes=64 * MIB,
     max_upload_bytes=20 * MIB,
     heavy_slots=1,
     allow_code=False,

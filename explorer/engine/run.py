@@ -17,7 +17,7 @@ from torch import nn
 from explorer.core.devices import module_device, resolve_device
 from explorer.core.errors import DeviceError, ExplorerError, SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.core.rebind import meta_twin, walk_modules
+from explorer.core.rebind import distinct_parameters, meta_twin, walk_modules
 from explorer.engine.uses import UseRecorder
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Loss",
     "RunResult",
     "run",
+    "accumulate",
     "training_mode",
     "make_input",
     "activation_bytes",
@@ -76,6 +77,42 @@ class RunResult:
             f"RunResult(loss={self.loss:.6g}, output={tuple(self.output.shape)}, uses={uses}, "
             f"device={self.device!r}, dtype={self.dtype!r}, seconds={self.seconds:.4f})"
         )
+
+
+class _Summed(Mapping):
+    """Each name's per-use gradients of two passes added, computed when first read."""
+
+    def __init__(self, earlier: Mapping, later: Mapping):
+        self._earlier, self._later = earlier, later
+
+    def __getitem__(self, name: str) -> list[torch.Tensor]:
+        before, now = self._earlier.get(name, []), self._later[name]
+        if len(before) != len(now):
+            return now
+        return [
+            a + b if a is not None and b is not None else b
+            for a, b in zip(before, now, strict=True)
+        ]
+
+    def __iter__(self):
+        return iter(self._later)
+
+    def __len__(self) -> int:
+        return len(self._later)
+
+
+def accumulate(
+    module: nn.Module, result: RunResult, earlier: RunResult, grads: Mapping[str, torch.Tensor]
+) -> RunResult:
+    """A second backward pass without ``zero_grad()``: each ``.grad`` becomes the earlier
+    gradient (``grads``, by first name) plus this pass's, as PyTorch's ``AccumulateGrad``
+    adds them; each use's gradient is the sum of that use's in both passes."""
+    for name, p in distinct_parameters(module):
+        old = grads.get(name)
+        if old is not None:
+            p.grad = old if p.grad is None else old + p.grad
+    result.grad_by_use = _Summed(earlier.grad_by_use, result.grad_by_use)
+    return result
 
 
 def run(

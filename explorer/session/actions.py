@@ -17,13 +17,21 @@ from types import MappingProxyType
 from explorer.core.devices import DTYPES, resolve_device
 from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.core.rebind import share_buffers, with_tensors
+from explorer.core.rebind import distinct_parameters, with_tensors
+from explorer.engine.run import accumulate
 from explorer.engine.train import TrainSettings, train_op
 from explorer.init.rules import initial_values
 from explorer.session.checkpoint_load import compare, loaded_module, refusal
 from explorer.session.experiment import Experiment, Ran, check_experiment
 from explorer.session.ops import EditHow, Replay, apply_op, check_op, edited_values
-from explorer.session.state import State, no_values, realize, run_batch
+from explorer.session.state import (
+    State,
+    no_values,
+    realize,
+    run_batch,
+    with_mode,
+    with_run,
+)
 
 __all__ = [
     "change",
@@ -42,7 +50,7 @@ __all__ = [
 # Fields whose change gives new values: the parameters are re-initialized from the rules.
 VALUE_FIELDS = frozenset({"spec", "rules", "seed"})
 # Fields that only change what a run computes: the values stay, the last run goes.
-RUN_FIELDS = frozenset({"loss", "input_shape", "input_kind", "vocab"})
+RUN_FIELDS = frozenset({"loss", "input_shape", "input_kind", "vocab", "mode"})
 LABEL_FIELDS = frozenset({"preset", "root_name"})
 
 
@@ -50,8 +58,9 @@ def change(state: State, limits: Limits = DEFAULT_LIMITS, **fields) -> State:
     """The state after changing experiment fields (spec, rules, seed, input, loss, ...).
 
     A new spec, rules or seed re-initializes the model (edits and training are dropped). A new
-    input or loss keeps the values and drops the last run, except that lazy layers that took
-    their shapes from the old input start afresh, as a new ``nn.LazyLinear`` would.
+    input, loss or mode (``"train"``/``"eval"``) keeps the values and drops the last run,
+    with its gradients and the buffers it updated, except that lazy layers that took their
+    shapes from the old input start afresh, as a new ``nn.LazyLinear`` would.
     """
     unknown = set(fields) - VALUE_FIELDS - RUN_FIELDS - LABEL_FIELDS
     if unknown:
@@ -72,9 +81,9 @@ def change(state: State, limits: Limits = DEFAULT_LIMITS, **fields) -> State:
         if set(fields) <= {"rules"} and not old.ops and not state.lazy:
             return _reinitialize_in_place(state, exp, limits)
         return realize(exp, limits, state.version + 1)
-    exp = exp.replace(ran=Ran.NONE)
+    exp = exp.replace(ran=Ran.NONE, passes=1)
     check_experiment(exp, limits)
-    return replace(state, experiment=exp, last_run=None, version=state.version + 1)
+    return _values(state, exp, with_mode(state.values, exp.mode))
 
 
 def reinitialize(state: State, limits: Limits = DEFAULT_LIMITS) -> State:
@@ -102,8 +111,14 @@ def forward(state: State, limits: Limits = DEFAULT_LIMITS) -> State:
     return _run(state, Ran.FORWARD, limits)
 
 
-def backward(state: State, limits: Limits = DEFAULT_LIMITS) -> State:
-    """The state after a forward and a backward pass: grads, split by each use of a tensor."""
+def backward(state: State, limits: Limits = DEFAULT_LIMITS, accumulate: bool = False) -> State:
+    """The state after a forward and a backward pass: grads, split by each use of a tensor.
+
+    After a backward pass, ``accumulate`` runs one more without ``zero_grad()``: each
+    ``.grad`` becomes the sum of both passes, as ``loss.backward()`` twice gives.
+    """
+    if accumulate and state.experiment.ran == Ran.BACKWARD:
+        return _again(state, limits)
     return _run(state, Ran.BACKWARD, limits)
 
 
@@ -126,16 +141,9 @@ def edit(
     no_values(state, "be edited")
     if name not in state.tree.params:
         raise SpecError(f"no parameter is named {name!r}", "name")
-    module = with_tensors(state.module, {name: edited_values(state.module, op)})
-    exp = state.experiment.replace(ops=(*state.experiment.ops, op), ran=Ran.NONE)
-    return replace(
-        state,
-        experiment=exp,
-        module=module,
-        pristine=state.pristine - _aliases(state, name),
-        last_run=None,
-        version=state.version + 1,
-    )
+    module = with_tensors(state.values, {name: edited_values(state.values, op)})
+    exp = _with_op(state.experiment, op)
+    return _values(state, exp, module, pristine=state.pristine - _aliases(state, name))
 
 
 def move(
@@ -159,18 +167,13 @@ def move(
     if not old.ops and not state.lazy and target == state.device and state.dtype == "float32":
         # the values are the rules' float32 draws: a cast is exactly what realize would give
         op = {"op": "move", "device": target, "dtype": dtype}
-        exp = old.replace(dtype=dtype, ran=Ran.NONE)
-        module = apply_op(state.module, op, Replay(limits))
-        return replace(
-            state, experiment=exp, module=module, last_run=None, version=state.version + 1
-        )
+        exp = old.replace(dtype=dtype, ran=Ran.NONE, passes=1)
+        return _values(state, exp, apply_op(state.values, op, Replay(limits)))
     if not old.ops or state.lazy:  # nothing to keep but what the rules give: rebuild there
-        exp = old.replace(device=target, dtype=dtype, ops=(), ran=Ran.NONE)
+        exp = old.replace(device=target, dtype=dtype, ops=(), ran=Ran.NONE, passes=1)
         return realize(exp, limits, state.version + 1)
     op = {"op": "move", "device": target, "dtype": dtype}
-    module = apply_op(state.module, op, Replay(limits))
-    exp = old.replace(ops=(*old.ops, op), ran=Ran.NONE)
-    return replace(state, experiment=exp, module=module, last_run=None, version=state.version + 1)
+    return _values(state, _with_op(old, op), apply_op(state.values, op, Replay(limits)))
 
 
 def train(
@@ -199,19 +202,11 @@ def train(
     exp = state.experiment
     op = settings.op(exp.input_shape[1:], exp.vocab, exp.seed)
     check_op(op, "train", limits)
-    module, log = train_op(state.module, op, limits, on_step, should_stop, on_wait)
+    module, log = train_op(state.values, op, limits, on_step, should_stop, on_wait)
     if log.done == 0:
         return before
-    exp = exp.replace(ops=(*exp.ops, {**op, "steps": log.done}), ran=Ran.NONE)
-    return replace(
-        state,
-        experiment=exp,
-        module=module,
-        pristine=frozenset(),
-        last_run=None,
-        train_log=log,
-        version=state.version + 1,
-    )
+    exp = _with_op(exp, {**op, "steps": log.done})
+    return _values(state, exp, module, pristine=frozenset(), train_log=log)
 
 
 def load(
@@ -237,34 +232,54 @@ def load_checkpoint(
     no_values(state, "load a checkpoint")
     if state.lazy:
         raise SpecError("lazy layers have no shapes yet: run a forward pass first, then load")
-    report = compare(state.module, ckpt.tensors)
+    report = compare(state.values, ckpt.tensors)
     reason = refusal(report, allow_partial, allow_nonfinite)
     if reason is not None:
         raise SpecError(reason, "checkpoint")
     op = {"op": "load", "digest": ckpt.digest, "name": ckpt.name[:255], "keys": report.keys}
     check_op(op, "load", limits)
-    exp = state.experiment.replace(ops=(*state.experiment.ops, op), ran=Ran.NONE)
-    return replace(
-        state,
-        experiment=exp,
-        module=loaded_module(state.module, ckpt.tensors),
-        pristine=frozenset(),
-        last_run=None,
-        version=state.version + 1,
-    )
+    exp = _with_op(state.experiment, op)
+    module = loaded_module(state.values, ckpt.tensors)
+    return _values(state, exp, module, pristine=frozenset())
 
 
 def _run(state: State, ran: Ran, limits: Limits) -> State:
-    """Run on a twin: new Parameter objects on the same memory get the grads; buffers that
-    a training-mode forward updates (BatchNorm's running stats) stay as the state had them."""
+    """Run the batch afresh on a twin of the values: new Parameter objects on the same memory
+    get the grads, cloned buffers the updates (BatchNorm's statistics in train mode)."""
     no_values(state, "run")
     if state.lazy:
         state = materialize(state, limits)
-    exp = state.experiment.replace(ran=ran)
+    exp = state.experiment.replace(ran=ran, passes=1)
+    ran_state = with_run(replace(state, experiment=exp, module=state.values, base=None), limits)
+    return ran_state.renumbered(state.version + 1)
+
+
+def _again(state: State, limits: Limits) -> State:
+    """One more forward and backward pass on the state that ran: the gradients add up."""
+    exp = state.experiment.replace(passes=state.experiment.passes + 1)
+    check_experiment(exp, limits)
     twin = with_tensors(state.module, {}, clone_buffers=True)
-    result = run_batch(twin, exp, limits)
-    share_buffers(twin, state.module)
+    grads = {name: p.grad for name, p in distinct_parameters(state.module)}
+    result = accumulate(twin, run_batch(twin, exp, limits), state.last_run, grads)
     return replace(state, experiment=exp, module=twin, last_run=result, version=state.version + 1)
+
+
+def _values(state: State, exp: Experiment, module, **changes) -> State:
+    """The next state: new values (or the same ones), not run; the last run's twin goes."""
+    return replace(
+        state,
+        experiment=exp,
+        module=module,
+        base=None,
+        last_run=None,
+        version=state.version + 1,
+        **changes,
+    )
+
+
+def _with_op(exp: Experiment, op: dict) -> Experiment:
+    """The experiment with one more recorded value change; the batch has not run on it."""
+    return exp.replace(ops=(*exp.ops, op), ran=Ran.NONE, passes=1)
 
 
 def _fresh(exp: Experiment) -> Experiment:
@@ -273,7 +288,7 @@ def _fresh(exp: Experiment) -> Experiment:
     for op in exp.ops:
         if op["op"] == "move":
             device, dtype = op["device"], op["dtype"]
-    return exp.replace(device=device, dtype=dtype, ops=(), ran=Ran.NONE)
+    return exp.replace(device=device, dtype=dtype, ops=(), ran=Ran.NONE, passes=1)
 
 
 def _reinitialize_in_place(state: State, exp: Experiment, limits: Limits) -> State:
@@ -294,13 +309,13 @@ def _reinitialize_in_place(state: State, exp: Experiment, limits: Limits) -> Sta
         return realize(exp, limits, state.version + 1)
     check_experiment(exp, limits)
     log: list[str] = []
-    result = initial_values(state.module, exp.rules, exp.seed, log)
+    result = initial_values(state.values, exp.rules, exp.seed, log)
     untouched = {n for n, rule in result.provenance.items() if rule is None}
     if not untouched <= state.pristine:  # an untargeted tensor lost its default: rebuild
         return realize(exp, limits, state.version + 1)
     return State(
         exp,
-        with_tensors(state.module, result.values),
+        with_tensors(state.values, result.values),
         MappingProxyType(result.provenance),
         tuple(log),
         state.deferred,

@@ -3,19 +3,20 @@
 An experiment records a checkpoint load as ``{"op": "load", "digest": sha256, ...}``; the
 tensors themselves stay in the session's ``BlobStore`` (never in a process-wide cache), so
 undo and redo rebuild the same values. The store holds at most ``max_bytes``: adding a blob
-first drops the ones no state or undo step refers to, then the oldest.
+first drops the ones no state or undo step refers to, then the ones the oldest undo steps
+need (the workspace then drops those steps and says so).
 
 Example::
 
     store = BlobStore(200 * 2**20)
-    store.put(ckpt.digest, ckpt.tensors, keep={ckpt.digest})
+    store.put(ckpt.digest, ckpt.tensors, needed=[])
     store.get(ckpt.digest)["0.weight"]
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 import torch
@@ -42,18 +43,43 @@ class BlobStore:
     def nbytes(self) -> int:
         return sum(size for _, size in self._blobs.values())
 
-    def put(self, digest: str, tensors: Mapping[str, torch.Tensor], keep: Iterable[str]) -> None:
-        """Hold ``tensors`` under ``digest``; drop unreferenced blobs (not in ``keep``) first."""
+    def put(
+        self,
+        digest: str,
+        tensors: Mapping[str, torch.Tensor],
+        needed: Sequence[str] = (),
+        protected: Iterable[str] = (),
+    ) -> list[str]:
+        """Hold ``tensors`` under ``digest``; return the digests dropped to make room.
+
+        Blobs that neither ``needed`` nor ``protected`` names go first; then, while the new
+        one does not fit, the ``needed`` ones from the front (the least important: the
+        oldest undo step's first). ``protected`` ones (the current state's) are never
+        dropped: when they leave no room, nothing changes and ``SpecError`` says so.
+        """
         if digest in self._blobs:
             self._blobs.move_to_end(digest)
-            return
+            return []
         size = _nbytes(tensors)
         if size > self.max_bytes:
             raise SpecError(f"the checkpoint holds {size:,} bytes, over {self.max_bytes:,}")
-        self.prune(keep)
-        while self._blobs and self.nbytes + size > self.max_bytes:
-            self._blobs.popitem(last=False)  # the oldest, even if an old undo step needs it
+        kept = {d for d in protected if d in self._blobs}
+        wanted = [d for d in dict.fromkeys(needed) if d in self._blobs and d not in kept]
+        free = self.max_bytes - sum(self._blobs[d][1] for d in (*kept, *wanted))
+        dropped = []
+        for d in wanted:
+            if free >= size:
+                break
+            free += self._blobs[d][1]
+            dropped.append(d)
+        if free < size:
+            raise SpecError(
+                f"the checkpoint holds {size:,} bytes; this session's uploads the model "
+                f"needs now leave {free:,} of {self.max_bytes:,}"
+            )
+        self.prune(kept | set(wanted) - set(dropped))
         self._blobs[digest] = (MappingProxyType(dict(tensors)), size)
+        return dropped
 
     def get(self, digest: str) -> Mapping[str, torch.Tensor]:
         """The tensors of a digest; ``SpecError`` when this session no longer holds them."""

@@ -38,7 +38,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "FIELDS",
     "Ran",
+    "Mode",
     "Experiment",
+    "values_key",
     "check_experiment",
 ]
 
@@ -52,6 +54,13 @@ class Ran(StrEnum):
     NONE = "none"
     FORWARD = "forward"
     BACKWARD = "backward"
+
+
+class Mode(StrEnum):
+    """``model.train()`` or ``model.eval()``: dropout and BatchNorm's statistics follow it."""
+
+    TRAIN = "train"
+    EVAL = "eval"
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class Experiment:
     ops: tuple = ()  # value changes after initialization, replayed in order
     ran: str = Ran.NONE
     source: str | None = None  # "path/file.py:factory" or "package.module:factory"
+    mode: str | None = None  # "train" or "eval"; None: as the build or the factory left it
+    passes: int = 1  # times the batch ran on these values; backward passes add up in .grad
     version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self):
@@ -82,7 +93,7 @@ class Experiment:
         set_(self, "ops", freeze(tuple(self.ops)))
         if isinstance(self.input_shape, list | tuple):
             set_(self, "input_shape", tuple(self.input_shape))
-        for name in ("input_kind", "loss", "ran"):
+        for name in ("input_kind", "loss", "ran", "mode"):
             value = getattr(self, name)
             if isinstance(value, StrEnum):
                 set_(self, name, str(value))
@@ -169,6 +180,8 @@ FIELDS = (
     Field("root_name", Kind.NAME, "the model's name", noun="a Python name such as net"),
     Field("materialized", Kind.FLAG, "lazy layers have their shapes"),
     Field("ran", Kind.CHOICE, "how far the batch ran", choices=tuple(Ran)),
+    Field("mode", Kind.CHOICE, "train or eval", choices=tuple(Mode), nullable=True),
+    Field("passes", Kind.WHOLE, "runs of the batch on these values", hi="max_passes"),
 )
 
 
@@ -195,3 +208,9 @@ def check_experiment(exp: Experiment, limits: Limits = DEFAULT_LIMITS) -> None:
     check_rules(exp.rules, limits)
     for i, op in enumerate(exp.ops):
         check_op(op, f"ops[{i}]", limits)
+
+
+def values_key(exp: Experiment) -> Experiment:
+    """What decides an experiment's values before its ops: experiments with equal keys
+    whose ops start alike have equal values up to their common ops."""
+    return exp.replace(ops=(), ran=Ran.NONE, passes=1, loss=Loss.SUM, preset=None, root_name="net")

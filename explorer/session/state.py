@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from types import MappingProxyType
 
@@ -31,13 +31,21 @@ from explorer.core.devices import DTYPES, resolve_device
 from explorer.core.errors import SpecError
 from explorer.core.frozen import canonical
 from explorer.core.limits import DEFAULT_LIMITS, Limits
-from explorer.core.rebind import meta_twin
+from explorer.core.rebind import distinct_parameters, meta_twin, with_tensors
 from explorer.core.rng import seeded
 from explorer.core.slots import heavy
-from explorer.engine.run import InputKind, RunResult, check_activations, make_input, meta_pass, run
+from explorer.engine.run import (
+    InputKind,
+    RunResult,
+    accumulate,
+    check_activations,
+    make_input,
+    meta_pass,
+    run,
+)
 from explorer.engine.train import TrainLog, train_op
 from explorer.init.rules import check_rules, initialize
-from explorer.session.experiment import Experiment, Ran, check_experiment
+from explorer.session.experiment import Experiment, Mode, Ran, check_experiment, values_key
 from explorer.session.ops import Replay, apply_op
 from explorer.spec.build import build
 from explorer.spec.factory import make_module
@@ -46,6 +54,9 @@ from explorer.view.tree import ParamTree, inspect
 __all__ = [
     "State",
     "realize",
+    "continues",
+    "with_mode",
+    "with_run",
     "edited_names",
     "lazy_params",
     "no_values",
@@ -75,6 +86,7 @@ class State:
     last_run: RunResult | None = None
     version: int = 0
     train_log: TrainLog | None = None  # what the last train op recorded
+    base: nn.Module | None = None  # the module before the batch ran on a twin of it
 
     def __repr__(self) -> str:
         exp = self.experiment
@@ -102,6 +114,21 @@ class State:
     def lazy(self) -> bool:
         """Whether some parameter still waits for its first forward pass to get a shape."""
         return bool(lazy_params(self.module))
+
+    @property
+    def values(self) -> nn.Module:
+        """The module as initialization and the ops left it, before the batch ran: what the
+        next change starts from (a run changes a twin of it: ``.grad`` and buffers)."""
+        return self.module if self.base is None else self.base
+
+    def renumbered(self, version: int) -> State:
+        """This state under a new version number (an undo step taken again), with what was
+        computed on it kept."""
+        new = replace(self, version=version)
+        for name in ("tree", "applied_rules", "edited", "lazy"):
+            if name in self.__dict__:
+                new.__dict__[name] = self.__dict__[name]
+        return new
 
     @property
     def device(self) -> str:
@@ -134,16 +161,54 @@ class State:
 
 
 def realize(
-    experiment: Experiment, limits: Limits = DEFAULT_LIMITS, version: int = 0, blobs=None
+    experiment: Experiment,
+    limits: Limits = DEFAULT_LIMITS,
+    version: int = 0,
+    blobs=None,
+    start: State | None = None,
 ) -> State:
     """Build the model an experiment describes, with its values, bit for bit on the CPU.
 
-    Every check runs first; a failure raises ``SpecError``/``DeviceError`` and nothing is kept.
+    ``start``, a state whose experiment has the same ``values_key`` and whose ops begin
+    this one's, is continued instead: only the ops after its own are replayed. Every check
+    runs first; a failure raises ``SpecError``/``DeviceError`` and nothing is kept.
     """
     exp = experiment
     check_experiment(exp, limits)
     if exp.device == "meta":
         return _structure_only(exp, limits, version)
+    state = start if continues(start, exp) else _initialized(exp, limits)
+    done = len(state.experiment.ops)
+    module, pristine, train_log = state.values, state.pristine, state.train_log
+    for op in exp.ops[done:]:
+        if op["op"] == "train":
+            module, train_log = train_op(module, op, limits)
+        else:
+            module = apply_op(module, op, Replay(limits, blobs))
+        pristine = frozenset()
+    state = replace(
+        state,
+        experiment=exp,
+        module=with_mode(module, exp.mode),
+        pristine=pristine,
+        train_log=train_log,
+        last_run=None,
+        base=None,
+        version=version,
+    )
+    return with_run(state, limits)
+
+
+def continues(start: State | None, exp: Experiment) -> bool:
+    """Whether ``exp``'s values are ``start``'s values with more ops replayed after them."""
+    if start is None or start.experiment.device == "meta" or start.lazy:
+        return False
+    ops = start.experiment.ops
+    return values_key(start.experiment) == values_key(exp) and exp.ops[: len(ops)] == ops
+
+
+def _initialized(exp: Experiment, limits: Limits) -> State:
+    """The seeded build, its lazy shapes, the rules and the dtype: the values before ops."""
     device = resolve_device(exp.device)
     with seeded(exp.seed), torch.device(device):
         module = build(exp.spec, limits) if exp.source is None else make_module(exp.source, limits)
@@ -156,25 +221,40 @@ def realize(
     pristine = frozenset(n for n, rule in provenance.items() if rule is None)
     if exp.dtype != "float32":
         module = module.to(DTYPES[exp.dtype])
-    train_log = None
-    for op in exp.ops:
-        if op["op"] == "train":
-            module, train_log = train_op(module, op, limits)
-        else:
-            module = apply_op(module, op, Replay(limits, blobs))
-        pristine = frozenset()
-    last_run = run_batch(module, exp, limits) if exp.ran != Ran.NONE else None
     return State(
-        exp,
+        exp.replace(ops=(), ran=Ran.NONE, passes=1),
         module,
         MappingProxyType(provenance),
         tuple(log),
         MappingProxyType(deferred),
         pristine,
-        last_run,
-        version,
-        train_log,
     )
+
+
+def with_mode(module: nn.Module, mode: str | None) -> nn.Module:
+    """The module in ``model.train()`` or ``model.eval()`` mode: a new module tree on the
+    same tensors when a flag changes (another state may hold this one); None keeps it."""
+    if mode is None or all(m.training == (mode == Mode.TRAIN) for m in module.modules()):
+        return module
+    copy = with_tensors(module, {})
+    copy.train(mode == Mode.TRAIN)
+    return copy
+
+
+def with_run(state: State, limits: Limits) -> State:
+    """The state with its batch run as far as its experiment says, ``passes`` times, on a
+    twin of its values: new Parameters get the gradients and cloned buffers the updates."""
+    exp = state.experiment
+    if exp.ran == Ran.NONE:
+        return state
+    base = state.values
+    twin = with_tensors(base, {}, clone_buffers=True)
+    result = None
+    for _ in range(exp.passes):
+        grads = {name: p.grad for name, p in distinct_parameters(twin)}
+        now = run_batch(twin, exp, limits)
+        result = now if result is None else accumulate(twin, now, result, grads)
+    return replace(state, module=twin, base=base, last_run=result)
 
 
 def _structure_only(exp: Experiment, limits: Limits, version: int) -> State:

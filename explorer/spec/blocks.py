@@ -330,6 +330,36 @@ def _conv_code(v: Get, shapes: dict) -> str:
     return f"{'nn.LazyConv2d' if lazy else 'nn.Conv2d'}({channels}, {sizes}{bias})"
 
 
+def _batchnorm_make(v: Get, parts: Parts) -> nn.Module:
+    options = {"eps": v("eps"), "momentum": v("momentum")}
+    if v("num_features") is None:
+        return nn.LazyBatchNorm1d(**options)
+    return nn.BatchNorm1d(v("num_features"), **options)
+
+
+def _features(v: Get, f: int | None) -> tuple[int] | None:
+    n = v("num_features") or f
+    return (n,) if n else None
+
+
+def _batchnorm_code(v: Get, shapes: dict) -> str:
+    options = f"eps={v('eps')!r}, momentum={v('momentum')!r}"
+    if v("num_features") is None:
+        return f"nn.LazyBatchNorm1d({options})"
+    return f"nn.BatchNorm1d({v('num_features')}, {options})"
+
+
+def _batchnorm_from(m: nn.BatchNorm1d) -> dict | None:
+    if not (m.affine and m.track_running_stats) or m.momentum is None:
+        return None
+    return {
+        "type": "batchnorm",
+        "num_features": m.num_features,
+        "eps": m.eps,
+        "momentum": m.momentum,
+    }
+
+
 def _linear_from(m: nn.Linear) -> dict:
     return {
         "type": "linear",
@@ -440,6 +470,31 @@ BLOCKS: dict[str, BlockType] = {
             params=lambda v, f: dict.fromkeys(("weight", "bias"), (v("normalized_shape"),)),
             emit=lambda v, s: f"nn.LayerNorm({v('normalized_shape')}, eps={v('eps')!r})",
             from_module={nn.LayerNorm: _layernorm_from},
+        ),
+        BlockType(
+            "batchnorm",
+            "`nn.BatchNorm1d`: normalizes each feature over the batch; keeps running statistics "
+            "(buffers) that a training-mode forward updates; without `num_features` an "
+            "`nn.LazyBatchNorm1d`",
+            "equalizer",
+            (
+                _lazy("num_features", "features normalized"),
+                _eps(1e-5),
+                _prob("momentum", "how far each training batch moves the statistics", 0.1),
+            ),
+            _batchnorm_make,
+            lambda v: (
+                f"batchnorm {v('num_features') or '?'}, eps {_num(v('eps'))}, "
+                f"momentum {_num(v('momentum'))}"
+            ),
+            params=lambda v, f: dict.fromkeys(("weight", "bias"), _features(v, f)),
+            buffers=lambda v: {
+                "running_mean": (1,),
+                "running_var": (1,),
+                "num_batches_tracked": (),
+            },
+            emit=_batchnorm_code,
+            from_module={nn.BatchNorm1d: _batchnorm_from},
         ),
         BlockType(
             "rmsnorm",
