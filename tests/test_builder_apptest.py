@@ -210,11 +210,11 @@ def test_rename_keeps_the_reuse_working():
 def test_undo_restores_and_redo_reapplies():
     """Undo brings back the removed ReLU; Redo removes it again."""
     at = start()
-    assert at.button(key="builder_undo").disabled
+    assert at.button(key="undo_button").disabled
     at = click(at, ("children", 1), "remove")
-    at.button(key="builder_undo").click().run(timeout=30)
+    at.button(key="undo_button").click().run(timeout=30)
     assert spec(at) == MLP
-    at.button(key="builder_redo").click().run(timeout=30)
+    at.button(key="redo_button").click().run(timeout=30)
     assert types(at) == ["linear", "linear"]
     assert not at.exception
 

@@ -47,7 +47,6 @@ def builder_panel(ws: Workspace) -> None:
     if ws.experiment.source is not None:  # a model written as code has no outline to edit
         return code_model_panel(ws)
     st.caption(HINT)
-    _history(ws)
     rows = se.outline(ws.setup.spec)
     error_at, error_text = _error_place(ws)
     _add_bar(ws, rows)
@@ -77,28 +76,6 @@ def row_key(path: se.Path) -> str:
 
 
 # --- the outline ---
-
-
-def _history(ws: Workspace) -> None:
-    with st.container(horizontal=True, gap="small"):
-        st.button(
-            "Undo",
-            icon=":material/undo:",
-            key="builder_undo",
-            disabled=not ws.undo_stack,
-            on_click=_travel,
-            args=(ws, ws.undo),
-            help="Go back to the previous model",
-        )
-        st.button(
-            "Redo",
-            icon=":material/redo:",
-            key="builder_redo",
-            disabled=not ws.redo_stack,
-            on_click=_travel,
-            args=(ws, ws.redo),
-            help="Re-apply what Undo took back",
-        )
 
 
 def _add_bar(ws: Workspace, rows: list[se.Row]) -> None:
@@ -449,10 +426,6 @@ def _on_field(ws: Workspace, path: se.Path, f: Field, key: str) -> None:
     else:
         edit = lambda s: se.set_field(s, path, f.name, value)  # noqa: E731
     _apply(ws, path, edit)
-
-
-def _travel(ws: Workspace, step: Callable[[], bool]) -> None:
-    session_state.act(_WHERE, step)
 
 
 def _set_open(path: se.Path | None) -> None:

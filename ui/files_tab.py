@@ -117,7 +117,7 @@ def _inspect(ckpt: Checkpoint) -> None:
 def _load(ws: Workspace, ckpt: Checkpoint) -> None:
     try:
         report = session_state.cached(
-            "load_report", ckpt.digest, lambda: compare(ws.module, ckpt.tensors)
+            "load_report", ckpt.digest, lambda: compare(ws.state.values, ckpt.tensors)
         )
     except ExplorerError as err:
         session_state.show_message(str(err))
@@ -150,14 +150,12 @@ def _load(ws: Workspace, ckpt: Checkpoint) -> None:
     session_state.show_error(_LOAD)
     last = ws.experiment.ops[-1] if ws.experiment.ops else {}
     if last.get("digest") == ckpt.digest:
-        st.success(f"Loaded {report.keys} keys.", icon=":material/check:")
-        st.button(
-            "Undo the load",
-            key="files_undo",
-            icon=":material/undo:",
-            on_click=session_state.act,
-            args=(_LOAD, lambda: session_state.workspace().undo()),
+        st.success(
+            f"Loaded {report.keys} keys. Undo it from the sidebar (Ctrl+Z) while the load is "
+            "the last thing done.",
+            icon=":material/check:",
         )
+    session_state.show_message(ws.take_notice())
 
 
 # --- downloads ---

@@ -33,6 +33,14 @@ TEXT = {
     "forward_help": "output = net(X): the output and the loss; no gradients yet.",
     "backward_help": "loss.backward() after the forward pass: fills every .grad.",
     "both_help": "Forward and backward in one click.",
+    "again_help": "loss.backward() once more without optimizer.zero_grad(): PyTorch adds the "
+    "new gradients to the ones .grad holds.",
+    "accumulated": "`.grad` holds the sum of {n} backward passes: `loss.backward()` ran {n} "
+    "times without `zero_grad()`, as PyTorch accumulates.",
+    "fresh": "One backward pass on fresh gradients (as after `zero_grad()`); *Backward again* "
+    "accumulates instead.",
+    "mode_help": "net.train() or net.eval(): dropout drops and BatchNorm uses and updates the "
+    "batch's statistics only in train mode. Changing it keeps the values and drops the run.",
 }
 
 
@@ -41,6 +49,7 @@ def render(ws: Workspace) -> None:
     with st.sidebar:
         st.title(f":material/account_tree: {TEXT['title']}")
         st.caption(TEXT["caption"])
+        history_buttons(ws)
         _model_picker(ws)
         _filter()
         _run_buttons(ws)
@@ -48,15 +57,47 @@ def render(ws: Workspace) -> None:
         _execution(ws)
 
 
+def history_buttons(ws: Workspace) -> None:
+    """Undo and redo, named by what they take back, on every tab (Ctrl+Z, Ctrl+Shift+Z)."""
+    undo, redo = ws.undo_label, ws.redo_label
+    with st.container(horizontal=True, gap="small"):
+        st.button(
+            f"Undo: {undo}" if undo else "Undo",
+            key="undo_button",
+            icon=":material/undo:",
+            disabled=undo is None,
+            shortcut="Ctrl+Z",
+            help=ws.replay_note() or "Go back to before the last action",
+            on_click=session_state.act,
+            args=("history", lambda: session_state.workspace().undo()),
+        )
+        st.button(
+            f"Redo: {redo}" if redo else "Redo",
+            key="redo_button",
+            icon=":material/redo:",
+            disabled=redo is None,
+            shortcut="Ctrl+Shift+Z",
+            help=ws.replay_note(forward=True) or "Do again what Undo took back",
+            on_click=session_state.act,
+            args=("history", lambda: session_state.workspace().redo()),
+        )
+    session_state.show_error("history")
+
+
 def status_line(ws: Workspace) -> None:
     """Device, dtype, seed, input, loss and state number: where a screenshot's numbers come from."""
     exp = ws.experiment
     shape = "×".join(map(str, exp.input_shape))
     ran = {
-        Ran.NONE: "not run yet",
+        Ran.NONE: "not run on these values yet",
         Ran.FORWARD: "forward done",
         Ran.BACKWARD: "forward + backward done",
     }[Ran(exp.ran)]
+    if exp.ran == Ran.BACKWARD and exp.passes > 1:
+        ran = f"backward ×{exp.passes}, gradients summed (no zero_grad)"
+    trained = sum(op["steps"] for op in exp.ops if op["op"] == "train")
+    if trained:
+        ran = f"trained {trained:,} steps · {ran}"
     lazy = " · :material/hourglass_empty: lazy shapes unknown until the first forward"
     title = PRESETS[exp.preset].title if exp.preset in PRESETS else "Custom model"
     if exp.preset in PRESETS and (
@@ -65,11 +106,13 @@ def status_line(ws: Workspace) -> None:
     ):
         title += " (modified)"
     edits = f" · {len(exp.ops)} value change(s) since init" if exp.ops else ""
+    mode = "train" if ws.module.training else "eval"
     st.markdown(
         f"**{title}** · "
         f":blue-badge[device {ws.device}] :violet-badge[{ws.dtype}] "
         f":orange-badge[seed {exp.seed}] :gray-badge[input {shape} {exp.input_kind}] "
-        f":green-badge[loss {exp.loss}] · {ran}{edits}{lazy if ws.has_lazy() else ''} "
+        f":green-badge[loss {exp.loss}] :red-badge[{mode} mode] · {ran}{edits}"
+        f"{lazy if ws.has_lazy() else ''} "
         f"· state {ws.version}"
     )
 
@@ -159,6 +202,16 @@ def _run_buttons(ws: Workspace) -> None:
         on_click=session_state.act,
         args=("run", lambda: session_state.workspace().backward()),
     )
+    st.button(
+        "Backward again (no zero_grad)",
+        key="accumulate_button",
+        icon=":material/add:",
+        width="stretch",
+        disabled=ran != Ran.BACKWARD,
+        help=TEXT["again_help"],
+        on_click=session_state.act,
+        args=("run", lambda: session_state.workspace().backward(accumulate=True)),
+    )
     session_state.show_error("run")
     result = ws.last_run
     if result is None:
@@ -171,6 +224,10 @@ def _run_buttons(ws: Workspace) -> None:
     )
     if ran == Ran.FORWARD:
         st.caption(TEXT["forward_only"])
+    elif ws.experiment.passes > 1:
+        st.caption(TEXT["accumulated"].format(n=ws.experiment.passes))
+    else:
+        st.caption(TEXT["fresh"])
     exp = ws.experiment
     st.code(forward_lines(exp.root_name, exp.loss, ran == Ran.BACKWARD), language="python")
     with st.expander("Output tensor", expanded=False):
@@ -197,6 +254,18 @@ def _execution(ws: Workspace) -> None:
         st.selectbox, "dtype_choice", ws.dtype, "move", "dtype", label="dtype", options=list(DTYPES)
     )
     st.code(move_line(exp.root_name, ws.device, ws.dtype), language="python")
+    mode = "train" if ws.module.training else "eval"
+    _control(
+        st.segmented_control,
+        "mode_choice",
+        mode,
+        "change",
+        "mode",
+        label="Mode",
+        options=["train", "eval"],
+        help=TEXT["mode_help"],
+    )
+    st.code(f"{exp.root_name}.{mode}()", language="python")
     _control(
         st.number_input,
         "seed",
@@ -241,6 +310,8 @@ def _control(widget, key: str, value, method: str, field: str, **kwargs) -> None
 def _on_change(key: str, method: str, field: str) -> None:
     """A sidebar control changed: run ``ws.move`` or ``ws.change`` with its new value."""
     value = st.session_state.get(key)
+    if field == "mode" and value is None:  # the selected option clicked again: no change
+        return
     if field == "input_shape":
         value = _parse_shape(str(value))
     elif field == "seed":

@@ -57,6 +57,7 @@ class _Mark:
         return self.name
 
 
+TORCH_EPS = 1e-5  # nn.LayerNorm's and nn.BatchNorm1d's eps
 SAME = _Mark("SAME")  # output features = input features
 CHAIN = _Mark("CHAIN")  # output features = what the last child (or copy) gives
 
@@ -84,7 +85,7 @@ class BlockType:
     make: Callable[[Get, Parts], nn.Module] | None
     summary: Callable[[Get], str]
     params: Callable[[Get, int | None], dict[str, Shape | None]] = lambda v, f: {}
-    buffers: Callable[[Get], dict[str, Shape]] = lambda v: {}  # memory that is not a parameter
+    buffers: Callable[[Get, int | None], dict[str, Shape]] = lambda v, f: {}  # not parameters
     output: Callable[[Get], int | None | _Mark] = lambda v: SAME
     copies: Callable[[Get], int] = _once  # how often the child block is instantiated
     check: Callable[[Get, str], None] = lambda v, where: None  # rules across fields
@@ -464,7 +465,7 @@ BLOCKS: dict[str, BlockType] = {
             "layernorm",
             "`nn.LayerNorm` over the last dimension",
             "straighten",
-            (_units("normalized_shape", "features normalized", 8), _eps(1e-5), TIE),
+            (_units("normalized_shape", "features normalized", 8), _eps(TORCH_EPS), TIE),
             lambda v, p: nn.LayerNorm(v("normalized_shape"), eps=v("eps")),
             lambda v: f"layernorm {v('normalized_shape')}, eps {_num(v('eps'))}{_tied(v)}",
             params=lambda v, f: dict.fromkeys(("weight", "bias"), (v("normalized_shape"),)),
@@ -479,7 +480,7 @@ BLOCKS: dict[str, BlockType] = {
             "equalizer",
             (
                 _lazy("num_features", "features normalized"),
-                _eps(1e-5),
+                _eps(TORCH_EPS),
                 _prob("momentum", "how far each training batch moves the statistics", 0.1),
             ),
             _batchnorm_make,
@@ -488,9 +489,9 @@ BLOCKS: dict[str, BlockType] = {
                 f"momentum {_num(v('momentum'))}"
             ),
             params=lambda v, f: dict.fromkeys(("weight", "bias"), _features(v, f)),
-            buffers=lambda v: {
-                "running_mean": (1,),
-                "running_var": (1,),
+            buffers=lambda v, f: {
+                "running_mean": _features(v, f),
+                "running_var": _features(v, f),
                 "num_batches_tracked": (),
             },
             emit=_batchnorm_code,
@@ -661,7 +662,7 @@ BLOCKS: dict[str, BlockType] = {
                 f"constant linear {v('in_features')} → {v('out_features')}, "
                 f"+ {_num(v('offset'))}, not trained"
             ),
-            buffers=lambda v: {"weight": (v("in_features"), v("out_features"))},
+            buffers=lambda v, f: {"weight": (v("in_features"), v("out_features"))},
             output=lambda v: v("out_features"),
             emit=lambda v, s: (
                 f"ConstantLinear({v('in_features')}, {v('out_features')}, "

@@ -374,7 +374,7 @@ class _Checker:
             self._record(path, shapes)
             tied = block.get("tie") or {}
             params = param_count({k: s for k, s in shapes.items() if k not in tied})
-            buffers = param_count(bt.buffers(get))
+            buffers = param_count(bt.buffers(get, f))
         else:  # children in a chain; a repeat's copies after the first all see its output
             for child, copies in kids:
                 after = self._apply(child, f)
