@@ -329,3 +329,27 @@ def test_the_code_tab_shows_the_script_with_a_download_button():
     assert at.code[0].value == to_script(script).rstrip()
     assert "loss.backward()" in at.code[0].value
     assert at.get("download_button")[0].proto.label == "Download the script"
+
+
+def test_batchnorm_in_eval_mode_and_backward_twice(tmp_path):
+    """Running statistics, net.eval() and two backward passes without zero_grad, bit for bit."""
+    spec = {
+        "type": "sequential",
+        "children": [
+            {"type": "linear", "in_features": 4, "out_features": 8},
+            {"type": "batchnorm", "num_features": 8},
+            {"type": "relu"},
+            {"type": "linear", "out_features": 1},
+        ],
+    }
+    ws = Workspace(Experiment(spec=spec, input_shape=(6, 4), seed=3))
+    ws.train({"steps": 3})  # training updates the running statistics
+    ws.backward()
+    ws.backward(accumulate=True)
+    assert_same(ws, run_script(ws, tmp_path))
+    ws.change(mode="eval")
+    ws.backward()
+    ws.backward(accumulate=True)
+    script = to_script(ws.experiment, ws.limits)
+    assert "net.eval()" in script and "for _ in range(2):" in script
+    assert_same(ws, run_script(ws, tmp_path))

@@ -147,9 +147,10 @@ def output_shape(module: nn.Module, input_shape: tuple[int, ...], tokens: bool) 
     if any(is_lazy(p) for p in module.parameters()):
         raise SpecError("the model has lazy layers: run a forward pass first", "task")
     x = torch.empty((1, *input_shape), dtype=torch.int64 if tokens else torch.float32)
+    twin = meta_twin(module).eval()  # one example: BatchNorm cannot train on it, but can eval
     try:
         with torch.no_grad():
-            out = meta_twin(module)(x.to("meta"))
+            out = twin(x.to("meta"))
     except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError) as err:
         raise SpecError(
             f"the model does not run on an input of shape {(1, *input_shape)}: "

@@ -291,6 +291,7 @@ class _Script:
             *self._first_forward(),
             *self._rules(),
             *self._ops(),
+            *self._mode(),
             *self._run(),
         ]
         head = self._head(structure)
@@ -420,10 +421,9 @@ class _Script:
                 continue
             keep = [n for n, p in own.items() if id(p) not in targets]
             where = self.tree.access_path(path) if path else self.root
-            if keep:
+            if keep or owner._buffers:
                 self._helper("reset_keeping", _RESET_KEEPING)
-                names = ", ".join(repr(n) for n in keep)
-                lines.append(f"reset_keeping({where}, {names})")
+                lines.append(f"reset_keeping({', '.join([where, *map(repr, keep)])})")
             else:
                 lines.append(f"{where}.reset_parameters()")
         return lines
@@ -549,11 +549,7 @@ class _Script:
         lines = ["", "# 6. The batch, forward" + (" and backward." if backward else " only.")]
         if device != exp.device:
             lines.append(f"DEVICE = {device!r}")
-        lines += [
-            self._input("X", dtype),
-            f"{root}.zero_grad(set_to_none=True)",
-            "torch.manual_seed(SEED)",
-        ]
+        lines += [self._input("X", dtype), f"{root}.zero_grad(set_to_none=True)"]
         forward = [f"output = {root}(X)"]
         if exp.loss == "sum":
             forward.append("loss = output.sum()")
@@ -567,17 +563,31 @@ class _Script:
                 "loss = F.cross_entropy(logits, target.to(logits.device))",
             ]
         if backward:
-            lines += forward + ["loss.backward()"]
+            body = ["torch.manual_seed(SEED)", *forward, "loss.backward()"]
         else:
-            lines += ["with torch.no_grad():"] + [f"    {line}" for line in forward]
+            body = ["torch.manual_seed(SEED)", "with torch.no_grad():"]
+            body += [f"    {line}" for line in forward]
+        if exp.passes > 1:
+            note = "  # no zero_grad between them: .grad adds up" if backward else ""
+            lines.append(f"for _ in range({exp.passes}):{note}")
+            body = [f"    {line}" for line in body]
+        lines += body
         lines.append('print("loss", loss.item())')
         return lines
+
+    def _mode(self) -> list[str]:
+        """``net.train()`` or ``net.eval()``, when the experiment says which."""
+        if self.exp.mode is None:
+            return []
+        return ["", f"# The mode: {self.exp.mode}.", f"{self.root}.{self.exp.mode}()"]
 
 
 _RESET_KEEPING = '''
 def reset_keeping(module, *keep):
-    """module.reset_parameters(), leaving the parameters named in keep as they were."""
+    """module.reset_parameters(), leaving its buffers and the parameters named in keep
+    as they were (BatchNorm's reset_parameters also resets its running statistics)."""
     saved = {name: getattr(module, name).detach().clone() for name in keep}
+    saved.update({name: b.clone() for name, b in module.named_buffers(recurse=False)})
     module.reset_parameters()
     for name, values in saved.items():
         getattr(module, name).copy_(values)
