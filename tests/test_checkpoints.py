@@ -338,11 +338,17 @@ def test_a_load_op_without_its_blob_says_to_upload_again():
 
 
 def test_the_blob_store_is_bounded_and_drops_unreferenced_blobs_first():
+    """Unreferenced uploads go first, then the least needed; the current state's never."""
     store = BlobStore(100)
     a, b = {"x": torch.zeros(10)}, {"y": torch.ones(10)}  # 40 bytes each
-    store.put("a" * 64, a, keep={"a" * 64})
-    store.put("b" * 64, b, keep={"a" * 64, "b" * 64})
-    store.put("c" * 64, {"z": torch.ones(10)}, keep={"b" * 64})  # "a" is not referenced
+    assert store.put("a" * 64, a) == []
+    assert store.put("b" * 64, b, needed=["a" * 64]) == []
+    assert store.put("c" * 64, {"z": torch.ones(10)}, needed=["b" * 64]) == []  # "a" unneeded
     assert "a" * 64 not in store and "b" * 64 in store and "c" * 64 in store
+    dropped = store.put("d" * 64, {"w": torch.ones(10)}, ["b" * 64, "c" * 64])
+    assert dropped == ["b" * 64] and "c" * 64 in store and "d" * 64 in store
+    with pytest.raises(SpecError, match="leave"):
+        store.put("e" * 64, {"v": torch.ones(20)}, protected=["c" * 64, "d" * 64])
+    assert "c" * 64 in store and "d" * 64 in store  # a refused upload drops nothing
     with pytest.raises(SpecError, match="over 100"):
-        store.put("d" * 64, {"w": torch.zeros(30)}, keep=set())
+        store.put("f" * 64, {"w": torch.zeros(30)})

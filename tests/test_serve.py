@@ -16,6 +16,7 @@ from explorer.io import serve
 from explorer.session.experiment import Experiment
 from explorer.session.workspace import Workspace
 from explorer.spec.derive import spec_of
+from tests.invariant import assert_live_is_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / "tests" / "model_files"
@@ -132,12 +133,15 @@ def test_fancy_mlp_runs_on_the_users_input_shape_with_two_uses_of_its_layer():
     assert len(result.grad_by_use["linear.weight"]) == 2
 
 
-def test_batchnorm_model_keeps_its_buffers_through_a_run():
+def test_a_batchnorm_model_from_code_updates_its_statistics_as_pytorch_does():
+    """A train-mode run moves the running statistics; the values before it keep theirs."""
     ws = Workspace(code_experiment("batchnorm"))
     before = ws.module[1].running_mean.clone()
     ws.backward()
-    assert torch.equal(ws.module[1].running_mean, before)  # a run inspects, never keeps
+    assert not torch.equal(ws.module[1].running_mean, before)
+    assert torch.equal(ws.state.values[1].running_mean, before)
     assert {n for n, _ in ws.module.named_buffers()} >= {"1.running_mean", "1.running_var"}
+    assert_live_is_replay(ws)
 
 
 def test_a_code_model_rebuilds_bit_for_bit():
