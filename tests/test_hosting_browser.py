@@ -104,7 +104,7 @@ def test_every_request_of_a_tour_goes_to_127_0_0_1(page, streamlit_server):
     """The page, its icon and fonts, a hostile parameter, and every tab: local only."""
     recorder = open_hostile(page, streamlit_server)
     click_row(page, f"{TICKS}/weight")
-    expect()(page.get_by_role("heading", name=re.compile("Parameter"))).to_be_visible(
+    expect()(page.get_by_role("heading", name=re.compile(r"^Parameter .*weight"))).to_be_visible(
         timeout=30_000
     )
     for tab in TABS:
@@ -119,7 +119,7 @@ def test_a_parameter_whose_name_holds_an_image_fetches_nothing(page, streamlit_s
     """Selecting the parameter under the RAW key must not make the browser fetch its image."""
     recorder = open_hostile(page, streamlit_server)
     click_row(page, f"{RAW}/weight")
-    expect()(page.get_by_role("heading", name=re.compile("Parameter"))).to_be_visible(
+    expect()(page.get_by_role("heading", name=re.compile(r"^Parameter .*weight"))).to_be_visible(
         timeout=30_000
     )
     page.wait_for_timeout(3000)

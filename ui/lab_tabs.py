@@ -49,8 +49,8 @@ TEXT = {
     "shows the trained values, with a step slider through the snapshots; undo returns to "
     "the values before training.",
     "after": "The tree and the detail panel show these trained values; select a parameter in "
-    "**Explore** and drag its *training step* slider to watch it change. **Undo** (Build "
-    "tab) returns to the values before training.",
+    "**Explore** and drag its *training step* slider to watch it change. **Undo** (sidebar) "
+    "returns to the values before training.",
 }
 
 
