@@ -477,8 +477,23 @@ CASES: tuple[Case, ...] = (
         row_run,
         GPU,
     ),
+    Case(
+        9,
+        "undo after a long history (issue 20)",
+        "one edit on the same state",
+        "≤ 5×, flat in the history",
+        5.0,
+        lambda sizes, device: _history_rows().row_undo(sizes, device),
+    ),
 )
 ROWS = {case.number: case for case in CASES}
+
+
+def _history_rows():
+    """benchmarks/history.py reads ``Line`` from here: imported when row 9 runs."""
+    import benchmarks.history
+
+    return benchmarks.history
 
 
 def run_all(sizes: Sizes, rows: set[int] | None = None) -> list[Line]:

@@ -45,6 +45,7 @@ __all__ = [
     "check_op",
     "apply_op",
     "edited_values",
+    "edit_in_place",
 ]
 
 
@@ -93,18 +94,23 @@ def _where(index) -> str:
 
 def edited_values(module: nn.Module, op: Mapping) -> torch.Tensor:
     """A new tensor holding a parameter's values after one edit, as ``.data[i, j] = v``."""
-    name, how, value, index = op["name"], op["how"], op["value"], op.get("index")
+    name = op["name"]
     try:
         param = module.get_parameter(name)
     except AttributeError:
         raise SpecError(f"no parameter is named {name!r}", "name") from None
     if is_lazy(param):
         raise SpecError(f"{name} has no values yet: run a forward pass first", "name")
-    if param.dtype.is_floating_point and abs(value) > torch.finfo(param.dtype).max:
-        raise SpecError(f"{value:g} does not fit in {param.dtype}", "value")
+    return edit_in_place(param.detach().clone(), op)
+
+
+def edit_in_place(new: torch.Tensor, op: Mapping) -> torch.Tensor:
+    """Apply one checked edit to ``new`` (a private copy of the parameter's values)."""
+    name, how, value, index = op["name"], op["how"], op["value"], op.get("index")
+    if param_too_small(new, value):
+        raise SpecError(f"{value:g} does not fit in {new.dtype}", "value")
     if how == "divide" and value == 0:
         raise SpecError("cannot divide by 0: it would make inf or nan; use another value", "value")
-    new = param.detach().clone()
     target = new if index is None else new[_checked_index(index, new, name)]
     if how == "set":
         target.fill_(value)
@@ -118,6 +124,11 @@ def edited_values(module: nn.Module, op: Mapping) -> torch.Tensor:
     if not bool(torch.isfinite(target).all()):
         raise SpecError(f"the edit would make {name} hold inf or nan in {new.dtype}", "value")
     return new
+
+
+def param_too_small(t: torch.Tensor, value: float) -> bool:
+    """Whether ``value`` is beyond what the tensor's floating dtype can hold."""
+    return t.dtype.is_floating_point and abs(value) > torch.finfo(t.dtype).max
 
 
 def _checked_index(index, new: torch.Tensor, name: str) -> tuple[int, ...]:

@@ -46,7 +46,7 @@ from explorer.engine.run import (
 from explorer.engine.train import TrainLog, train_op
 from explorer.init.rules import check_rules, initialize
 from explorer.session.experiment import Experiment, Mode, Ran, check_experiment, values_key
-from explorer.session.ops import Replay, apply_op
+from explorer.session.ops import Replay, apply_op, edit_in_place, edited_values
 from explorer.spec.build import build
 from explorer.spec.factory import make_module
 from explorer.view.tree import ParamTree, inspect
@@ -180,11 +180,18 @@ def realize(
     state = start if continues(start, exp) else _initialized(exp, limits)
     done = len(state.experiment.ops)
     module, pristine, train_log = state.values, state.pristine, state.train_log
+    edits: dict[int, torch.Tensor] = {}  # private copies the edits in a row write into
     for op in exp.ops[done:]:
+        if op["op"] == "edit":
+            _edit_aside(module, op, edits)
+            continue
+        module = _with_edits(module, edits)
         if op["op"] == "train":
             module, train_log = train_op(module, op, limits)
         else:
             module = apply_op(module, op, Replay(limits, blobs))
+    module = _with_edits(module, edits)
+    if exp.ops[done:]:
         pristine = frozenset()
     state = replace(
         state,
@@ -197,6 +204,28 @@ def realize(
         version=version,
     )
     return with_run(state, limits)
+
+
+def _edit_aside(module: nn.Module, op: dict, edits: dict[int, torch.Tensor]) -> None:
+    """Replay one edit into a private copy of its tensor: edits in a row clone it once."""
+    try:
+        param = module.get_parameter(op["name"])
+    except AttributeError:
+        raise SpecError(f"no parameter is named {op['name']!r}", "name") from None
+    if id(param) not in edits:
+        edits[id(param)] = edited_values(module, op)
+    else:
+        edit_in_place(edits[id(param)], op)
+
+
+def _with_edits(module: nn.Module, edits: dict[int, torch.Tensor]) -> nn.Module:
+    """The module holding the replayed edits' tensors (and ``edits`` emptied)."""
+    if not edits:
+        return module
+    names = {id(p): n for n, p in module.named_parameters(remove_duplicate=False)}
+    new = with_tensors(module, {names[key]: t for key, t in edits.items()})
+    edits.clear()
+    return new
 
 
 def continues(start: State | None, exp: Experiment) -> bool:
