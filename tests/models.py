@@ -157,3 +157,15 @@ def gpt2_small(device: str = "meta", blocks: int = 12) -> nn.Module:
         net.lm_head = nn.Linear(768, 50257, bias=False)
         net.lm_head.weight = net.transformer.wte.weight
     return net
+
+
+# A spec whose model has buffers: BatchNorm1d between two linear layers.
+BATCHNORM_SPEC = {
+    "type": "sequential",
+    "children": [
+        {"type": "linear", "in_features": 4, "out_features": 8},
+        {"type": "batchnorm", "num_features": 8},
+        {"type": "relu"},
+        {"type": "linear", "out_features": 1},
+    ],
+}

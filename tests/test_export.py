@@ -28,6 +28,7 @@ from explorer.session.experiment import Experiment
 from explorer.session.workspace import Workspace
 from explorer.spec.blocks import BLOCKS
 from explorer.spec.presets import PRESETS
+from tests.models import BATCHNORM_SPEC
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -333,16 +334,7 @@ def test_the_code_tab_shows_the_script_with_a_download_button():
 
 def test_batchnorm_in_eval_mode_and_backward_twice(tmp_path):
     """Running statistics, net.eval() and two backward passes without zero_grad, bit for bit."""
-    spec = {
-        "type": "sequential",
-        "children": [
-            {"type": "linear", "in_features": 4, "out_features": 8},
-            {"type": "batchnorm", "num_features": 8},
-            {"type": "relu"},
-            {"type": "linear", "out_features": 1},
-        ],
-    }
-    ws = Workspace(Experiment(spec=spec, input_shape=(6, 4), seed=3))
+    ws = Workspace(Experiment(spec=BATCHNORM_SPEC, input_shape=(6, 4), seed=3))
     ws.train({"steps": 3})  # training updates the running statistics
     ws.backward()
     ws.backward(accumulate=True)

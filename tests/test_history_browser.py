@@ -6,24 +6,9 @@ import re
 
 import pytest
 
+from tests.browser_steps import expect, open_app, pick_preset
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-
-def expect():
-    from playwright.sync_api import expect as _expect
-
-    return _expect
-
-
-def open_app(page, streamlit_server):
-    page.goto(streamlit_server("app.py"))
-    page.locator('.row[data-id=""]').wait_for(timeout=90_000)
-
-
-def pick_preset(page, title):
-    page.get_by_label("Model preset").click()
-    page.get_by_role("option", name=title).click()
-    expect()(page.get_by_text(title).first).to_be_visible(timeout=30_000)
 
 
 def undo_button(page):

@@ -25,6 +25,7 @@ from explorer.session.state import State, batch, realize, with_mode
 from explorer.session.workspace import Workspace
 from explorer.spec.presets import PRESETS
 from tests.invariant import assert_live_is_replay
+from tests.models import BATCHNORM_SPEC
 
 RULE_SETS = [
     [{"init": "default", "target": "*"}],
@@ -35,15 +36,6 @@ RULE_SETS = [
     [{"init": "formula", "target": "*.weight", "expr": "w / 0"}],  # fails: inf
 ]
 SPECS = ["mlp", "tied", "rgnet", "tied_lm", "batchnorm"]
-BATCHNORM_SPEC = {
-    "type": "sequential",
-    "children": [
-        {"type": "linear", "in_features": 4, "out_features": 8},
-        {"type": "batchnorm", "num_features": 8},
-        {"type": "relu"},
-        {"type": "linear", "out_features": 1},
-    ],
-}
 
 # Inner calls a failure can be injected into: (module, attribute).
 DEPTHS = [
