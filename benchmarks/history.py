@@ -3,7 +3,8 @@
 Each line builds a history (training steps, then edits), then times, interleaved: one edit
 (then its undo and a redo, not timed), and one undo of the last step (then its redo). The
 walk back (``undo × n``) times every undo from the end of the history to its start, and
-reports the mean: the steps far back are rebuilt from the nearest kept state.
+reports the mean over the ``max_undo`` steps kept: the steps far back are rebuilt from what
+each edit overwrote, or from the nearest kept state.
 """
 
 from __future__ import annotations
@@ -49,12 +50,12 @@ def _recent(ws: Workspace, repeats: int) -> tuple[float, float]:
     return statistics.median(undo_ms), statistics.median(edit_ms)
 
 
-def _walk_back(ws: Workspace, edit_ms: float) -> tuple[float, float]:
-    """Mean ms of each undo from the end of the history to its start, and one edit's ms."""
+def _walk_back(ws: Workspace) -> tuple[float, int]:
+    """Mean ms of each undo from the end of the history to its start, and how many."""
     times = []
     while ws.undo_stack:
         times.append(_ms(ws.undo))
-    return statistics.mean(times), edit_ms
+    return statistics.mean(times), len(times)
 
 
 def row_undo(sizes: Sizes, device: str) -> list[Line]:
@@ -70,8 +71,8 @@ def row_undo(sizes: Sizes, device: str) -> list[Line]:
         undo, edit = _recent(ws, sizes.repeats)
         lines.append(_undo_line(f"{words}; undo the last step", undo, edit))
         if edits > 1:
-            mean, _ = _walk_back(ws, edit)
-            lines.append(_undo_line(f"{words}; undo × {edits + 1 + bool(steps)}, mean", mean, edit))
+            mean, count = _walk_back(ws)
+            lines.append(_undo_line(f"{words}; undo × {count} (all kept), mean", mean, edit))
     return lines
 
 

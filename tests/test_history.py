@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,22 @@ def test_undo_past_the_kept_states_replays_from_the_nearest_one(monkeypatch):
         assert ws.redo()
         assert len(calls) - before < ws.limits.history_states
     assert_live_is_replay(ws)
+
+
+def test_undo_of_an_edit_puts_back_what_it_overwrote(monkeypatch):
+    """With no state kept, undo of an edit restores the old value: nothing is replayed."""
+    ws = tied_workspace()
+    ws.backward()
+    for i in range(20):  # 40 edits: within max_undo
+        ws.edit("2.weight", "set", float(i), (0, 0))
+        ws.edit("6.bias", "multiply", 2.0)
+    ws.limits = replace(ws.limits, max_history_bytes=0)  # no room: every step is rebuilt
+    calls = _count_replayed_ops(monkeypatch)
+    while ws.undo_label != "forward + backward":
+        assert ws.undo()
+        assert_live_is_replay(ws)
+    assert calls == []
+    assert ws.experiment.ops == () and ws.last_run is not None  # back to the first backward
 
 
 def test_undo_says_what_it_undoes():

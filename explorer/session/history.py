@@ -8,6 +8,9 @@ and every training run and checkpoint load (costly to replay), as long as what t
 beyond the current state fits ``limits.max_history_bytes``. A step that is not kept is
 rebuilt from the nearest kept state whose ops begin its own, replaying only the ops after
 them (``explorer.session.state.realize`` with ``start``): fewer than ``history_states``.
+An edit also keeps what it overwrote (a ``Delta``: one element's old value, or the old
+tensor for a whole-tensor edit), so undo past the kept states restores it into a copy of
+the edited tensor: one edit's cost, however far back.
 
 Example::
 
@@ -23,10 +26,49 @@ import torch
 from torch import nn
 
 from explorer.core.limits import Limits
+from explorer.core.rebind import with_tensors
 from explorer.session.experiment import Experiment
 from explorer.session.state import State, continues
 
-__all__ = ["Step", "History", "storages"]
+__all__ = ["Delta", "Step", "History", "delta_of", "storages"]
+
+
+@dataclass(frozen=True, eq=False)
+class Delta:
+    """What an edit overwrote: the state before it is the one after it with this put back."""
+
+    name: str
+    index: tuple[int, ...] | None  # one element, or None: the whole tensor
+    old: torch.Tensor  # the values it had there
+    pristine: frozenset[str]  # the names that still held the build's values before it
+
+    @property
+    def nbytes(self) -> int:
+        return self.old.nbytes
+
+    def undo(self, state: State, experiment: Experiment) -> State:
+        """The state before the edit, from the state after it: the old values restored."""
+        values = state.values.get_parameter(self.name).detach().clone()
+        if self.index is None:
+            values.copy_(self.old)
+        else:
+            values[self.index] = self.old
+        module = with_tensors(state.values, {self.name: values})
+        return replace(
+            state,
+            experiment=experiment,
+            module=module,
+            base=None,
+            last_run=None,
+            pristine=self.pristine,
+        )
+
+
+def delta_of(state: State, name: str, index: tuple[int, ...] | None) -> Delta:
+    """What editing ``name`` (at ``index``) in ``state`` would overwrite."""
+    param = state.values.get_parameter(name).detach()
+    old = param.clone() if index is None else param[tuple(index)].clone()
+    return Delta(name, None if index is None else tuple(index), old, state.pristine)
 
 
 @dataclass(frozen=True)
@@ -38,6 +80,7 @@ class Step:
     state: State | None = None  # kept whole, or None: rebuilt when taken
     costly: bool = False  # made by a training run or a load: kept before cheaper steps
     serial: int = 0  # the action's number in the session: every n-th step is a keyframe
+    back: Delta | None = None  # how the step before this one follows from this one
 
 
 @dataclass(frozen=True)
@@ -51,29 +94,35 @@ class History:
     costly: bool = False
     serial: int = 0
     last: int = 0  # the highest serial given so far
+    back: Delta | None = None  # how the last step behind follows from the current state
 
     def here(self) -> Step:
         """The current state as a step of the history."""
-        return Step(self.state.experiment, self.label, self.state, self.costly, self.serial)
+        exp, label = self.state.experiment, self.label
+        return Step(exp, label, self.state, self.costly, self.serial, self.back)
 
-    def acted(self, new: State, label: str, costly: bool, limits: Limits) -> History:
+    def acted(
+        self, new: State, label: str, costly: bool, limits: Limits, back: Delta | None = None
+    ) -> History:
         """The history after an action made ``new``: the old state goes behind, redo is gone."""
         undo = (*self.undo, self.here())[-limits.max_undo :]
         serial = self.last + 1
-        return History(new, label, undo, (), costly, serial, serial).trimmed(limits)
+        return History(new, label, undo, (), costly, serial, serial, back).trimmed(limits)
 
     def undone(self, state: State, limits: Limits) -> History:
         """The history after undo rebuilt the last step behind as ``state``."""
         s = self.undo[-1]
         redo = (*self.redo, self.here())
-        back = History(state, s.label, self.undo[:-1], redo, s.costly, s.serial, self.last)
+        rest = self.undo[:-1]
+        back = History(state, s.label, rest, redo, s.costly, s.serial, self.last, s.back)
         return back.trimmed(limits)
 
     def redone(self, state: State, limits: Limits) -> History:
         """The history after redo rebuilt the next step ahead as ``state``."""
         s = self.redo[-1]
         undo = (*self.undo, self.here())
-        ahead = History(state, s.label, undo, self.redo[:-1], s.costly, s.serial, self.last)
+        rest = self.redo[:-1]
+        ahead = History(state, s.label, undo, rest, s.costly, s.serial, self.last, s.back)
         return ahead.trimmed(limits)
 
     def start_for(self, experiment: Experiment) -> State | None:
@@ -108,7 +157,7 @@ class History:
             keep.add(where)
         undo = tuple(_kept(s, ("undo", i) in keep) for i, s in enumerate(self.undo))
         redo = tuple(_kept(s, ("redo", i) in keep) for i, s in enumerate(self.redo))
-        return replace(self, undo=undo, redo=redo)
+        return _deltas_within(replace(self, undo=undo, redo=redo), limits, used)
 
     def _ranked(self):
         """(where, distance from the current state, step) for every step on both sides."""
@@ -123,6 +172,20 @@ class History:
         for state in [self.state, *(s.state for s in (*self.undo, *self.redo) if s.state)]:
             seen.update(storages(state))
         return sum(seen.values())
+
+
+def _deltas_within(h: History, limits: Limits, used: int) -> History:
+    """Keep the nearest edits' deltas within what the kept states leave of the budget."""
+    room = limits.max_history_bytes - used - (h.back.nbytes if h.back else 0)
+    undo = list(h.undo)
+    for i in range(len(undo) - 1, -1, -1):  # the nearest first
+        delta = undo[i].back
+        if delta is not None:
+            room -= delta.nbytes
+            if room < 0:
+                undo[i] = replace(undo[i], back=None)
+    redo = [s if s.back is None or s.back.nbytes <= room else replace(s, back=None) for s in h.redo]
+    return replace(h, undo=tuple(undo), redo=tuple(redo))
 
 
 def _kept(step: Step, keep: bool) -> Step:

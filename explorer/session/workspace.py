@@ -31,9 +31,9 @@ from explorer.engine.run import Loss, RunResult
 from explorer.session import actions
 from explorer.session.blobs import BlobStore, load_digests
 from explorer.session.experiment import Experiment
-from explorer.session.history import History, Step
+from explorer.session.history import History, Step, delta_of
 from explorer.session.ops import OPS, EditHow
-from explorer.session.state import State, realize
+from explorer.session.state import State, realize, with_run
 from explorer.view.tree import ParamTree
 
 __all__ = ["Workspace", "History", "DTYPES", "LOSSES", "EDIT_OPS"]
@@ -230,7 +230,11 @@ class Workspace:
         """Set, add to or multiply a parameter's values, as ``net[0].weight.data[0, 0] = 42``."""
         op = {"how": how, "value": value, "name": name, "index": index}
         label = OPS["edit"].label(op) if how in EDIT_OPS else "edit"
-        self._act(lambda s: actions.edit(s, name, how, value, index, self.limits), label)
+        with self._lock:
+            before = self.history.state
+            new = actions.edit(before, name, how, value, index, self.limits)
+            back = delta_of(before, name, index)
+            self.history = self.history.acted(new, label, False, self.limits, back)
 
     def move(self, device: str | None = None, dtype: str | None = None) -> None:
         """Move the values to another device or dtype."""
@@ -317,6 +321,8 @@ class Workspace:
         version = h.state.version + 1
         if step.state is not None:
             return step.state.renumbered(version)
+        if step is h.undo[-1] and h.back is not None:  # an edit: put back what it overwrote
+            return with_run(h.back.undo(h.state, step.experiment), self.limits).renumbered(version)
         start = h.start_for(step.experiment)
         return realize(step.experiment, self.limits, version, self.blobs, start=start)
 
