@@ -519,8 +519,8 @@ RECIPES: Mapping[str, Recipe] = {
     ),
     "my_init": Recipe(
         "my_init: U(-10, 10) kept where |w| ≥ 5",
-        (_PYTORCH, {"init": "formula", "target": "*.weight", "expr": _MY_INIT}),
-        "the chapter's custom initializer",
+        (_PYTORCH, {"init": "d2l_mixture", "target": "*.weight"}),
+        "the chapter's custom initializer, net.apply(my_init): its very torch calls",
         "PyTorch",
     ),
     "pytorch_default": Recipe(
@@ -542,24 +542,48 @@ RECIPES: Mapping[str, Recipe] = {
         "TensorFlow",
     ),
     "djl_default": Recipe(
-        "DJL default: XavierInitializer() (gain √2), biases 0",
+        "DJL default: weights N(0, √(2/fan_in)), biases 0",
+        (
+            _PYTORCH,
+            {
+                "init": "kaiming_normal",
+                "mode": "fan_in",
+                "nonlinearity": "relu",
+                "a": 0.0,
+                **_KERNELS,
+            },
+            _ZERO_BIAS,
+        ),
+        "Parameter.Type.WEIGHT's default XavierInitializer(GAUSSIAN, IN, 2) = N(0, √(2/fan_in)) "
+        "(kaiming_normal_), BIAS's Initializer.ZEROS",
+        "DJL",
+    ),
+    "djl_xavier": Recipe(
+        "DJL new XavierInitializer(): U(±√2·Glorot), biases 0",
         (_PYTORCH, {"init": "xavier_uniform", "gain": DJL_XAVIER_GAIN, **_KERNELS}, _ZERO_BIAS),
-        "XavierInitializer(UNIFORM, AVG, 6): U(±√(6/((fan_in+fan_out)/2))) = xavier gain √2",
+        "XavierInitializer() is (UNIFORM, AVG, 6): U(±√(6/((fan_in+fan_out)/2))) = xavier gain "
+        "√2, as the seed's linear1 prints (up to ±0.966 on (8, 4))",
         "DJL",
     ),
     "djl_set_initializer": Recipe(
         "DJL setInitializer: Normal, then Constant(1) is ignored",
         (
             {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01},
+            _ZERO_BIAS,
             {"init": "constant", "target": "*.weight", "value": 1.0, "force_reinit": False},
         ),
-        "a second setInitializer does not overwrite the first (Gluon: force_reinit=False)",
+        "initialized parameters are kept: a second setInitializer does not change them "
+        "(Gluon: force_reinit=False); biases keep DJL's default 0",
         "DJL",
     ),
     "djl_fresh_7777": Recipe(
         "DJL setInitializer on a fresh net: Constant(7777)",
-        ({"init": "constant", "target": "*.weight", "value": 7777.0, "force_reinit": False},),
-        "on a net nothing initialized yet, setInitializer applies (42 in the Chinese edition)",
+        (
+            _ZERO_BIAS,
+            {"init": "constant", "target": "*.weight", "value": 7777.0, "force_reinit": False},
+        ),
+        "on a net nothing initialized yet, setInitializer applies (42 in the Chinese edition); "
+        "biases keep DJL's default 0",
         "DJL",
     ),
 }
