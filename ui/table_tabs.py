@@ -12,7 +12,7 @@ from explorer.spec.presets import PRESETS
 from explorer.spec.validate import to_json
 from explorer.view.tree import ParamCounts
 from ui import session_state
-from ui.edition_views import my_init_view, why_share_view
+from ui.edition_views import listings_view, my_init_view, why_share_view
 from ui.lab_tabs import export_view
 from ui.tree_rows import parameter_rows
 
@@ -95,6 +95,7 @@ def all_parameters_panel(ws: Workspace) -> None:
         rows = [r for r in rows if pattern.matches(r["name"])]
     if not rows:
         st.info("No parameter name matches the filter." if pattern else "No parameters.")
+        listings_view(s)
         return
     listed = {name for name, _ in tree.module.named_parameters()}
     unique = [r for r in rows if r["name"] in listed]
@@ -111,6 +112,7 @@ def all_parameters_panel(ws: Workspace) -> None:
             "name in its *tied* column"
         )
         _table(aliases, "alias_params_table")
+    listings_view(s)
 
 
 def _table(rows: list[dict], key: str) -> None:

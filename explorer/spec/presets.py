@@ -33,8 +33,9 @@ class Preset:
     rules: list[dict] = field(default_factory=lambda: [{"init": "default", "target": "*"}])
     device: str | None = None  # "meta": structure only (names, shapes, tying), no values
     edition: str = "pytorch"  # the edition whose net this is (explorer.editions.places)
-    # where MXNet's global name counters start: the seeds build rgnet after net, so its
-    # layers are dense2 … dense10 inside sequential1 (explorer.editions.places.places(first=))
+    # where the editions' global name counters start: the seeds build rgnet after net, so
+    # Gluon names its layers dense2 … dense10 inside sequential1 (places(first=)), and Keras
+    # sequential_1 with dense_2 … (explorer.editions.listings.keras_first)
     mxnet_first: dict = field(default_factory=dict)
 
 
@@ -215,6 +216,7 @@ PRESETS: dict[str, Preset] = {
             "        net.add_module(f'block {i}', block1())\n    return net\n\n"
             "rgnet = nn.Sequential(block2(), nn.Linear(4, 1))\nrgnet(X)",
             root_name="rgnet",
+            mxnet_first=_GLUON_FIRST,
         ),
         Preset(
             "tied",
@@ -361,6 +363,7 @@ PRESETS: dict[str, Preset] = {
             root_name="rgnet",
             rules=KERAS_DEFAULT,
             edition="keras",
+            mxnet_first=_GLUON_FIRST,
         ),
         Preset(
             "gluon_rgnet",
