@@ -22,7 +22,7 @@ from torch.nn.parameter import is_lazy
 
 from explorer.core.rebind import meta_twin
 
-__all__ = ["keras_summary", "keras_first", "gluon_structure"]
+__all__ = ["keras_summary", "keras_first", "gluon_structure", "djl_structure"]
 
 _RULE, _DOUBLE = "_" * 65, "=" * 65
 
@@ -163,3 +163,41 @@ def _gluon_repr(block: nn.Module, indent: str, relu: bool = False) -> str:
         for i, (child, fused) in enumerate(_fused(block))
     ]
     return "Sequential(\n" + "\n".join(lines) + f"\n{indent})"
+
+
+def djl_structure(module: nn.Module, input_shape: tuple[int, ...]) -> str | None:
+    """A DJL block as the DJL edition prints it: every block with its input and output shapes,
+    ``SequentialBlock(2, 4) { Linear(2, 4) -> (2, 32) … } -> (2, 10)``; None outside the
+    chapter's dense nets or before the shapes are known."""
+    if not isinstance(module, nn.Sequential) or not _dense_only(module):
+        return None
+    twin = meta_twin(module)
+    shapes: dict[int, tuple[tuple, tuple]] = {}
+
+    def record(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        shapes.setdefault(id(m), (tuple(args[0].shape), tuple(out.shape)))
+
+    hooks = [m.register_forward_hook(record) for m in twin.modules()]
+    try:
+        with torch.no_grad():
+            twin(torch.empty(input_shape, device="meta"))
+    except RuntimeError:
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return _djl_block(twin, shapes, "")
+
+
+def _djl_block(m: nn.Module, shapes: dict, indent: str) -> str:
+    n_in, n_out = (_djl_shape(s) for s in shapes[id(m)])
+    if not isinstance(m, nn.Sequential):
+        name = "Linear" if isinstance(m, nn.Linear) else "ReLU"
+        return f"{name}{n_in} -> {n_out}"
+    inner = indent + "\t"
+    lines = [f"{inner}{_djl_block(child, shapes, inner)}" for child in m.children()]
+    return f"SequentialBlock{n_in} {{\n" + "\n".join(lines) + f"\n{indent}}} -> {n_out}"
+
+
+def _djl_shape(shape: tuple) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"

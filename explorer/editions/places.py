@@ -43,7 +43,7 @@ from torch.nn.parameter import is_lazy
 
 from explorer.spec.layers import FixedHiddenMLP, NestMLP
 
-__all__ = ["Framework", "LABELS", "Place", "places", "listing", "lengths"]
+__all__ = ["Framework", "LABELS", "Place", "places", "listing", "lengths", "edition_names"]
 
 
 class Framework(StrEnum):
@@ -131,6 +131,21 @@ def places(
                 place = Place(framework, missing=model.param_ties[name])
             result[name][framework] = place
     return result
+
+
+def edition_names(
+    module: nn.Module, root: str = "net", first: Mapping[str, int] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """For every PyTorch name, what MXNet, DJL and Flax call it (``dense0_weight``,
+    ``01Linear_weight``, ``layers_0/kernel``), so a filter may use any edition's names.
+
+    Keras's ``kernel`` and ``bias`` name no layer, so they are left out."""
+    found = places(module, root, first)
+    editions = (Framework.MXNET, Framework.DJL, Framework.FLAX)
+    return {
+        name: tuple(where[fw].name for fw in editions if where[fw].name and not where[fw].missing)
+        for name, where in found.items()
+    }
 
 
 def listing(

@@ -541,6 +541,22 @@ RECIPES: Mapping[str, Recipe] = {
         "Dense's glorot_uniform kernels U(±√(6/(fan_in+fan_out))), zero biases",
         "TensorFlow",
     ),
+    "flax_default": Recipe(
+        "Flax default: lecun_normal kernels, biases 0",
+        (
+            _PYTORCH,
+            {
+                "init": "formula",
+                "expr": "s = sqrt(1 / fan_in) / 0.87962566103423978; "
+                "trunc_normal(0, s, -2 * s, 2 * s)",
+                **_KERNELS,
+            },
+            _ZERO_BIAS,
+        ),
+        "Dense's kernel_init lecun_normal(): a normal truncated at ±2 std whose kept values "
+        "have std √(1/fan_in); bias_init zeros (flax/linen/linear.py)",
+        "JAX",
+    ),
     "djl_default": Recipe(
         "DJL default: weights N(0, √(2/fan_in)), biases 0",
         (

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from explorer.spec.layers import FixedHiddenMLP, NestMLP
 
-__all__ = ["Preset", "PRESETS", "preset", "MXNET_DEFAULT", "KERAS_DEFAULT", "DJL_DEFAULT"]
+__all__ = [
+    "Preset",
+    "PRESETS",
+    "preset",
+    "MXNET_DEFAULT",
+    "KERAS_DEFAULT",
+    "DJL_DEFAULT",
+    "FLAX_DEFAULT",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,17 @@ KERAS_DEFAULT = [_PYTORCH_DEFAULT, {"init": "xavier_uniform", "gain": 1.0, **_KE
 DJL_DEFAULT = [
     _PYTORCH_DEFAULT,
     {"init": "kaiming_normal", "mode": "fan_in", "nonlinearity": "relu", "a": 0.0, **_KERNELS},
+    _ZERO_BIAS,
+]
+# Flax's Dense: kernel_init = lecun_normal() (a normal truncated at ±2 std, its std chosen so
+# that the kept values have std √(1/fan_in)), bias_init = zeros
+FLAX_DEFAULT = [
+    _PYTORCH_DEFAULT,
+    {
+        "init": "formula",
+        "expr": "s = sqrt(1 / fan_in) / 0.87962566103423978; trunc_normal(0, s, -2 * s, 2 * s)",
+        **_KERNELS,
+    },
     _ZERO_BIAS,
 ]
 _GLUON_FIRST = {"dense": 2, "sequential": 1}  # rgnet is built after net in both MXNet seeds
