@@ -70,7 +70,10 @@ PANELS = {
     TABS["Train"]: lambda: lab_tabs.train_panel(ws),
     TABS["Depth"]: lambda: lab_tabs.depth_panel(ws),
 }
-opening = TABS["Start here"] if linked_step else TABS["Explore"]
+# fixed for the session: a tab bar whose default changed would be a new widget, reset to it
+opening = st.session_state.setdefault(
+    "opening_tab", TABS["Start here"] if linked_step else TABS["Explore"]
+)
 for tab, panel in zip(
     st.tabs(list(PANELS), key="tabs", on_change="rerun", default=opening),
     PANELS.values(),

@@ -37,11 +37,11 @@ QUERY = "step"  # ?step=pytorch-state_dict
 def start() -> bool:
     """Once per session: open the step a link names (``?step=…``), set up, unless the link also
     carries a model. True when this run should open the chapter tab."""
-    ref = st.query_params.get(QUERY)
-    if ref is None or st.session_state.get(STARTED):
+    if st.session_state.get(STARTED):
         return False
-    st.session_state[STARTED] = True
-    found = chapter.find(ref)
+    st.session_state[STARTED] = True  # only a session's first page reads the link
+    ref = st.query_params.get(QUERY)
+    found = None if ref is None else chapter.find(ref)
     if found is None:
         return False
     edition, step = found

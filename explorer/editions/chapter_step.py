@@ -76,5 +76,6 @@ class Step:
     exercise: bool = False
     quoted: bool = True  # the code is the seed's; False: written for the step (the chapter says
     # it in words, or defines the class in another section)
+    code_seed: str = ""  # the seed the code is quoted from, when not ``seed``
     language: str = "python"
     extra: dict = field(default_factory=dict, compare=False)  # per-edition details, unused here

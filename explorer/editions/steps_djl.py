@@ -169,7 +169,8 @@ STEPS: tuple[Step, ...] = (
         "rgnet.add(Linear.builder().setUnits(10).build());\n"
         "rgnet.setInitializer(new NormalInitializer(), Parameter.Type.WEIGHT);\n"
         "rgnet.initialize(manager, DataType.FLOAT32, x.getShape());\n\n"
-        "rgnet.forward(ps, new NDList(x), false).singletonOrThrow();\n"
+        "rgnet.forward(ps, new NDList(x), false).singletonOrThrow();\n\n"
+        "// next cell\n"
         "/* Network Architecture for RgNet */\n"
         "rgnet",
         "DJL",

@@ -182,7 +182,8 @@ STEPS: tuple[Step, ...] = (
         "rgnet = tf.keras.Sequential()\n"
         "rgnet.add(block2())\n"
         "rgnet.add(tf.keras.layers.Dense(1))\n"
-        "rgnet(X)\n"
+        "rgnet(X)\n\n"
+        "# next cell\n"
         "print(rgnet.summary())",
         "MX-PT-TF",
         (

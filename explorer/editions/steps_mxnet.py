@@ -228,7 +228,8 @@ STEPS: tuple[Step, ...] = (
         "rgnet.add(block2())\n"
         "rgnet.add(nn.Dense(10))\n"
         "rgnet.initialize()\n"
-        "rgnet(X)\n"
+        "rgnet(X)\n\n"
+        "# next cell\n"
         "print(rgnet.collect_params)\n"
         "print(rgnet.collect_params())",
         "MX-PT-TF",

@@ -78,6 +78,7 @@ STEPS: tuple[Step, ...] = (
         "The tree: the lazy layers had `?` shapes until this forward pass; now 0.weight is "
         "(8, 4) and 2.weight (1, 8). The output tensor is in the sidebar.",
         note=_FROM_MPT + "; the values are another seed's",
+        code_seed="newest",
     ),
     Step(
         "state_dict",
@@ -112,6 +113,7 @@ STEPS: tuple[Step, ...] = (
         "net[2].bias with a copy button.",
         note=_FROM_MPT + " with print(type(…)), print(net[2].bias), print(net[2].bias.data); "
         "the <class …> line was lost in extraction",
+        code_seed="newest",
     ),
     Step(
         "grad",
@@ -175,7 +177,8 @@ STEPS: tuple[Step, ...] = (
         "        net.add_module(f'block {i}', block1())\n"
         "    return net\n\n"
         "rgnet = nn.Sequential(block2(), nn.Linear(4, 1))\n"
-        "rgnet(X)\n"
+        "rgnet(X)\n\n"
+        "# next cell\n"
         "print(rgnet)",
         "MX-PT-TF",
         (
@@ -333,7 +336,7 @@ STEPS: tuple[Step, ...] = (
         "# Make sure that they are actually the same object rather than just having the\n"
         "# same value\n"
         "print(net[2].weight.data[0] == net[4].weight.data[0])",
-        "newest",
+        "MX-PT-TF",
         (
             "tensor([True, True, True, True, True, True, True, True]) "
             "tensor([True, True, True, True, True, True, True, True])",
@@ -348,6 +351,7 @@ STEPS: tuple[Step, ...] = (
         "4.weight is selected: cell (0, 0) is 100, though the edit was made on 2.weight. "
         "Both carry the same *tied* badge; 121 elements in parameters(), 193 in state_dict().",
         note="the printed output is the MXNet/PyTorch/TensorFlow edition's",
+        code_seed="newest",
     ),
     Step(
         "tied_grad",
