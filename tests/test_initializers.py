@@ -275,5 +275,5 @@ def test_formula_code_runs_and_gives_the_formula():
     """The formula's snippet is runnable Python that writes the formula's values."""
     net = nn.Sequential(nn.Linear(3, 3))
     code = pytorch_code({"init": "formula", "expr": "where(i == j, 1, 0) + w * 0"}, "net[0].weight")
-    exec(code, {"net": net})  # noqa: S102 - our own snippet, with the formula as a string literal
+    exec(code, {"net": net, "torch": torch})  # noqa: S102 - our own snippet: plain torch lines
     assert torch.equal(net[0].weight, torch.eye(3))

@@ -21,6 +21,7 @@ from torch import nn
 
 from explorer.editions.places import Framework, Place
 from explorer.engine.uses import uses_sum_error
+from explorer.init.initializers import MY_INIT as CHAPTER_MY_INIT
 from explorer.session.ops import EDIT_OPERATORS
 from explorer.view.tree import ParamTree
 
@@ -172,14 +173,7 @@ SAFE_EDITS = {
 MY_INIT_FORMULA = "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"
 
 MY_INIT = {
-    F.PYTORCH: """def my_init(m):
-    if type(m) == nn.Linear:
-        print("Init", *[(name, param.shape)
-                        for name, param in m.named_parameters()][0])
-        nn.init.uniform_(m.weight, -10, 10)
-        m.weight.data *= m.weight.data.abs() >= 5
-
-net.apply(my_init)""",
+    F.PYTORCH: CHAPTER_MY_INIT + "\n\nnet.apply(my_init)",
     F.MXNET: """class MyInit(init.Initializer):
     def _init_weight(self, name, data):
         print('Init', name, data.shape)

@@ -28,6 +28,7 @@ from torch.nn.parameter import is_lazy
 from explorer.core.errors import SpecError
 from explorer.core.frozen import freeze
 from explorer.core.limits import MAX_MAGNITUDE
+from explorer.init.formula_code import formula_lines
 
 __all__ = [
     "Initializer",
@@ -39,6 +40,7 @@ __all__ = [
     "NONLINEARITIES",
     "Recipe",
     "RECIPES",
+    "MY_INIT",
     "DJL_XAVIER_GAIN",
     "check_options",
     "expected",
@@ -191,18 +193,23 @@ def _needs_a_below_b(rule: Mapping, path: str) -> None:
         raise SpecError(f"a must be less than b, got a={rule['a']}, b={rule['b']}", path)
 
 
+# The chapter's custom initializer, as its PyTorch edition writes it (the d2l_mixture's code).
+MY_INIT = """def my_init(m):
+    if type(m) == nn.Linear:
+        print("Init", *[(name, param.shape)
+                        for name, param in m.named_parameters()][0])
+        nn.init.uniform_(m.weight, -10, 10)
+        m.weight.data *= m.weight.data.abs() >= 5"""
+
+
 def _mixture_fill(out: torch.Tensor, rule: Mapping) -> None:
     nn.init.uniform_(out, -10, 10)
     out.mul_(out.abs() >= 5)  # the chapter: m.weight.data *= m.weight.data.abs() >= 5
 
 
 def _formula_code(rule: Mapping, w: str) -> str:
-    """The formula has no torch.nn.init twin: the snippet runs it with the explorer itself."""
-    return (
-        "from explorer.init.formula import parse_formula\n"
-        f"formula = parse_formula({rule['expr']!r})\n"
-        f"{w}.data.copy_(formula.evaluate(tuple({w}.shape), current={w}.detach()))"
-    )
+    """The formula as a few lines of plain torch (no explorer needed)."""
+    return formula_lines(rule["expr"], w)
 
 
 def _xavier_uniform_overlay(rule: Mapping, fan_in: int, fan_out: int) -> Expected:
