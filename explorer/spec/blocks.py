@@ -95,6 +95,9 @@ class BlockType:
     buffers: Callable[[Get], dict[str, Shape]] = lambda v: {}  # memory that is not a parameter
     output: Callable[[Get], int | None | _Mark] = lambda v: SAME
     copies: Callable[[Get], int] = _once  # how often the child block is instantiated
+    # modules it makes besides itself, when its parameter names do not show them all (a
+    # ReLU inside holds no parameter); None: one per parameter prefix
+    submodules: int | None = None
     check: Callable[[Get, str], None] = lambda v, where: None  # rules across fields
     menu: bool = True  # offered in the builder's add menu ("shared" is offered per name)
     # its PyTorch constructor call in an exported script (None: a container, written by
@@ -642,6 +645,7 @@ BLOCKS: dict[str, BlockType] = {
             lambda v, p: NestMLP(),
             lambda v: "NestMLP: net (64, 32) then linear (16)",
             params=_nest_params,
+            submodules=6,  # net, net.0 … net.3, linear
             output=lambda v: 16,
             emit=lambda v, s: "NestMLP()",
             custom=NestMLP,
