@@ -70,9 +70,11 @@ def counts_row(
             "Adding up each layer's own parameters, as a quick count by hand does.",
         ),
     ]
-    for col, (label, elements, note, help_text) in zip(st.columns(3), cells, strict=True):
-        col.metric(label, f"{elements:,}", help=help_text)
-        col.caption(note)
+    with st.container(horizontal=True, gap="medium"):  # wraps at a narrow window, never cuts
+        for label, elements, note, help_text in cells:
+            with st.container(width="content", gap="xsmall"):
+                st.metric(label, f"{elements:,}", help=help_text, width="content")
+                st.caption(note)
     if pattern is not None and tree is not None:
         prefix = f"{path}." if path else ""
         names = [n for n in tree.params if n.startswith(prefix)]
