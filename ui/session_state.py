@@ -53,6 +53,7 @@ __all__ = [
     "page_drawn",
     "follow_page",
     "name_filter",
+    "EditionPattern",
     "filter_problem",
     "filter_regex",
 ]
@@ -291,7 +292,8 @@ class EditionPattern:
 def name_filter() -> Pattern | EditionPattern | None:
     """The sidebar's one filter over parameter names (tree, tables, counts); None when empty.
 
-    A name matches by itself or by what MXNet, DJL or Flax call it."""
+    A filter that matches no PyTorch name is tried on what MXNet, DJL and Flax call each
+    parameter (``dense0.*``, ``01Linear.*``, ``layers_2/.*``)."""
     text = (st.session_state.get("filter") or "").strip()
     if not text:
         return None
@@ -301,6 +303,8 @@ def name_filter() -> Pattern | EditionPattern | None:
     except SpecError:
         return None
     s = workspace().state
+    if pattern.matching(s.tree.params):
+        return pattern  # PyTorch's names first: "0" means block 0, not DJL's 01Linear
     key = s.experiment.preset
     first = dict(PRESETS[key].mxnet_first) if key in PRESETS else {}
     names = cached(
