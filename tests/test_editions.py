@@ -1141,15 +1141,152 @@ def test_e66_train_a_net_with_a_shared_layer_and_watch_each_use():
     assert float(log.loss[-1]) < float(log.loss[0])
 
 
+# --- 7b. more from the seeds (added after the editions audit) ---
+
+
+def test_e68_djl_gradient_api_is_named_with_its_versions():
+    """DJL's gradient API as its seed names it, with the names DJL 0.11 gave them."""
+    quote(DJL, "each ``Parameter`` also provides a ``requireGradient()`` method")
+    quote(DJL, "creating a ``GradientCollector`` instance")
+    from explorer.editions.snippets import DJL_GRADIENTS
+
+    where = places(chapter_mlp())["0.weight"]
+    code, text = gradient_before_backward(where)[F.DJL]
+    assert code.endswith(".getArray().getGradient()")
+    for name in ("requireGradient()", "requiresGradient()", "attachGradient()",
+                 "setRequiresGradient(true)", "GradientCollector"):  # fmt: skip
+        assert name in DJL_GRADIENTS and name in text
+
+
+def test_e69_gluon_prints_the_structure_through_the_bound_method():
+    """``print(rgnet.collect_params)`` (no call): Dense(4 -> 32, Activation(relu)) … linear."""
+    seed = quote(
+        MXNET_PT_TF,
+        "(0): Dense(16 -> 32, Activation(relu)) (1): Dense(32 -> 16, Activation(relu)) ) ) "
+        "(1): Dense(16 -> 10, linear) )>",
+    )
+    from explorer.editions.listings import gluon_structure
+
+    text = gluon_structure(block_net((32, 16), 4, 10))
+    assert text.startswith("<bound method Block.collect_params of Sequential(")
+    assert "(0): Dense(4 -> 32, Activation(relu))" in text
+    assert _squash(seed) in _squash(text)
+
+
+def test_e70_mxnet_reaches_a_parameter_by_name_inside_its_layer():
+    """Each layer holds a parameter dictionary: net[0].params['dense0_weight']."""
+    quote(GLUON, "We can also access each parameter by name, e.g., dense0_weight as follows.")
+    quote(GLUON, "each layer contains a parameter dictionary")
+    where = places(chapter_mlp())
+    assert "net[0].params['dense0_weight']" in where["0.weight"][F.MXNET].access
+    assert "net[1].params['dense1_bias']" in where["2.bias"][F.MXNET].access
+
+
+def test_e71_keras_nets_are_their_own():
+    """Keras's MLP has 4 hidden units (25 parameters); its rgnet has 85, printed by summary()."""
+    quote(MXNET_PT_TF, "tf.keras.layers.Dense(4, activation=tf.nn.relu)")
+    quote(MXNET_PT_TF, "Total params: 85 Trainable params: 85 Non-trainable params: 0")
+    from explorer.editions.listings import keras_first, keras_summary
+
+    mlp = _materialized("keras_mlp").state.module
+    assert sum(p.numel() for p in mlp.parameters()) == 25
+    assert listing(mlp, F.KERAS) == "[(4, 4), (4,), (4, 1), (1,)]"
+    rgnet = _materialized("keras_rgnet").state.module
+    text = keras_summary(rgnet, (2, 4), keras_first({"dense": 2, "sequential": 1}))
+    lines = ['Model: "sequential_1"', "sequential_2 (Sequential)", "dense_6 (Dense)"]
+    lines += ["Total params: 85", "Trainable params: 85", "Non-trainable params: 0"]
+    assert all(line in text for line in lines)
+
+
+def test_e72_mxnet_and_djl_rgnet_are_32_16_10():
+    """Their rgnet: Dense(32), Dense(16) four times, then Dense(10): 4,074 on (2, 4), 4,586 on
+    Gluon's (2, 20), named dense2 … dense10 after net's."""
+    quote(DJL, "net.add(Linear.builder().setUnits(32).build());")
+    quote(GLUON, "Parameter dense10_weight (shape=(10, 16), dtype=float32)")
+    djl = _materialized("djl_rgnet").state.module
+    assert sum(p.numel() for p in djl.parameters()) == 4074
+    gluon = _materialized("gluon_rgnet").state.module
+    assert sum(p.numel() for p in gluon.parameters()) == 4586
+    first = {"dense": 2, "sequential": 1}
+    assert places(gluon, "rgnet", first)["0.1.0.bias"][F.MXNET].name == "dense4_bias"
+    assert "Parameter dense10_weight (shape=(10, 16), dtype=float32)" in listing(
+        gluon, F.MXNET, "rgnet", first
+    )
+
+
+def test_e73_djl_linear2_was_initialized_on_xs_shape():
+    """The seed's zeros weight prints as (1, 4): linear2.initialize(…, x.getShape())."""
+    quote(DJL, "linear2.initialize(manager, DataType.FLOAT32, x.getShape());")
+    quote(DJL, "weight: (1, 4) gpu(0) float32 hasGradient")
+    from explorer.editions.chapter import find
+
+    _, step = find("djl-xavier_zeros")
+    assert "(1, 4)" in step.look and "linear2 was initialized on x's shape" in step.look
+
+
+def test_e74_each_edition_keeps_the_summed_gradient_in_one_place():
+    """The sum of a tied layer's uses lives in one place per edition; the seeds' names for it
+    (shared.params.grad(), shared.getGradient()) are replaced by the calls that exist."""
+    quote(DJL, "added together in ``shared.getGradient()`` during backpropagation")
+    quote(GLUON, "are added together in shared.params.grad( ) during backpropagation")
+    from explorer.editions.snippets import summed_gradient
+
+    where = places(tied_net())["2.weight"]
+    sums = summed_gradient(where)
+    assert sums[F.PYTORCH][0] == "net[2].weight.grad"
+    assert sums[F.MXNET][0] == "net[1].weight.grad()" and "does not exist" in sums[F.MXNET][1]
+    assert sums[F.DJL][0].endswith(".getArray().getGradient()")
+    assert "shared.getParameters().valueAt(0).getArray().getGradient()" in sums[F.DJL][1]
+    assert sums[F.FLAX][0] == "jax.grad(loss)(params)['params']['layers_2']['kernel']"
+
+
+@pytest.mark.timeout(240)
+def test_e75_presets_open_with_their_editions_default_and_the_filter_takes_its_names():
+    """Gluon's preset opens with MXNet's default (zero biases, U(±0.07)); typing Gluon's
+    dense0.* in the filter keeps 0.weight and 0.bias on the page."""
+    quote(GLUON, "Note that the bias vector consists of zeroes")
+    from streamlit.testing.v1 import AppTest
+
+    ws = _materialized("gluon_dense")
+    assert not ws.state.module[0].bias.any() and ws.state.module[0].weight.abs().max() <= 0.07
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=90)
+    at.run()
+    at.selectbox(key="preset_choice").select("gluon_dense").run()
+    at.text_input(key="filter").input("dense0.*").run()
+    at.session_state["tabs"] = "All parameters"
+    at.run()
+    assert not at.exception
+    tables = [d.value for d in at.dataframe if "access" in d.value.columns]
+    assert list(tables[0].index) == ["0.weight", "0.bias"]
+    assert any("another edition's names keep 2" in c.value for c in at.caption)
+
+
+def test_e76_flax_default_is_lecun_normal_with_zero_biases():
+    """Flax's Dense: kernel_init lecun_normal (truncated at ±2 std, kept values of std
+    √(1/fan_in)), bias_init zeros; the recipe draws that in PyTorch."""
+    quote(NEWEST, "net = nn.Sequential([nn.Dense(8), nn.relu, nn.Dense(1)])")
+    net = _init("flax_default")
+    w = net[0].weight.detach()
+    assert w.std().item() == pytest.approx((1 / 64) ** 0.5, rel=0.06)
+    bound = 2 * (1 / 64) ** 0.5 / 0.87962566103423978
+    assert w.abs().max().item() <= bound + 1e-6 and not net[0].bias.any()
+
+
 # --- 8. the table of items ---
 
 
-def test_editions_table_is_checked():
-    """docs/editions.md lists E01–E67; each quote is in its seed; each cited test exists."""
+def _item_rows() -> list[list[str]]:
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "editions.md").read_text(encoding="utf-8")
     rows = [line for line in doc.splitlines() if re.match(r"\| E\d\d \|", line)]
-    assert [row.split("|")[1].strip() for row in rows] == [f"E{i:02d}" for i in range(1, 68)]
+    return [[c.strip() for c in row.strip()[1:-1].split(" | ")] for row in rows]
+
+
+def test_editions_table_is_checked():
+    """docs/editions.md lists E01–E76; each quote is in its seed; each cited test exists."""
+    root = Path(__file__).resolve().parents[1]
+    rows = _item_rows()
+    assert [row[0] for row in rows] == [f"E{i:02d}" for i in range(1, 77)]
     seeds = {
         "DJL": DJL,
         "DJL-zh": DJL_ZH,
@@ -1157,13 +1294,34 @@ def test_editions_table_is_checked():
         "MX-PT-TF": MXNET_PT_TF,
         "newest": NEWEST,
     }
-    for row in rows:
-        item, _, seed, quoted, _, tests = (c.strip() for c in row.strip()[1:-1].split(" | "))
+    for item, _, seed, quoted, _, screen, tests in rows:
         quote(seeds[seed], quoted.strip("`"))
         cited = [t.split("::") for t in tests.split(", ")]
+        if screen.startswith("browser: "):
+            cited.append(screen.removeprefix("browser: ").split("::"))
+        else:
+            assert re.findall(r"`([^`]+)`", screen), item  # every item says what the page shows
         assert any(f == "test_editions.py" and n.startswith(f"test_e{item[1:]}_") for f, n in cited)
         for file, name in cited:
             assert f"def {name}(" in (root / "tests" / file).read_text(encoding="utf-8"), name
+
+
+@pytest.mark.timeout(600)
+def test_every_item_is_on_the_page():
+    """Each item's *on screen* text is on the page the link ?step=… opens (AppTest)."""
+    from tests.screen import open_step, squash, text_of
+
+    checks: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
+    for row in _item_rows():
+        for spec in re.findall(r"`([^`]+)`", row[5]):
+            where, _, expected = spec.partition(" → ")
+            ref, _, tab = where.partition("@")
+            checks.setdefault((ref, tab or None), []).append((row[0], expected))
+    missing = []
+    for (ref, tab), wanted in checks.items():
+        page = squash(text_of(open_step(ref, tab)).replace("`", "").replace("**", ""))
+        missing += [(item, ref, tab, text) for item, text in wanted if squash(text) not in page]
+    assert not missing
 
 
 def test_chapter_guide_has_one_column_per_edition():
