@@ -174,3 +174,17 @@ def test_each_edition_sets_up_its_own_net_with_its_own_names():
         code = "\n".join(c.value for c in at.code)
         assert shown in code, ref
         assert any("The app agrees" in s.value for s in at.success), ref
+
+
+def test_the_guides_depth_lab_ratio_is_what_the_app_computes():
+    """docs/chapter-guide.md: with normal(0, 0.01) the first layer gets about 3e-8 of the last
+    layer's gradient norm (7e-5 against 3e3) on the 10-layer MLP, as the depth lab shows."""
+    from explorer.labs.depth import RULE_SETS, compare
+    from explorer.session.experiment import Experiment
+
+    guide = (ROOT / "docs" / "chapter-guide.md").read_text(encoding="utf-8")
+    assert "about 3e-8 of the last layer's gradient (7e-5 against 3e3" in guide
+    (profile,) = compare(Experiment.from_preset("deep_mlp"), {"n": RULE_SETS["normal"]})
+    norms = [r.grad_norm for r in profile.layers if r.grad_norm is not None]
+    assert 6e-5 < norms[0] < 9e-5 and 2e3 < norms[-1] < 4e3
+    assert 1e-8 < norms[0] / norms[-1] < 1e-7

@@ -72,10 +72,10 @@ def chapter_panel(ws: Workspace, tabs: dict[str, str]) -> None:
 
 
 def _pickers() -> tuple[Framework, chapter.Step, int]:
-    """The edition (PyTorch by default) and the step, with Back and Next."""
+    """The edition (PyTorch by default) and the step."""
     st.session_state.setdefault(EDITION_KEY, Framework.PYTORCH.value)
     st.session_state.setdefault(STEP_KEY, 0)
-    cols = st.columns([3, 4, 1, 1], vertical_alignment="bottom")
+    cols = st.columns([2, 3], vertical_alignment="bottom")
     with cols[0]:
         st.selectbox(
             "Edition",
@@ -97,24 +97,6 @@ def _pickers() -> tuple[Framework, chapter.Step, int]:
             on_change=_step_changed,
         )
     index = st.session_state[STEP_KEY]
-    cols[2].button(
-        "Back",
-        key="chapter_back",
-        icon=":material/arrow_back:",
-        width="stretch",
-        disabled=index == 0,
-        on_click=_move,
-        args=(-1,),
-    )
-    cols[3].button(
-        "Next",
-        key="chapter_next",
-        icon=":material/arrow_forward:",
-        width="stretch",
-        disabled=index == len(names) - 1,
-        on_click=_move,
-        args=(1,),
-    )
     return edition, chapter.steps(edition)[index], index
 
 
@@ -136,28 +118,28 @@ def _move(delta: int) -> None:
 
 
 def _actions(edition: Framework, step: chapter.Step, here: bool, tabs: dict[str, str]) -> None:
-    cols = st.columns([2, 2, 3], vertical_alignment="center")
-    cols[0].button(
-        TEXT["set_up"],
-        key="chapter_set_up",
-        type="secondary" if here else "primary",
-        icon=":material/check_circle:" if here else ":material/play_arrow:",
-        help=TEXT["set_up_help"],
-        width="stretch",
-        on_click=_set_up,
-        args=(edition.value, step.key),
-    )
-    target = tabs.get(step.setup.tab)
-    if target is not None:
-        cols[1].button(
-            f"Look in {step.setup.tab}",
-            key="chapter_look",
-            icon=":material/open_in_new:",
-            width="stretch",
-            on_click=_open_tab,
-            args=(target, step.setup.select),
+    """Back, Set up this step, Look in …, Next: one row that wraps, never cuts a label."""
+    index, last = st.session_state[STEP_KEY], len(chapter.steps(edition)) - 1
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.button("Back", key="chapter_back", icon=":material/arrow_back:", disabled=index == 0,
+                  on_click=_move, args=(-1,))  # fmt: skip
+        st.button(
+            TEXT["set_up"],
+            key="chapter_set_up",
+            type="secondary" if here else "primary",
+            icon=":material/check_circle:" if here else ":material/play_arrow:",
+            help=TEXT["set_up_help"],
+            on_click=_set_up,
+            args=(edition.value, step.key),
         )
-    cols[2].caption("This step is set up." if here else TEXT["not_set_up"])
+        target = tabs.get(step.setup.tab)
+        if target is not None:
+            st.button(f"Look in {step.setup.tab}", key="chapter_look",
+                      icon=":material/open_in_new:", on_click=_open_tab,
+                      args=(target, step.setup.select))  # fmt: skip
+        st.button("Next", key="chapter_next", icon=":material/arrow_forward:",
+                  disabled=index == last, on_click=_move, args=(1,))  # fmt: skip
+    st.caption("This step is set up." if here else TEXT["not_set_up"])
     session_state.show_error("chapter")
 
 

@@ -182,12 +182,15 @@ def uses_figure(
         traces.append(
             {**trace, "coloraxis": "coloraxis", "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
         )
+        k_rows, k_cols = blocks
+        x_range = [-k_cols / 2, small.shape[-1] * k_cols - k_cols / 2]
+        y_range = [small.shape[0] * k_rows - k_rows / 2, -k_rows / 2]  # row 0 on top
         layout[f"xaxis{suffix}"] = {
             **_AXIS,
             "domain": [0, 1],
             "anchor": f"y{suffix}",
             "showgrid": False,
-            "constrain": "domain",
+            "range": x_range,
             "showticklabels": i == n - 1,  # shared: only the bottom panel's labels
             **({"matches": "x"} if i else {}),
             **({"title": {"text": x_title}} if i == n - 1 else {}),
@@ -197,11 +200,8 @@ def uses_figure(
             "domain": [max(0.0, top - height / full), top],
             "anchor": f"x{suffix}",
             "showgrid": False,
-            "autorange": "reversed",
+            "range": y_range,  # the panel's pixel size keeps the matrix's aspect
             "showticklabels": len(total.shape) >= 2,
-            "scaleanchor": f"x{suffix}",
-            "scaleratio": (height / rows) / (width / cols),
-            "constrain": "domain",
             "title": {"text": y_title if i == n // 2 else ""},
             **({"matches": "y"} if i else {}),
         }
