@@ -22,11 +22,14 @@ FRAMEWORK_NOTES = """
   ReLU into the `Dense` before it, so PyTorch's `net[2]` is Gluon's `net[1]`, named
   `dense1_weight` by a global counter. `net.collect_params('.*weight')` selects with a regex
   matched from the start of the name: the filter's *prefix* mode.
-- **DJL** initializes weights with `XavierInitializer` and biases to **0**. A second
-  `setInitializer()` does not overwrite the first (English edition), and the Chinese edition
-  says: 注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响 (if a parameter
-  is already initialized, `setInitializer()` has no effect on it). So `Constant(1)` is ignored,
-  while a fresh net gets 7777 (42 in the Chinese edition): a rule with *force_reinit* off.
+- **DJL** initializes a weight nothing was set on with `XavierInitializer(GAUSSIAN, IN, 2)`,
+  N(0, √(2/fan_in)) (`Parameter.Type.WEIGHT`'s default; the *DJL default* recipe), and biases
+  to **0**; `new XavierInitializer()` is another one, U(±√2·Glorot). The English edition says
+  a second `setInitializer()` does not overwrite the first; the Chinese edition says it the way
+  DJL's code does it: 注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响 (if a
+  parameter is already initialized, `setInitializer()` has no effect on it): initialized
+  parameters are kept. So `Constant(1)` is ignored, while a fresh net gets 7777 (42 in the
+  Chinese edition): a rule with *force_reinit* off.
 - **Keras** drops a duplicated layer from `net.layers` (3 layers, not 4). PyTorch drops the
   duplicate too in `children()`, `modules()`, `parameters()` and `named_parameters()`; only
   indexing (`net[4]`), `state_dict()` and `named_parameters(remove_duplicate=False)` keep both
