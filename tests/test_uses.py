@@ -221,7 +221,7 @@ def test_uses_sum_error_is_the_largest_difference_from_grad():
 
 
 def test_use_scale_is_the_shared_robust_range_of_the_use_heatmaps():
-    """use_scale equals the ±range uses_heatmaps draws, below a single huge outlier."""
+    """use_scale equals the ±range uses_figure draws, below a single huge outlier."""
     generator = torch.Generator().manual_seed(0)
     first, second = torch.randn(16, 8, generator=generator), torch.randn(16, 8, generator=generator)
     second[3, 3] = 1e3

@@ -22,7 +22,8 @@ from ui import session_state
 
 TEXT = {
     "title": "Parameter Explorer",
-    "caption": "See inside a PyTorch model's parameters, as in D2L's *Parameter Management*.",
+    "caption": "See inside a PyTorch model's parameters, as in D2L's *Parameter Management*. "
+    "New here? The first tab, **Start here**, walks the chapter step by step.",
     "preset": "Model preset",
     "filter": "Filter parameters",
     "filter_help": "A regular expression over parameter names, matched in linear time. "
