@@ -1243,7 +1243,8 @@ def test_e74_each_edition_keeps_the_summed_gradient_in_one_place():
 @pytest.mark.timeout(240)
 def test_e75_presets_open_with_their_editions_default_and_the_filter_takes_its_names():
     """Gluon's preset opens with MXNet's default (zero biases, U(±0.07)); typing Gluon's
-    dense0.* in the filter keeps 0.weight and 0.bias on the page."""
+    dense0.* (or dense0, matched from the start as collect_params does) in the filter keeps
+    0.weight and 0.bias on the page."""
     quote(GLUON, "Note that the bias vector consists of zeroes")
     from streamlit.testing.v1 import AppTest
 
@@ -1259,6 +1260,11 @@ def test_e75_presets_open_with_their_editions_default_and_the_filter_takes_its_n
     tables = [d.value for d in at.dataframe if "access" in d.value.columns]
     assert list(tables[0].index) == ["0.weight", "0.bias"]
     assert any("another edition's names keep 2" in c.value for c in at.caption)
+    at.text_input(key="filter").input("dense0").run()  # collect_params('dense0'): re.match
+    at.session_state["tabs"] = "All parameters"
+    at.run()
+    tables = [d.value for d in at.dataframe if "access" in d.value.columns]
+    assert list(tables[0].index) == ["0.weight", "0.bias"]
 
 
 def test_e76_flax_default_is_lecun_normal_with_zero_biases():

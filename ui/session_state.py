@@ -310,7 +310,12 @@ def name_filter() -> Pattern | EditionPattern | None:
     names = cached(
         "edition_names", None, lambda: edition_names(s.module, s.experiment.root_name, first)
     )
-    also = frozenset(n for n, other in names.items() if any(pattern.matches(o) for o in other))
+    gluon = compile_pattern(text, MatchMode.PREFIX, LIMITS, "filter")  # collect_params: re.match
+    also = frozenset(
+        n
+        for n, other in names.items()
+        if any((gluon if fw == "mxnet" else pattern).matches(o) for fw, o in other.items())
+    )
     return EditionPattern(pattern, also) if also else pattern
 
 

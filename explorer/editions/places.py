@@ -135,7 +135,7 @@ def places(
 
 def edition_names(
     module: nn.Module, root: str = "net", first: Mapping[str, int] | None = None
-) -> dict[str, tuple[str, ...]]:
+) -> dict[str, dict[Framework, str]]:
     """For every PyTorch name, what MXNet, DJL and Flax call it (``dense0_weight``,
     ``01Linear_weight``, ``layers_0/kernel``), so a filter may use any edition's names.
 
@@ -143,7 +143,7 @@ def edition_names(
     found = places(module, root, first)
     editions = (Framework.MXNET, Framework.DJL, Framework.FLAX)
     return {
-        name: tuple(where[fw].name for fw in editions if where[fw].name and not where[fw].missing)
+        name: {fw: where[fw].name for fw in editions if where[fw].name and not where[fw].missing}
         for name, where in found.items()
     }
 
