@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import lab_tabs, session_state, sidebar, url
+from ui import chapter_tab, lab_tabs, session_state, sidebar, url
 from ui.build_tab import builder_panel
 from ui.explore_detail import detail_panel
 from ui.explore_tree import tree_panel
@@ -26,6 +26,7 @@ st.set_page_config(
 )
 
 session_state.warm_up_once()
+linked_step = chapter_tab.start()  # ?step=pytorch-state_dict: that step, set up
 ws = session_state.workspace()
 url.start(ws)  # why a link did not open; the URL follows the model
 session_state.page_drawn()  # callbacks ran already: this whole run draws this version
@@ -45,18 +46,38 @@ def explore() -> None:
         detail_panel(ws)
 
 
-PANELS = {
-    ":material/account_tree: Explore": explore,
-    ":material/construction: Build": lambda: builder_panel(ws),
-    ":material/casino: Initialize": lambda: rules_panel(ws),
-    ":material/table_rows: All parameters": lambda: all_parameters_panel(ws),
-    ":material/code: Code": lambda: code_panel(ws),
-    ":material/folder_open: Files": lambda: files_panel(ws),
-    ":material/model_training: Train": lambda: lab_tabs.train_panel(ws),
-    ":material/stacked_line_chart: Depth": lambda: lab_tabs.depth_panel(ws),
+# The tab bar's labels, by the names the chapter's "Look in …" uses. Words only: with icons the
+# nine tabs overflow the bar at a 1,024 px window.
+TABS = {
+    "Start here": "Start here",
+    "Explore": "Explore",
+    "Build": "Build",
+    "Initialize": "Initialize",
+    "All parameters": "All parameters",
+    "Code": "Code",
+    "Files": "Files",
+    "Train": "Train",
+    "Depth": "Depth",
 }
+PANELS = {
+    TABS["Start here"]: lambda: chapter_tab.chapter_panel(ws, TABS),
+    TABS["Explore"]: explore,
+    TABS["Build"]: lambda: builder_panel(ws),
+    TABS["Initialize"]: lambda: rules_panel(ws),
+    TABS["All parameters"]: lambda: all_parameters_panel(ws),
+    TABS["Code"]: lambda: code_panel(ws),
+    TABS["Files"]: lambda: files_panel(ws),
+    TABS["Train"]: lambda: lab_tabs.train_panel(ws),
+    TABS["Depth"]: lambda: lab_tabs.depth_panel(ws),
+}
+# fixed for the session: a tab bar whose default changed would be a new widget, reset to it
+opening = st.session_state.setdefault(
+    "opening_tab", TABS["Start here"] if linked_step else TABS["Explore"]
+)
 for tab, panel in zip(
-    st.tabs(list(PANELS), key="tabs", on_change="rerun"), PANELS.values(), strict=True
+    st.tabs(list(PANELS), key="tabs", on_change="rerun", default=opening),
+    PANELS.values(),
+    strict=True,
 ):
     if tab.open:
         with tab:

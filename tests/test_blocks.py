@@ -25,6 +25,7 @@ WITH_INPUT = {  # inputs for the example of each type: (shape, is it token ids)
     "self_attention": ((2, 5, 16), False),
     "swiglu": ((2, 5, 16), False),
     "pos_embedding": ((2, 5, 16), False),
+    "fixed_hidden_mlp": ((2, 20), False),  # the chapter's class: its rand_weight is 20 x 20
 }
 
 

@@ -176,6 +176,43 @@ def test_formulas_defaults_on_weights_only_and_rules_that_keep_earlier_ones(tmp_
     assert_same(ws, run_script(ws, tmp_path))
 
 
+def test_the_chapters_my_init_is_written_as_the_chapter_writes_it(tmp_path):
+    """The my_init recipe exports as the chapter's ``def my_init(m)`` and ``net.apply(my_init)``,
+    and gives the explorer's values bit for bit."""
+    from explorer.init.initializers import RECIPES
+
+    ws = Workspace.from_preset("mlp")
+    ws.change(rules=[dict(r) for r in RECIPES["my_init"].rules], seed=4)
+    ws.materialize()
+    script = to_script(ws.experiment, ws.limits)
+    assert "def my_init(m):\n    if type(m) == nn.Linear:" in script
+    assert "m.weight.data *= m.weight.data.abs() >= 5" in script
+    assert "net.apply(my_init)" in script and "formula" not in script
+    assert_same(ws, run_script(ws, tmp_path))
+
+
+def test_a_formula_is_a_few_lines_of_torch_in_the_script(tmp_path):
+    """A user's formula (the chapter's own spelling too) is a short torch function of w and a
+    generator, not the explorer's chunked evaluator, with the same values."""
+    ws = Workspace.from_preset("gluon_dense")
+    ws.change(
+        rules=[
+            {"init": "formula", "target": "*.weight",
+             "expr": "u = uniform(-10, 10); u * (u.abs() >= 5)"},
+            {"init": "formula", "target": "*.bias", "expr": "normal(0, 1) * sqrt(2 / fan_in)"},
+        ],
+        seed=5,
+    )  # fmt: skip
+    script = to_script(ws.experiment, ws.limits)
+    first = script[script.index("def formula_1(w, g):") :]
+    function = first[: first.index("\n\n")]
+    assert len(function.splitlines()) <= 8, function
+    assert "u = -10 + 20 * torch.rand(w.shape, generator=g, device=w.device)" in function
+    assert "return u * (u.abs() >= 5).float()" in function
+    assert "formula_names" not in script and "step=" not in script
+    assert_same(ws, run_script(ws, tmp_path))
+
+
 def test_a_cnn_in_float64_and_the_models_with_named_parts(tmp_path):
     """The CNN (lazy head) built in float64 after float32 rules; FancyMLP's fixed buffer."""
     ws = Workspace.from_preset("cnn")

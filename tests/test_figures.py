@@ -23,7 +23,7 @@ from explorer.view.figures import (
     histogram_counts,
     treemap,
     treemap_id_to_path,
-    uses_heatmaps,
+    uses_figure,
 )
 from explorer.view.reduce import matrix_shape
 from tests.models import chapter_mlp, lazy_mlp, tied_net
@@ -335,8 +335,8 @@ def test_heatmap_keeps_its_cell_aspect_when_stretched():
     assert layout.yaxis.scaleratio == pytest.approx((900 / 256) / (300 / 20))
 
 
-def test_uses_and_total_share_one_robust_scale_stated_on_each():
-    """Each use and the total get the same ±range: the 99th percentile over all their cells."""
+def test_uses_and_total_share_one_robust_scale_stated_once():
+    """One figure: each use and the total on one colour axis, ±the 99th percentile of all cells."""
     generator = torch.Generator().manual_seed(0)
     first, second = (
         torch.randn(30, 40, generator=generator),
@@ -344,28 +344,33 @@ def test_uses_and_total_share_one_robust_scale_stated_on_each():
     )
     second[0, 0] = 1e4  # one outlier must not wash out every other cell
     total = first + second
-    figs = uses_heatmaps([first, second], total)
+    fig = uses_figure([first, second], total)
     expected = torch.quantile(torch.cat([first, second, total]).abs().flatten(), 0.99).item()
-    assert [f.layout.title.text.split("<br>")[0] for f in figs] == ["use 1", "use 2", "total .grad"]
-    for fig in figs:
-        assert fig.data[0].zmax == pytest.approx(expected) and fig.data[0].zmin == -fig.data[0].zmax
-        assert "over the uses and total" in fig.data[0].colorbar.title.text
-    assert figs[0].data[0].zmax < 10
+    assert [a.text for a in fig.layout.annotations] == [
+        "use 1",
+        "use 2",
+        "use 1 + use 2 = total .grad",
+    ]
+    assert [t.coloraxis for t in fig.data] == ["coloraxis"] * 3
+    assert fig.layout.coloraxis.cmax == pytest.approx(expected) and expected < 10
+    assert fig.layout.coloraxis.cmin == -fig.layout.coloraxis.cmax
+    assert "over all panels" in fig.layout.coloraxis.colorbar.title.text
 
 
-def test_use_heatmaps_are_small_enough_for_a_row_of_three():
-    """A tall 50×16 tensor's use heatmaps: a 150 px short side, so three fit a 1,100 px panel
-    side by side; full-size ones (a 300 px side) were squeezed and left blank space."""
+def test_tied_gradient_panels_share_their_axes_at_240_px():
+    """The chapter's 8×8 tied weight: three stacked 240 px panels, x and y matched to the first,
+    in a 300 px wide figure that fits the detail panel at a 1,024 px window."""
     generator = torch.Generator().manual_seed(0)
-    first, second = (
-        torch.randn(50, 16, generator=generator),
-        torch.randn(50, 16, generator=generator),
-    )
-    for fig in uses_heatmaps([first, second], first + second):
-        margin = fig.layout.margin
-        assert fig.layout.width - margin.l - margin.r == 150
-        assert fig.layout.height - margin.t - margin.b == 450  # 50:16, capped at 3:1
-        assert 3 * fig.layout.width <= 1100
+    first, second = torch.randn(8, 8, generator=generator), torch.randn(8, 8, generator=generator)
+    fig = uses_figure([first, second], first + second)
+    layout = fig.layout
+    assert layout.width == 300
+    assert [layout.xaxis2.matches, layout.xaxis3.matches] == ["x", "x"]
+    assert [layout.yaxis2.matches, layout.yaxis3.matches] == ["y", "y"]
+    plot_height = layout.height - layout.margin.t - layout.margin.b
+    assert plot_height == 3 * 240 + 2 * 30
+    tall = uses_figure([torch.randn(50, 16), torch.randn(50, 16)], torch.randn(50, 16))
+    assert tall.layout.width - tall.layout.margin.l - tall.layout.margin.r == 240
 
 
 def test_heatmap_matrix_layout_and_highlight_box():

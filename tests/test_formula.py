@@ -327,9 +327,57 @@ def test_random_token_soup_only_raises_spec_error(pieces):
 
 
 def test_refusal_names_the_position():
-    """A syntax error gives the 1-based position of the offending character."""
-    with pytest.raises(SpecError, match=r"unexpected character '\.' at position 7"):
+    """A syntax error gives the 1-based position of the offending name."""
+    with pytest.raises(SpecError, match=r"unknown method '__class__' at position 8"):
         parse_formula("fan_in.__class__")
+
+
+def test_the_chapters_own_statements_are_read_as_the_formula():
+    """PyTorch's spelling from the chapter (``w * (w.abs() >= 5)``, ``torch.where``, ``.data``,
+    ``.clamp``, ``torch.randn_like(w)``) means what the formula's own functions mean."""
+    w = torch.linspace(-10, 10, 24).reshape(4, 6)
+    same = [
+        ("w * (w.abs() >= 5)", "w * (abs(w) >= 5)"),
+        ("torch.where(w.data.abs() >= 5, w, 0)", "where(abs(w) >= 5, w, 0)"),
+        (
+            "w.clamp(-1, 1) + math.sqrt(2 / fan_in) * math.pi",
+            "clip(w, -1, 1) + sqrt(2 / fan_in) * pi",
+        ),
+        ("torch.maximum(w.sign(), torch.tanh(w))", "max(sign(w), tanh(w))"),
+    ]
+    for chapter, own in same:
+        assert torch.equal(
+            parse_formula(chapter).evaluate((4, 6), current=w),
+            parse_formula(own).evaluate((4, 6), current=w),
+        ), chapter
+    a = run("u = uniform(-10, 10); u * (u.abs() >= 5)", (64, 64))
+    b = run("u = uniform(-10, 10); where(abs(u) >= 5, u, 0)", (64, 64))
+    assert torch.equal(a, b)
+    assert torch.equal(run("torch.randn_like(w)", (8, 8)), run("normal(0, 1)", (8, 8)))
+
+
+def test_methods_outside_the_list_are_refused():
+    """No other attribute, module or method: the parser knows a few names, nothing is looked up."""
+    for text, reason in [
+        ("w.__class__", "unknown method '__class__'"),
+        ("torch.load(w)", "unknown name 'torch.load'"),
+        ("w.abs", "unknown method 'abs'"),
+        ("torch.rand_like(u)", "unknown name 'u'"),
+        ("os.system(1)", "unknown function 'os'|unknown name 'os'"),
+    ]:
+        with pytest.raises(SpecError, match=reason):
+            parse_formula(text)
+
+
+def test_a_missing_closing_parenthesis_is_named():
+    """``uniform(-10, 10; …`` says a ')' is missing and where, not "unexpected ';'"."""
+    with pytest.raises(SpecError) as err:
+        parse_formula("u = uniform(-10, 10; where(abs(u) >= 5, u, 0)")
+    message = str(err.value)
+    assert message.startswith("formula: missing ')': the '(' at position 12 is not closed")
+    assert "add ')' where ';' is, at position 20" in message
+    with pytest.raises(SpecError, match=r"missing '\)'.*add '\)' at the end, at position 24"):
+        parse_formula("where(abs(w) >= 5, w, 0")
 
 
 def test_long_expression_names_the_limit():

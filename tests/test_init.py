@@ -490,8 +490,8 @@ def test_formula_problem_reads_each_targets_own_values():
 
 def test_formula_problem_reports_syntax_first():
     """A formula that does not parse says so, as check_rules would."""
-    message = formula_problem(chapter_mlp(), {"init": "formula", "expr": "w.data"})
-    assert "attribute access is not allowed" in message
+    message = formula_problem(chapter_mlp(), {"init": "formula", "expr": "w.__class__"})
+    assert "unknown method '__class__'" in message
 
 
 JSON = st.recursive(

@@ -184,7 +184,7 @@ def test_djl_xavier_values_need_gain_sqrt2():
     values = torch.tensor(DJL_XAVIER_8x4)
     weight = torch.empty(8, 4)  # DJL's Linear weight is (units, inputs), as PyTorch's
     glorot = expected({"init": "xavier_uniform", "gain": 1.0}, weight).bounds[1]
-    djl = expected(_rule_of("djl_default", "xavier_uniform"), weight).bounds[1]
+    djl = expected(_rule_of("djl_xavier", "xavier_uniform"), weight).bounds[1]
     assert glorot == pytest.approx(math.sqrt(0.5)) and values.abs().max() > glorot
     assert (values.abs() > glorot).sum() == 13  # 13 of 32 printed values: not gain 1
     # XavierInitializer(UNIFORM, AVG, 6): √(6 / ((fan_in + fan_out) / 2)) = √(12 / 12) = 1
@@ -192,13 +192,33 @@ def test_djl_xavier_values_need_gain_sqrt2():
     assert values.abs().max() <= djl
 
 
-def test_djl_default_recipe_draws_inside_its_overlay():
-    """The DJL recipe on the chapter's MLP draws (8, 4) values within ±1, some beyond ±0.707."""
+def test_djl_xavier_recipe_draws_inside_its_overlay():
+    """DJL's new XavierInitializer() on the chapter's MLP: (8, 4) values within ±1, some beyond
+    ±0.707, zero biases."""
     net = chapter_mlp()
-    initialize(net, RECIPES["djl_default"].rules, seed=0)
+    initialize(net, RECIPES["djl_xavier"].rules, seed=0)
     weight = net[0].weight.detach()
     assert weight.abs().max() <= 1.0 and weight.abs().max() > math.sqrt(0.5)
     assert torch.equal(net[0].bias, torch.zeros(8))
+
+
+def test_djl_default_recipe_is_parameter_type_weights_gaussian_xavier():
+    """DJL's Parameter.Type.WEIGHT default, XavierInitializer(GAUSSIAN, IN, 2), is
+    N(0, √(2/fan_in)): torch's kaiming_normal_(fan_in, relu), drawn bit for bit; biases 0."""
+    net = chapter_mlp()
+    initialize(net, RECIPES["djl_default"].rules, seed=0)
+    reference = chapter_mlp()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for layer in (reference[0], reference[2]):
+            layer.reset_parameters()
+        for layer in (reference[0], reference[2]):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+    assert torch.equal(net[0].weight, reference[0].weight)
+    assert torch.equal(net[2].weight, reference[2].weight)
+    assert torch.equal(net[0].bias, torch.zeros(8)) and torch.equal(net[2].bias, torch.zeros(1))
+    rule = _rule_of("djl_default", "kaiming_normal")
+    assert expected(rule, net[0].weight).std == pytest.approx(math.sqrt(2 / 4))
 
 
 def test_mxnet_default_recipe_is_uniform_007_with_zero_biases():
@@ -255,5 +275,5 @@ def test_formula_code_runs_and_gives_the_formula():
     """The formula's snippet is runnable Python that writes the formula's values."""
     net = nn.Sequential(nn.Linear(3, 3))
     code = pytorch_code({"init": "formula", "expr": "where(i == j, 1, 0) + w * 0"}, "net[0].weight")
-    exec(code, {"net": net})  # noqa: S102 - our own snippet, with the formula as a string literal
+    exec(code, {"net": net, "torch": torch})  # noqa: S102 - our own snippet: plain torch lines
     assert torch.equal(net[0].weight, torch.eye(3))

@@ -90,7 +90,7 @@ def test_nested_stars_in_a_glob_return_at_once():
         (r"(?=weight).*", "lookahead"),
         (r"(?!bias).*", "lookahead"),
         (r"(?<=0\.)weight", "lookbehind"),
-        ("(", "not a valid regular expression: missing )"),
+        ("(", "not a valid regular expression: a '(' is not closed"),
         ("a{1001}", "not a valid regular expression"),
     ],
 )

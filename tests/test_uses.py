@@ -16,7 +16,7 @@ from torch import nn
 import explorer.engine.uses
 from explorer.engine.run import make_input, run
 from explorer.engine.uses import OUTSIDE_LABEL, use_scale, uses_sum_error
-from explorer.view.figures import uses_heatmaps
+from explorer.view.figures import uses_figure
 from tests.models import tied_net
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -221,13 +221,13 @@ def test_uses_sum_error_is_the_largest_difference_from_grad():
 
 
 def test_use_scale_is_the_shared_robust_range_of_the_use_heatmaps():
-    """use_scale equals the ±range uses_heatmaps draws, below a single huge outlier."""
+    """use_scale equals the ±range uses_figure draws, below a single huge outlier."""
     generator = torch.Generator().manual_seed(0)
     first, second = torch.randn(16, 8, generator=generator), torch.randn(16, 8, generator=generator)
     second[3, 3] = 1e3
     total = first + second
     scale = use_scale([first, second], total)
-    assert scale == uses_heatmaps([first, second], total)[0].data[0].zmax
+    assert scale == uses_figure([first, second], total).layout.coloraxis.cmax
     assert scale < 10
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.editions.places import LABELS, Framework, Place, lengths, places
+from explorer.editions.listings import gluon_structure, keras_first, keras_summary
+from explorer.editions.places import LABELS, Framework, Place, lengths, listing, places
 from explorer.editions.snippets import (
     MY_INIT,
     MY_INIT_FORMULA,
@@ -21,17 +22,72 @@ from explorer.editions.snippets import (
     gradient_before_backward,
     init_prints,
     sharing_evidence,
+    summed_gradient,
 )
 from explorer.session.state import State
+from explorer.spec.presets import PRESETS
 from ui import session_state
 
 F = Framework
 _LANGUAGE = {F.PYTORCH: "python", F.MXNET: "python", F.KERAS: "python", F.FLAX: "python"}
 
 
+def first_names(s: State) -> dict[str, int]:
+    """Where MXNet's name counters start for this model: the seeds build rgnet after net."""
+    key = s.experiment.preset
+    return dict(PRESETS[key].mxnet_first) if key in PRESETS else {}
+
+
 def places_of(s: State) -> dict[str, dict[Framework, Place]]:
     """Every parameter's place in every edition, computed once per state."""
-    return session_state.cached("editions", None, lambda: places(s.module, s.experiment.root_name))
+    root, first = s.experiment.root_name, first_names(s)
+    return session_state.cached("editions", None, lambda: places(s.module, root, first))
+
+
+def listings_view(s: State) -> None:
+    """All parameters at once, as each edition lists them, and Keras's and Gluon's summaries."""
+    root, first = s.experiment.root_name, first_names(s)
+    st.markdown("**All parameters at once, in each edition** (shapes as each edition lists them)")
+    tabs = st.tabs([LABELS[fw] for fw in Framework], key="listing_tabs")
+    for tab, fw in zip(tabs, Framework, strict=True):
+        with tab:
+            text = session_state.cached(
+                "listing", fw, lambda fw=fw: listing(s.module, fw, root, first)
+            )
+            st.code(_LISTING_CALLS[fw].format(root=root), language=_LANGUAGE.get(fw, "java"))
+            st.code(text, language=None)
+            for call, extra in _more_listings(s, fw, first):
+                st.code(call.format(root=root), language="python")
+                st.code(extra, language=None)
+    if first:
+        st.caption(
+            "Names continue the counters of the net built before this one in the seeds' "
+            f"notebooks: MXNet starts at dense{first.get('dense', 0)}, "
+            f"sequential{first.get('sequential', 0)}; Keras at dense_{first.get('dense', 0)}."
+        )
+
+
+_LISTING_CALLS = {
+    F.PYTORCH: "[(name, param.shape) for name, param in {root}.named_parameters()]",
+    F.MXNET: "print({root}.collect_params())",
+    F.DJL: "for (var pair : {root}.getParameters()) {{ System.out.println(pair.getKey()); }}",
+    F.KERAS: "[w.shape for w in {root}.get_weights()]",
+    F.FLAX: "jax.tree_util.tree_map(lambda x: x.shape, params)",
+}
+
+
+def _more_listings(s: State, fw: Framework, first: dict) -> list[tuple[str, str]]:
+    """Gluon's ``print(net.collect_params)`` and Keras's ``summary()``, where they apply."""
+    module, shape = s.module, tuple(s.experiment.input_shape)
+    if fw == F.MXNET:
+        text = session_state.cached("gluon", None, lambda: gluon_structure(module))
+        return [] if text is None else [("print({root}.collect_params)", text)]
+    if fw == F.KERAS:
+        text = session_state.cached(
+            "summary", None, lambda: keras_summary(module, shape, keras_first(first))
+        )
+        return [] if text is None else [("{root}.summary()", text)]
+    return []
 
 
 def framework_view(s: State, name: str) -> None:
@@ -50,6 +106,8 @@ def framework_view(s: State, name: str) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"editions_{name}", width="stretch")
         for fw, p in where.items():
             st.caption(_escape(f"{LABELS[fw]}: {p.missing or _NOTES[fw]}"))
+        if s.experiment.preset == "rgnet":
+            st.caption(_escape(_RGNET_SIZES))
         st.markdown("**Every way each edition reaches it**")
         st.code(_every_access(where), language=None)
         _lengths_line(s)
@@ -66,6 +124,14 @@ def no_gradient_lines(s: State, name: str) -> str:
             text = _escape(text)
             lines.append(f"- {LABELS[fw]}: " + (f"{literal(code)} {text}" if code else text))
     return "The other editions before a backward pass:  \n" + "\n".join(lines)
+
+
+def summed_gradient_lines(s: State, name: str) -> str:
+    """Markdown lines: where each edition keeps the summed gradient of this tied tensor."""
+    lines = []
+    for fw, (code, text) in summed_gradient(places_of(s)[name]).items():
+        lines.append(f"- {LABELS[fw]}: " + (f"{literal(code)}: " if code else "") + _escape(text))
+    return "Where each edition keeps the sum:  \n" + "\n".join(lines)
 
 
 def last_edit_view(s: State, name: str) -> None:
@@ -193,6 +259,12 @@ def _lengths_line(s: State) -> None:
         + " · ".join(f"{LABELS[fw]} {literal(calls[fw])} = {n}" for fw, n in sizes.items())
     )
 
+
+_RGNET_SIZES = (
+    "Sizes as in PyTorch's rgnet (Linear 8, 4 → 1). MXNet's and DJL's rgnet is Dense(32), "
+    "Dense(16) → Dense(10) and Keras's Dense(4) → Dense(1): the presets Gluon's rgnet, DJL's "
+    "rgnet and Keras's rgnet build them."
+)
 
 _NOTES = {
     F.PYTORCH: "state_dict key; named_parameters() lists a tied tensor once",

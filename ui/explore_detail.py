@@ -14,15 +14,21 @@ from explorer.engine.uses import use_scale, uses_sum_error
 from explorer.init.initializers import expected
 from explorer.session.state import State
 from explorer.session.workspace import EDIT_OPS, Workspace
-from explorer.view.figures import heatmap, histogram, uses_heatmaps
+from explorer.view.figures import heatmap, histogram, uses_figure
 from explorer.view.reduce import tensor_preview
 from ui import lab_tabs, session_state
-from ui.edition_views import framework_view, last_edit_view, no_gradient_lines
+from ui.edition_views import (
+    framework_view,
+    last_edit_view,
+    no_gradient_lines,
+    summed_gradient_lines,
+)
 from ui.table_tabs import counts_row, literal
 from ui.tree_rows import name_of, parameter_rows
 
 _PLOT = {"displayModeBar": False}
 HEATMAP_MAX_WIDTH = 560  # px: wider heatmaps stretch to the panel instead
+_STATE_DICT_MAX = 24  # tensors a block's printed state_dict() may hold
 
 
 def detail_panel(ws: Workspace) -> None:
@@ -192,15 +198,12 @@ def _chart(fig, key: str) -> None:
 
 
 def _uses_row(name: str, uses, labels, grad) -> None:
-    """One heatmap per use and the total, on one colour scale, and the sum check."""
-    figs = session_state.cached("uses", name, lambda: uses_heatmaps(list(uses), grad))
+    """The chapter's picture: each use's gradient and their sum, one figure, one colour scale."""
+    titles = [
+        f"use {i + 1}" + (f": {labels[i]}" if i < len(labels) else "") for i in range(len(uses))
+    ]
+    fig = session_state.cached("uses", name, lambda: uses_figure(list(uses), grad, titles=titles))
     scale = session_state.cached("use_scale", name, lambda: use_scale(uses, grad))
-    cols = st.columns(len(uses) + 1)
-    for i, (fig, col) in enumerate(zip(figs, cols, strict=True)):
-        with col:
-            st.plotly_chart(fig, key=f"use_{name}_{i}", config=_PLOT)
-            if i < len(labels):
-                st.caption(session_state.plain(labels[i]))
     diff = session_state.cached("use_check", name, lambda: uses_sum_error(uses, grad))
     terms = " + ".join(f"use {i + 1}" for i in range(len(uses)))
     ok = diff <= 1e-5 * max(1.0, scale)
@@ -208,6 +211,11 @@ def _uses_row(name: str, uses, labels, grad) -> None:
         f"{terms} = total {'✓' if ok else '✗'} (largest difference {diff:.2g}): the gradients "
         "of every use of a tied tensor are added together."
     )
+    with st.container(horizontal=True, gap="medium"):
+        _chart(fig, f"uses_{name}")
+        with st.container(width=320):
+            st.markdown("  \n".join(session_state.plain(t) for t in titles))
+            st.markdown(summed_gradient_lines(session_state.workspace().state, name))
 
 
 def _edit_form(s: State, name: str, shape) -> None:
@@ -279,10 +287,28 @@ def _block(s: State, path: str) -> None:
         st.dataframe(frame, key=f"block_table_{path}", width="stretch")
     else:
         st.caption("This block has no parameters (an activation, say).")
-    with st.expander("print(module)", expanded=not path):
-        module = tree.module.get_submodule(path) if path else tree.module
+    module = tree.module.get_submodule(path) if path else tree.module
+    access = tree.access_path(path) if path else tree.root_name
+    with st.expander(f"print({access})", expanded=not path):
         text = session_state.cached("print", path, lambda: str(module))
         st.code(text if len(text) < 20_000 else text[:20_000] + "\n…", language=None)
+    with st.expander(f"{access}.state_dict(), with its values", expanded=bool(path)):
+        st.code(
+            session_state.cached("state_dict", path, lambda: state_dict_text(module)), language=None
+        )
+
+
+def state_dict_text(module) -> str:
+    """``print(module.state_dict())`` as PyTorch prints it, for a block of a few tensors."""
+    entries = module.state_dict(keep_vars=True)
+    if len(entries) > _STATE_DICT_MAX:
+        return (
+            f"# {len(entries)} tensors: too many to print here; select a smaller block.\n"
+            + "\n".join(f"{k}: {tuple(v.shape)}" for k, v in list(entries.items())[:50])
+        )
+    if any(v.is_meta for v in entries.values()):
+        return "# structure only (meta device): no values"
+    return str(module.state_dict())
 
 
 def _deferred_table(s: State) -> None:

@@ -19,6 +19,7 @@ from explorer.core.limits import MIB
 from explorer.io import downloads, onnx_export
 from explorer.io.checkpoints import Checkpoint, read_checkpoint
 from explorer.session.checkpoint_load import compare
+from explorer.session.experiment import Experiment
 from explorer.session.workspace import Workspace
 from explorer.view.notebook import tree_html
 from ui import session_state
@@ -28,7 +29,7 @@ __all__ = ["files_panel", "upload_limit_mb"]
 
 _UPLOAD, _READ, _LOAD = "files_upload", "files_read", "files_load"
 _PARTIAL, _NONFINITE, _ONNX = "files_partial", "files_nonfinite", "files_onnx_result"
-TYPES = ["safetensors", "pt", "pth", "bin"]
+TYPES = ["safetensors", "pt", "pth", "bin", "json"]  # .json: an experiment saved here
 
 
 def files_panel(ws: Workspace) -> None:
@@ -53,10 +54,11 @@ def upload_limit_mb() -> int:
 
 
 def _checkpoint_in(ws: Workspace) -> None:
-    st.markdown("**Open a checkpoint**")
+    st.markdown("**Open a checkpoint or an experiment**")
     st.caption(
         "A .safetensors file, or a torch.save state_dict (.pt, .pth). PyTorch files are read "
-        "with torch.load(weights_only=True) only: anything that is not tensor data is refused."
+        "with torch.load(weights_only=True) only: anything that is not tensor data is refused. "
+        "Or the experiment .json this tab saves: the same model, values and runs."
     )
     upload = st.file_uploader(
         "Checkpoint file",
@@ -65,6 +67,9 @@ def _checkpoint_in(ws: Workspace) -> None:
         max_upload_size=upload_limit_mb(),
         label_visibility="collapsed",
     )
+    if upload is not None and upload.name.lower().endswith(".json"):
+        _experiment_in(upload)
+        return
     ckpt = _read(upload)
     if ckpt is None:
         return
@@ -82,6 +87,29 @@ def _checkpoint_in(ws: Workspace) -> None:
         _inspect(ckpt)
     with load_tab:
         _load(ws, ckpt)
+
+
+def _experiment_in(upload) -> None:
+    """An experiment file: checked as a link is, then opened with one click (undo goes back)."""
+    try:
+        exp = Experiment.from_json(upload.getvalue(), session_state.LIMITS)
+    except ExplorerError as err:
+        session_state.show_message(f"{upload.name} was not read: {err}")
+        return
+    model = exp.preset or ("a model from code" if exp.source else "a custom model")
+    st.text(
+        f"{upload.name}: an experiment: {model}, seed {exp.seed}, {len(exp.rules)} rule(s), "
+        f"{len(exp.ops)} value change(s), input {tuple(exp.input_shape)}"
+    )
+    st.button(
+        "Open this experiment",
+        key="files_open_experiment",
+        type="primary",
+        icon=":material/file_open:",
+        on_click=session_state.act,
+        args=("files_experiment", lambda: session_state.workspace().load(exp)),
+    )
+    session_state.show_error("files_experiment")
 
 
 def _read(upload) -> Checkpoint | None:

@@ -99,7 +99,7 @@ def _settings(ws: Workspace, running: bool) -> None:
     if st.session_state.get("train_task") not in tasks:
         st.session_state["train_task"] = tasks[0]
     with st.container(border=True):
-        top = st.columns([3, 2, 2, 2])
+        top = st.columns([3, 3, 2, 2])
         top[0].selectbox("Task", tasks, key="train_task", format_func=lambda t: TASK_TEXT[t])
         top[1].segmented_control(
             "Optimizer",
@@ -224,24 +224,29 @@ def _progress() -> None:
 def _curves(log) -> None:
     """The last run's loss, per-tensor norms and the tied tensors' uses."""
     first, last = float(log.loss[0]), float(log.loss[-1])
-    cols = st.columns(4)
-    cols[0].metric("Steps", f"{log.done:,}", help="stopped early" if log.stopped else None)
-    cols[1].metric(
-        "Loss", f"{last:.4g}", f"{last - first:+.3g} since step 1", delta_color="inverse"
-    )
-    cols[2].metric("Task", log.settings["task"])
-    cols[3].metric("Optimizer", f"{log.settings['optimizer']} · lr {log.settings['lr']:g}")
+    with st.container(horizontal=True, gap="large"):  # wraps at a narrow window, never cuts
+        st.metric(
+            "Steps", f"{log.done:,}", help="stopped early" if log.stopped else None, width="content"
+        )
+        st.metric(
+            "Loss",
+            f"{last:.4g}",
+            f"{last - first:+.3g} since step 1",
+            delta_color="inverse",
+            width="content",
+        )
+        st.metric("Task", log.settings["task"], width="content")
+        optimizer = f"{log.settings['optimizer']} · lr {log.settings['lr']:g}"
+        st.metric("Optimizer", optimizer, width="content")
     st.caption(TEXT["after"])
     fig = session_state.cached("train_loss", None, lambda: loss_figure(log.loss))
     st.plotly_chart(fig, key="train_loss_chart", config=_PLOT)
     for key in log.use_norm:
         fig = session_state.cached("train_uses", key, lambda k=key: uses_figure(log, k))
         st.plotly_chart(fig, key=f"train_uses_{key}", config=_PLOT)
-    left, right = st.columns(2)
-    for col, kind in zip((left, right, left), NORMS, strict=True):
-        with col:
-            fig = session_state.cached("train_norms", kind, lambda k=kind: norms_figure(log, k))
-            st.plotly_chart(fig, key=f"train_{kind}", config=_PLOT)
+    for kind in NORMS:  # full width, one under the other: a tensor per line needs room
+        fig = session_state.cached("train_norms", kind, lambda k=kind: norms_figure(log, k))
+        st.plotly_chart(fig, key=f"train_{kind}", config=_PLOT)
 
 
 def snapshot_scrubber(s: State, name: str) -> None:

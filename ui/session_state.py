@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,11 +25,13 @@ from explorer.core.errors import ExplorerError, SpecError
 from explorer.core.limits import Limits, profile
 from explorer.core.patterns import MatchMode, Pattern, compile_pattern
 from explorer.core.slots import notices
+from explorer.editions.places import edition_names
 from explorer.io import links
 from explorer.io.serve import served_experiment
 from explorer.session.experiment import Experiment
 from explorer.session.state import warm_up
 from explorer.session.workspace import Workspace
+from explorer.spec.presets import PRESETS
 
 __all__ = [
     "freeze_imports",
@@ -50,6 +53,7 @@ __all__ = [
     "page_drawn",
     "follow_page",
     "name_filter",
+    "EditionPattern",
     "filter_problem",
     "filter_regex",
 ]
@@ -269,16 +273,50 @@ def follow_page() -> None:
         st.rerun(scope="app")
 
 
-def name_filter() -> Pattern | None:
-    """The sidebar's one filter over parameter names (tree, tables, counts); None when empty."""
+@dataclass(frozen=True)
+class EditionPattern:
+    """The filter, which also keeps a parameter when another edition's name for it matches
+    (``dense0.*`` keeps 0.weight and 0.bias, as Gluon's ``collect_params('dense0.*')``)."""
+
+    pattern: Pattern
+    also: frozenset[str]  # PyTorch names that an MXNet, DJL or Flax name matched
+
+    text = property(lambda self: self.pattern.text)
+    mode = property(lambda self: self.pattern.mode)
+
+    def matches(self, name: str) -> bool:
+        """Whether the filter keeps ``name``: by its own name or by an edition's."""
+        return name in self.also or self.pattern.matches(name)
+
+
+def name_filter() -> Pattern | EditionPattern | None:
+    """The sidebar's one filter over parameter names (tree, tables, counts); None when empty.
+
+    A filter that matches no PyTorch name is tried on what MXNet, DJL and Flax call each
+    parameter (``dense0.*``, ``01Linear.*``, ``layers_2/.*``)."""
     text = (st.session_state.get("filter") or "").strip()
     if not text:
         return None
     mode = st.session_state.get("filter_mode") or MatchMode.FULL
     try:
-        return compile_pattern(text, mode, LIMITS, "filter")
+        pattern = compile_pattern(text, mode, LIMITS, "filter")
     except SpecError:
         return None
+    s = workspace().state
+    if pattern.matching(s.tree.params):
+        return pattern  # PyTorch's names first: "0" means block 0, not DJL's 01Linear
+    key = s.experiment.preset
+    first = dict(PRESETS[key].mxnet_first) if key in PRESETS else {}
+    names = cached(
+        "edition_names", None, lambda: edition_names(s.module, s.experiment.root_name, first)
+    )
+    gluon = compile_pattern(text, MatchMode.PREFIX, LIMITS, "filter")  # collect_params: re.match
+    also = frozenset(
+        n
+        for n, other in names.items()
+        if any((gluon if fw == "mxnet" else pattern).matches(o) for fw, o in other.items())
+    )
+    return EditionPattern(pattern, also) if also else pattern
 
 
 def filter_problem() -> str | None:
@@ -296,8 +334,16 @@ def filter_problem() -> str | None:
 
 
 def filter_regex() -> str | None:
-    """The one filter as a whole-name regex (from-the-start mode becomes ``(?:text).*``)."""
+    """The one filter as a whole-name regex (from-the-start mode becomes ``(?:text).*``); the
+    names another edition's name matched are added as literal alternatives."""
     pattern = name_filter()
     if pattern is None:
         return None
-    return pattern.text if pattern.mode == MatchMode.FULL else f"(?:{pattern.text}).*"
+    own = pattern.text if pattern.mode == MatchMode.FULL else f"(?:{pattern.text}).*"
+    if isinstance(pattern, EditionPattern):
+        names = "|".join(_REGEX_SPECIAL.sub(r"\\\g<0>", n) for n in sorted(pattern.also))
+        return f"(?:{own})|{names}"
+    return own
+
+
+_REGEX_SPECIAL = re.compile(r"[.^$*+?()\[\]{}|\\]")

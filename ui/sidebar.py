@@ -22,12 +22,15 @@ from ui import session_state
 
 TEXT = {
     "title": "Parameter Explorer",
-    "caption": "See inside a PyTorch model's parameters, as in D2L's *Parameter Management*.",
+    "caption": "See inside a PyTorch model's parameters, as in D2L's *Parameter Management*. "
+    "New here? The first tab, **Start here**, walks the chapter step by step.",
     "preset": "Model preset",
     "filter": "Filter parameters",
     "filter_help": "A regular expression over parameter names, matched in linear time. "
     "Whole name: `.*weight` keeps every weight, like Gluon's `net.collect_params('.*weight')`. "
-    "From the start: `0` keeps every name under block 0, like `collect_params('dense0')`.",
+    "From the start: `0` keeps every name under block 0, like `collect_params('dense0')`. "
+    "A filter no PyTorch name matches is tried on the other editions' names: `dense0.*` "
+    "(MXNet), `01Linear.*` (DJL), `layers_2/.*` (Flax).",
     "not_run": "Not run yet: `.grad` is `None` until a backward pass.",
     "forward_only": "Forward done: the output and loss are here; `.grad` is still `None`.",
     "forward_help": "output = net(X): the output and the loss; no gradients yet.",
@@ -161,6 +164,9 @@ def _filter() -> None:
         help=" · ".join(MODE_LABELS[m] for m in (MatchMode.FULL, MatchMode.PREFIX)),
     )
     session_state.show_message(session_state.filter_problem())
+    pattern = session_state.name_filter()
+    if isinstance(pattern, session_state.EditionPattern):
+        st.caption(f"No PyTorch name matches; another edition's names keep {len(pattern.also)}.")
 
 
 def _run_buttons(ws: Workspace) -> None:

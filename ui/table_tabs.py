@@ -12,7 +12,7 @@ from explorer.spec.presets import PRESETS
 from explorer.spec.validate import to_json
 from explorer.view.tree import ParamCounts
 from ui import session_state
-from ui.edition_views import my_init_view, why_share_view
+from ui.edition_views import listings_view, my_init_view, why_share_view
 from ui.lab_tabs import export_view
 from ui.tree_rows import parameter_rows
 
@@ -22,11 +22,14 @@ FRAMEWORK_NOTES = """
   ReLU into the `Dense` before it, so PyTorch's `net[2]` is Gluon's `net[1]`, named
   `dense1_weight` by a global counter. `net.collect_params('.*weight')` selects with a regex
   matched from the start of the name: the filter's *prefix* mode.
-- **DJL** initializes weights with `XavierInitializer` and biases to **0**. A second
-  `setInitializer()` does not overwrite the first (English edition), and the Chinese edition
-  says: 注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响 (if a parameter
-  is already initialized, `setInitializer()` has no effect on it). So `Constant(1)` is ignored,
-  while a fresh net gets 7777 (42 in the Chinese edition): a rule with *force_reinit* off.
+- **DJL** initializes a weight nothing was set on with `XavierInitializer(GAUSSIAN, IN, 2)`,
+  N(0, √(2/fan_in)) (`Parameter.Type.WEIGHT`'s default; the *DJL default* recipe), and biases
+  to **0**; `new XavierInitializer()` is another one, U(±√2·Glorot). The English edition says
+  a second `setInitializer()` does not overwrite the first; the Chinese edition says it the way
+  DJL's code does it: 注意:如果参数已经被初始化,setInitializer() 函数并不会对参数有任何影响 (if a
+  parameter is already initialized, `setInitializer()` has no effect on it): initialized
+  parameters are kept. So `Constant(1)` is ignored, while a fresh net gets 7777 (42 in the
+  Chinese edition): a rule with *force_reinit* off.
 - **Keras** drops a duplicated layer from `net.layers` (3 layers, not 4). PyTorch drops the
   duplicate too in `children()`, `modules()`, `parameters()` and `named_parameters()`; only
   indexing (`net[4]`), `state_dict()` and `named_parameters(remove_duplicate=False)` keep both
@@ -70,9 +73,11 @@ def counts_row(
             "Adding up each layer's own parameters, as a quick count by hand does.",
         ),
     ]
-    for col, (label, elements, note, help_text) in zip(st.columns(3), cells, strict=True):
-        col.metric(label, f"{elements:,}", help=help_text)
-        col.caption(note)
+    with st.container(horizontal=True, gap="medium"):  # wraps at a narrow window, never cuts
+        for label, elements, note, help_text in cells:
+            with st.container(width="content", gap="xsmall"):
+                st.metric(label, f"{elements:,}", help=help_text, width="content")
+                st.caption(note)
     if pattern is not None and tree is not None:
         prefix = f"{path}." if path else ""
         names = [n for n in tree.params if n.startswith(prefix)]
@@ -95,6 +100,7 @@ def all_parameters_panel(ws: Workspace) -> None:
         rows = [r for r in rows if pattern.matches(r["name"])]
     if not rows:
         st.info("No parameter name matches the filter." if pattern else "No parameters.")
+        listings_view(s)
         return
     listed = {name for name, _ in tree.module.named_parameters()}
     unique = [r for r in rows if r["name"] in listed]
@@ -111,6 +117,7 @@ def all_parameters_panel(ws: Workspace) -> None:
             "name in its *tied* column"
         )
         _table(aliases, "alias_params_table")
+    listings_view(s)
 
 
 def _table(rows: list[dict], key: str) -> None:

@@ -1,6 +1,6 @@
 """The exceptions the explorer raises for things a user can fix."""
 
-__all__ = ["ExplorerError", "SpecError", "DeviceError"]
+__all__ = ["ExplorerError", "SpecError", "SpecErrors", "DeviceError"]
 
 
 class ExplorerError(Exception):
@@ -17,6 +17,22 @@ class SpecError(ExplorerError, ValueError):
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
         self.reason = message
+
+
+class SpecErrors(SpecError):
+    """Several independent problems, all reported at once; ``path`` and ``reason`` are the
+    first's, so a panel can show it under the block it names, and ``problems`` holds each.
+
+    Example: ``2 problems: children[0].out_features: …; children[2].type: unknown block type …``
+    """
+
+    def __init__(self, problems: list[SpecError]):
+        self.problems = list(problems)
+        first = self.problems[0]
+        listed = "; ".join(str(p) for p in self.problems)
+        super().__init__(f"{len(self.problems)} problems: {listed}")
+        self.path = first.path
+        self.reason = f"{first.reason} (and {len(self.problems) - 1} more: see above)"
 
 
 class DeviceError(ExplorerError, RuntimeError):

@@ -216,19 +216,47 @@ def _compile(text: object, mode: str, max_chars: int, path: str) -> Pattern:
     try:
         regex = re2.compile(f"(?s:{source})", _OPTIONS)
     except re2.error as err:
-        raise SpecError(_explain(err), path) from None
+        raise SpecError(_explain(err, source), path) from None
     return Pattern(text, mode, regex)
 
 
-def _explain(err: re2.error) -> str:
+# RE2's reasons, in plain words about the student's own text (never the (?s:…) it is wrapped in)
+_PLAIN = (
+    ("missing )", "a '(' is not closed: add ')' after what it groups"),
+    ("unexpected )", "a ')' has no '(' before it"),
+    ("missing ]", "a '[' is not closed: add ']' after the characters it lists"),
+    (
+        "no argument for repetition operator",
+        "'*', '+' and '?' repeat what comes before them, and nothing does; for any text write "
+        "'.*' (e.g. .*weight), or pick the glob mode where * means any text",
+    ),
+    ("bad repetition operator", "two repetitions in a row, such as '**' or '+*'; keep one"),
+    ("invalid repetition size", "a repetition {n,m} needs n ≤ m ≤ 1000"),
+    ("invalid character class range", "a range in [...] runs backwards, such as z-a; write a-z"),
+    ("trailing \\", "the pattern ends with a lone '\\'; write \\\\ for a backslash"),
+    ("invalid named capture group", "a named group must read (?P<name>...)"),
+)
+
+
+def _explain(err: re2.error, source: str) -> str:
+    """Why RE2 refused ``source``, in plain words, with the student's text quoted."""
     detail = err.args[0].decode() if isinstance(err.args[0], bytes) else str(err.args[0])
+    escape = detail.startswith("invalid escape sequence: \\") and not detail[-1:].isdigit()
     for start, hint in _HINTS:
+        if detail.startswith(start) and not escape:
+            return f"not supported: {hint}; patterns here run in linear time (RE2)"
+    if escape:
+        return (
+            f"not a valid regular expression: {detail.rpartition(' ')[2]!r} is not an escape "
+            f"RE2 knows; write the letter itself (in {source!r})"
+        )
+    if detail.startswith("missing )") and source.endswith("\\"):
+        detail = "trailing \\"
+    for start, plain in _PLAIN:
         if detail.startswith(start):
-            return (
-                f"not supported: {hint}, and patterns here run in linear time (RE2); "
-                f"RE2 says: {detail}"
-            )
-    return f"not a valid regular expression: {detail}"
+            return f"not a valid regular expression: {plain} (in {source!r})"
+    reason = detail.split(": ", 1)[0]
+    return f"not a valid regular expression: {reason} (in {source!r})"
 
 
 def select(names: Iterable[str], pattern: str | Pattern, mode: str = MatchMode.FULL) -> list[str]:

@@ -41,7 +41,9 @@ from enum import StrEnum
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-__all__ = ["Framework", "LABELS", "Place", "places", "listing", "lengths"]
+from explorer.spec.layers import FixedHiddenMLP, NestMLP
+
+__all__ = ["Framework", "LABELS", "Place", "places", "listing", "lengths", "edition_names"]
 
 
 class Framework(StrEnum):
@@ -63,6 +65,30 @@ LABELS = {
 }
 
 Shape = tuple[int | None, ...] | None  # None: unknown; a None dim: unknown until the first forward
+
+# The chapter's own classes (section 5.1's exercise models): the name each edition gives each
+# PyTorch attribute. The MXNet, TensorFlow and JAX classes call ``linear`` ``dense``; DJL's
+# FixedHiddenMLP adds it as the child block "denseLayer" (d2l-java's model-construction).
+CHAPTER_CLASSES: dict[type[nn.Module], dict[str, dict[Framework, str]]] = {
+    NestMLP: {
+        "net": dict.fromkeys(Framework, "net"),
+        "linear": {
+            Framework.PYTORCH: "linear",
+            **dict.fromkeys(
+                (Framework.MXNET, Framework.DJL, Framework.KERAS, Framework.FLAX), "dense"
+            ),
+        },
+    },
+    FixedHiddenMLP: {
+        "linear": {
+            Framework.PYTORCH: "linear",
+            Framework.MXNET: "dense",
+            Framework.DJL: "denseLayer",
+            Framework.KERAS: "dense",
+            Framework.FLAX: "dense",
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +133,21 @@ def places(
     return result
 
 
+def edition_names(
+    module: nn.Module, root: str = "net", first: Mapping[str, int] | None = None
+) -> dict[str, dict[Framework, str]]:
+    """For every PyTorch name, what MXNet, DJL and Flax call it (``dense0_weight``,
+    ``01Linear_weight``, ``layers_0/kernel``), so a filter may use any edition's names.
+
+    Keras's ``kernel`` and ``bias`` name no layer, so they are left out."""
+    found = places(module, root, first)
+    editions = (Framework.MXNET, Framework.DJL, Framework.FLAX)
+    return {
+        name: {fw: where[fw].name for fw in editions if where[fw].name and not where[fw].missing}
+        for name, where in found.items()
+    }
+
+
 def listing(
     module: nn.Module,
     framework: Framework,
@@ -131,7 +172,11 @@ def listing(
         lines = [
             f"  Parameter {p.name} (shape={_shape_text(p.shape)}, dtype={dtype})" for p in once
         ]
-        head = _MxnetNames(first).peek("sequential")
+        names = _MxnetNames(first)
+        kind = "sequential" if isinstance(module, nn.Sequential) else type(module).__name__.lower()
+        head = names.peek(kind)
+        if isinstance(module, FixedHiddenMLP):  # Gluon's params.get_constant: a Constant
+            lines.insert(0, f"  Constant {head}_rand_weight (shape=(20, 20), dtype={dtype})")
         return "\n".join([f"{head}_ (", *lines, ")"])
     if framework == Framework.KERAS:
         return "[" + ", ".join(_shape_text(p.shape) for p in once) + "]"
@@ -142,7 +187,12 @@ def listing(
         for key in keys:
             node = node.setdefault(key, {})
         node[last] = _Shaped(p.shape)
-    return repr({"params": tree})
+    return repr({"params": _sorted(tree)})
+
+
+def _sorted(tree: dict) -> dict:
+    """A nested dict with its keys in sorted order, as jax's tree functions give them back."""
+    return {k: _sorted(v) if isinstance(v, dict) else v for k, v in sorted(tree.items())}
 
 
 def lengths(module: nn.Module) -> dict[Framework, int | None]:
@@ -223,11 +273,25 @@ class _Model:
                 f"{type(owner).__name__} is not in the chapter: its editions build nets from "
                 "dense layers (Linear/Dense) in sequential blocks"
             )
-        custom = next(type(m).__name__ for m in chain[:-1] if not isinstance(m, nn.Sequential))
+        custom = next(
+            type(m).__name__ for m in chain[:-1] if not isinstance(m, (nn.Sequential, *_CHAPTER))
+        )
         return (
             f"this layer sits in a {custom}, a custom block: the chapter's editions write "
             "sequential blocks only"
         )
+
+
+_CHAPTER = tuple(CHAPTER_CLASSES)
+
+
+def _kids(m: nn.Module, framework: Framework) -> list[tuple[str, nn.Module, str]]:
+    """A container's children as ``(PyTorch key, child, the edition's name)``; a Sequential's
+    children are named by position (the edition's name is ""), a chapter class's by attribute."""
+    if isinstance(m, nn.Sequential):
+        return [(k, c, "") for k, c in _children(m)]
+    names = CHAPTER_CLASSES.get(type(m), {})
+    return [(k, c, names[k][framework]) for k, c in _children(m) if k in names]
 
 
 def _paths(module: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Module]]:
@@ -347,11 +411,19 @@ def _mxnet(model: _Model, root: str, first) -> dict[str, Place]:
             names.prefix(m, "sequential")
             for i, (key, child) in enumerate(model.layers(m, fuse=True)):
                 visit(child, _join(path, key), f"{expr}[{i}]")
+        elif isinstance(m, _CHAPTER):
+            names.prefix(m, type(m).__name__.lower())
+            for key, child, attr in _kids(m, Framework.MXNET):
+                visit(child, _join(path, key), f"{expr}.{attr}")
         elif isinstance(m, nn.Linear):
             prefix = names.prefix(m, "dense")
             for local, shape in model.dense(m):
                 name = prefix + local
-                access = (f"{expr}.{local}", f"{root}.collect_params()[{name!r}]")
+                access = (
+                    f"{expr}.{local}",
+                    f"{root}.collect_params()[{name!r}]",
+                    f"{expr}.params[{name!r}]",  # by name inside the layer
+                )
                 out[_join(path, local)] = Place(
                     Framework.MXNET, name, access, f"{expr}.{local}.data()", None, shape
                 )
@@ -367,13 +439,13 @@ def _djl(model: _Model, root: str, first) -> dict[str, Place]:
     blocks: list[tuple[str, list]] = []
 
     def visit(m: nn.Module, path: str, key: str, by_value: str, by_pair: str) -> None:
-        if isinstance(m, nn.Sequential):
+        if isinstance(m, (nn.Sequential, *_CHAPTER)):
             blocks.append((by_value, [0]))
-            for n, (k, child) in enumerate(_children(m)):
+            for n, (k, child, attr) in enumerate(_kids(m, Framework.DJL)):
                 visit(
                     child,
                     _join(path, k),
-                    f"{key}{n + 1:02d}{_djl_class(child)}_",
+                    f"{key}{n + 1:02d}{attr or _djl_class(child)}_",
                     f"{by_value}.getChildren().valueAt({n})",
                     f"{by_pair}.getChildren().get({n}).getValue()",
                 )
@@ -418,14 +490,18 @@ def _keras(model: _Model, root: str, first) -> dict[str, Place]:
     flat: dict[int, int] = {}  # id(parameter) -> position in net.get_weights()
     known = [True]
 
-    def visit(m: nn.Module, path: str, expr: str) -> None:
+    def visit(m: nn.Module, path: str, expr: str, flatten: bool = True) -> None:
         if isinstance(m, nn.Sequential):
             kids = model.layers(m, fuse=True)
-            start = 1 if kids and isinstance(kids[0][1], nn.Linear) else 0  # Flatten() first
+            dense_first = kids and isinstance(kids[0][1], nn.Linear)
+            start = 1 if flatten and dense_first else 0  # the chapter's Flatten() first
             index: dict[int, int] = {}  # net.layers lists a layer added twice once
             for key, child in kids:
                 i = index.setdefault(id(child), start + len(index))
                 visit(child, _join(path, key), f"{expr}.layers[{i}]")
+        elif isinstance(m, _CHAPTER):  # a subclassed Model: its Sequential has no Flatten
+            for key, child, attr in _kids(m, Framework.KERAS):
+                visit(child, _join(path, key), f"{expr}.{attr}", flatten=False)
         elif isinstance(m, nn.Linear):
             for j, (local, shape) in enumerate(model.dense(m)):
                 p = getattr(m, local)
@@ -446,7 +522,7 @@ def _keras(model: _Model, root: str, first) -> dict[str, Place]:
         elif any(True for _ in m.parameters()):
             known[0] = False
 
-    if isinstance(model.module, nn.Sequential):
+    if isinstance(model.module, (nn.Sequential, *_CHAPTER)):
         visit(model.module, "", root)
     return out
 
@@ -456,9 +532,10 @@ def _flax(model: _Model, root: str, first) -> dict[str, Place]:
     where: dict[int, tuple[str, ...]] = {}  # a layer used twice is stored once, at its first use
 
     def visit(m: nn.Module, path: str, keys: tuple[str, ...]) -> None:
-        if isinstance(m, nn.Sequential):
-            for i, (key, child) in enumerate(_children(m)):
-                visit(child, _join(path, key), where.setdefault(id(child), (*keys, f"layers_{i}")))
+        if isinstance(m, (nn.Sequential, *_CHAPTER)):
+            for i, (key, child, attr) in enumerate(_kids(m, Framework.FLAX)):
+                at = (*keys, attr or f"layers_{i}")
+                visit(child, _join(path, key), where.setdefault(id(child), at))
         elif isinstance(m, nn.Linear):
             for local, shape in model.dense(m):
                 kernel = local == "weight"
@@ -474,7 +551,7 @@ def _flax(model: _Model, root: str, first) -> dict[str, Place]:
                     transposed=kernel,
                 )
 
-    if isinstance(model.module, nn.Sequential):
+    if isinstance(model.module, (nn.Sequential, *_CHAPTER)):
         visit(model.module, "", ())
     return out
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from explorer.editions.places import Framework, Place
 from explorer.engine.uses import uses_sum_error
+from explorer.init.initializers import MY_INIT as CHAPTER_MY_INIT
 from explorer.session.ops import EDIT_OPERATORS
 from explorer.view.tree import ParamTree
 
@@ -29,11 +30,13 @@ __all__ = [
     "MY_INIT_FORMULA",
     "MY_INIT_PARTS",
     "SAFE_EDITS",
+    "DJL_GRADIENTS",
     "SharingEvidence",
     "edit_lines",
     "gradient_before_backward",
     "init_prints",
     "sharing_evidence",
+    "summed_gradient",
 ]
 
 F = Framework
@@ -51,7 +54,10 @@ def gradient_before_backward(where: dict[Framework, Place]) -> dict[Framework, t
         elif fw == F.MXNET:
             out[fw] = (f"{place.access[0]}.grad()", "is all zeros, with the weight's shape")
         elif fw == F.DJL:
-            out[fw] = (f"{place.values}.getGradient()", "is all zeros, with the weight's shape")
+            out[fw] = (
+                f"{place.values}.getGradient()",
+                f"is all zeros, with the weight's shape. {DJL_GRADIENTS}",
+            )
         elif fw == F.KERAS:
             out[fw] = ("", "the TensorFlow edition does not look at gradients here")
         else:
@@ -60,6 +66,54 @@ def gradient_before_backward(where: dict[Framework, Place]) -> dict[Framework, t
                 grads,
                 "is how JAX gives them: it keeps no gradient with the parameters, the grad "
                 "transformation of a loss function returns them",
+            )
+    return out
+
+
+# DJL's gradient API as its English seed names it (pre-0.11 names, with today's beside them).
+DJL_GRADIENTS = (
+    "Parameter.requireGradient() (requiresGradient() since DJL 0.11) says whether it needs a "
+    "gradient, set on the NDArray with attachGradient() (setRequiresGradient(true) since 0.11); "
+    "the gradient is NDArray.getGradient(), and backward runs inside a GradientCollector: "
+    "try (GradientCollector gc = Engine.getInstance().newGradientCollector()) "
+    "{ gc.backward(loss); }"
+)
+
+
+def summed_gradient(where: dict[Framework, Place]) -> dict[Framework, tuple[str, str]]:
+    """Where each edition keeps the summed gradient of a tied layer's uses: (code, text).
+
+    The seeds name ``shared.params.grad()`` (Gluon) and ``shared.getGradient()`` (DJL); neither
+    exists (a ParameterDict has no ``grad()``, a Block no ``getGradient()``), so the working
+    calls are given with that note."""
+    out = {}
+    for fw, place in where.items():
+        if place.missing:
+            out[fw] = ("", f"no counterpart: {place.missing}")
+        elif fw == F.PYTORCH:
+            out[fw] = (f"{place.access[0]}.grad", "one tensor for every alias: the sum of the uses")
+        elif fw == F.MXNET:
+            out[fw] = (
+                f"{place.access[0]}.grad()",
+                "the same Parameter in both layers, one buffer holding the sum (the seed's "
+                "shared.params.grad() does not exist: a ParameterDict has no grad(); "
+                "shared.weight.grad() is this one)",
+            )
+        elif fw == F.DJL:
+            out[fw] = (
+                f"{place.values}.getGradient()",
+                "the NDArray of the block added twice (the seed's shared.getGradient() does not "
+                "exist: it is shared.getParameters().valueAt(0).getArray().getGradient())",
+            )
+        elif fw == F.KERAS:
+            out[fw] = (
+                "tape.gradient(loss, net.trainable_variables)",
+                "returns one gradient for the one variable of the layer added twice",
+            )
+        else:
+            out[fw] = (
+                "jax.grad(loss)(params)" + place.values.removeprefix("params"),
+                "one entry for the layer stored once: the sum over its uses",
             )
     return out
 
@@ -119,14 +173,7 @@ SAFE_EDITS = {
 MY_INIT_FORMULA = "u = uniform(-10, 10); where(abs(u) >= 5, u, 0)"
 
 MY_INIT = {
-    F.PYTORCH: """def my_init(m):
-    if type(m) == nn.Linear:
-        print("Init", *[(name, param.shape)
-                        for name, param in m.named_parameters()][0])
-        nn.init.uniform_(m.weight, -10, 10)
-        m.weight.data *= m.weight.data.abs() >= 5
-
-net.apply(my_init)""",
+    F.PYTORCH: CHAPTER_MY_INIT + "\n\nnet.apply(my_init)",
     F.MXNET: """class MyInit(init.Initializer):
     def _init_weight(self, name, data):
         print('Init', name, data.shape)

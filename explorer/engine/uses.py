@@ -384,5 +384,5 @@ def uses_sum_error(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
 def use_scale(uses: list[torch.Tensor], grad: torch.Tensor) -> float:
     """One colour range for the uses and their total: the 99th percentile of |value| over
     the cells their heatmaps draw (``explorer.view.reduce.colour_limit``), so one large use does
-    not wash out the others. ``explorer.view.figures.uses_heatmaps`` draws them with it."""
+    not wash out the others. ``explorer.view.figures.uses_figure`` draws them with it."""
     return colour_limit(downsample(t)[0] for t in [*uses, grad])

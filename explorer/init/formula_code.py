@@ -14,10 +14,12 @@ Example::
 
 from __future__ import annotations
 
+import torch
+
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.init.formula_syntax import Binary, Call, Name, Neg, Num, parse_program
 
-__all__ = ["formula_function", "FORMULA_HELPERS"]
+__all__ = ["formula_function", "formula_short", "formula_lines", "FORMULA_HELPERS"]
 
 # Shared by every formula function: the names of a shape, as explorer.init.formula defines them.
 FORMULA_HELPERS = '''
@@ -192,4 +194,227 @@ def formula_function(expr: str, name: str, limits: Limits = DEFAULT_LIMITS) -> s
         helpers=helpers,
         lines="\n".join(lines),
         result=result,
+    )
+
+
+# --- the short form: a few lines of torch, for a tensor the explorer evaluates in one chunk ---
+
+_METHOD = {f: f for f in ("abs", "sqrt", "exp", "log", "sign", "tanh", "sin", "cos", "floor")}
+_METHOD["round"] = "round"
+_SHAPE_NAMES = {
+    "fan_in": "w[0].numel() if w.dim() > 1 else w.numel()",
+    "fan_out": "w[:, 0].numel() if w.dim() > 1 else w.numel()",
+    "numel": "w.numel()",
+    "ndim": "w.dim()",
+    "rows": "w.shape[0] if w.dim() else 1",
+    "cols": "w.shape[1] if w.dim() > 1 else 1",
+    "pi": "math.pi",
+    "e": "math.e",
+}
+_INDEX = {
+    "i": "torch.arange(w.shape[0], dtype=torch.float32, device=w.device)"
+    ".view(-1, *[1] * (w.dim() - 1)) if w.dim() else torch.tensor(0.0)",
+    "j": "torch.arange(w.shape[1], dtype=torch.float32, device=w.device)"
+    ".view(1, -1, *[1] * (w.dim() - 2)) if w.dim() > 1 else torch.tensor(0.0)",
+}
+_SHORT_HEAD = '''
+def {name}(w, g):
+    """{expr}  (in float32, drawing from g)"""
+'''
+
+
+class _Short:
+    """Translates a formula into torch expressions: literals stay Python numbers (torch casts
+    them to float32), operations between two literals are folded in float32 here, the names of
+    the shape are 0-d float32 tensors, and each statement draws at most once, in order."""
+
+    def __init__(self):
+        self.names: list[str] = []  # shape names used, in order of first use
+        self.lines: list[str] = []
+        self.hoist = False  # this statement draws more than once: each draw on its own line
+        self.temps = 0
+        self.bound: set[str] = set()  # names of the leading assignments
+
+    def node(self, node) -> tuple[str, float | None]:
+        """(Python text, the folded value when the node is a constant)."""
+        match node:
+            case Num(value):
+                return _literal(value), float(torch.tensor(value, dtype=torch.float32))
+            case Name(name):
+                return self.name(name), None
+            case Neg(operand):
+                text, value = self.node(operand)
+                return (_literal(-value), -value) if value is not None else (f"(-{text})", None)
+            case Binary(op, left, right):
+                return self.binary(op, self.node(left), self.node(right))
+            case Call(name, args):
+                return self.call(name, [self.node(a) for a in args])
+        raise TypeError(f"unknown formula node {node!r}")
+
+    def name(self, name: str) -> str:
+        if name == "w" or name in self.bound:
+            return name
+        if name not in self.names:
+            self.names.append(name)
+        return name
+
+    def binary(self, op: str, left, right) -> tuple[str, float | None]:
+        (a, va), (b, vb) = left, right
+        if va is not None and vb is not None:
+            return _fold(op, va, vb)
+        if op in _COMPARE:
+            return f"({a} {op} {b}).float()", None
+        if op in _LOGIC:
+            return f"torch.{_LOGIC[op]}({_tensor(a, va)}, {_tensor(b, vb)}).float()", None
+        return f"({a} {op} {b})", None
+
+    def call(self, name: str, args: list) -> tuple[str, float | None]:
+        texts = [t for t, _ in args]
+        if name in ("uniform", "normal"):
+            return self.draw(name, args), None
+        if name == "trunc_normal":
+            return self.trunc_normal(args), None
+        if name == "where":
+            cond = texts[0]
+            cond = cond[1 : -len(").float()")] if cond.endswith(").float()") else f"{cond} != 0"
+            return f"torch.where({cond}, {texts[1]}, {texts[2]})", None
+        if name == "clip":
+            return f"{_tensor(*args[0])}.clamp({texts[1]}, {texts[2]})", None
+        if name in ("min", "max"):
+            fn = "minimum" if name == "min" else "maximum"
+            return f"torch.{fn}({_tensor(*args[0])}, {_tensor(*args[1])})", None
+        if name == "not":
+            return f"({texts[0]} == 0).float()", None
+        return f"{_tensor(*args[0])}.{_METHOD[name]}()", None
+
+    def trunc_normal(self, args: list) -> str:
+        """Inverse-CDF sampling, as torch.nn.init.trunc_normal_: its arguments named first."""
+        mean, std, low, high = (self.temp(*arg) for arg in args)
+        self.temps += 1
+        n = self.temps
+        self.lines += [
+            f"    lo{n} = torch.special.ndtr(({low} - {mean}) / {std})",
+            f"    hi{n} = torch.special.ndtr(({high} - {mean}) / {std})",
+            f"    r{n} = torch.rand(w.shape, generator=g, device=w.device)",
+            f"    t{n} = {mean} + {std} * torch.special.ndtri(lo{n} + (hi{n} - lo{n}) * r{n})",
+        ]
+        return f"torch.minimum(torch.maximum(t{n}, {low}), {high})"
+
+    def temp(self, text: str, value: float | None) -> str:
+        """A value as a name: a constant as a float32 tensor, an expression on a line of its own."""
+        if value is not None:
+            return _tensor(text, value)
+        if text.isidentifier():
+            return text
+        self.temps += 1
+        self.lines.append(f"    v{self.temps} = {text}")
+        return f"v{self.temps}"
+
+    def draw(self, name: str, args: list) -> str:
+        """A fresh draw, inline when it is its statement's only one, else on a line of its own
+        before the statement, so that the draws come in the explorer's order."""
+        (a, va), (b, vb) = args
+        sample = "torch.rand" if name == "uniform" else "torch.randn"
+        fresh = f"{sample}(w.shape, generator=g, device=w.device)"
+        if self.hoist:
+            self.temps += 1
+            self.lines.append(f"    r{self.temps} = {fresh}")
+            fresh = f"r{self.temps}"
+        if (va, vb) == (0.0, 1.0):
+            return fresh  # 0 + 1 * x is x (a -0.0 draw would read +0.0; == holds)
+        if name == "uniform":
+            span = _fold("-", vb, va)[0] if va is not None and vb is not None else f"({b} - {a})"
+            return f"({a} + {span} * {fresh})"
+        return f"({a} + {b} * {fresh})"
+
+
+def _fold(op: str, a: float, b: float) -> tuple[str, float]:
+    """An operation between two constants, computed in float32 as the explorer does."""
+    x, y = (torch.tensor(v, dtype=torch.float32) for v in (a, b))
+    ops = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div, "**": torch.pow}
+    if op in ops:
+        value = ops[op](x, y)
+    elif op in _COMPARE:
+        value = getattr(torch, _COMPARE[op])(x, y).float()
+    else:
+        value = getattr(torch, _LOGIC[op])(x, y).float()
+    return _literal(float(value)), float(value)
+
+
+def _literal(value: float) -> str:
+    """A number as short as it reads back exactly: ``10``, ``0.5``, ``0.6666666865348816``."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+def _tensor(text: str, value: float | None) -> str:
+    """A constant as a float32 0-d tensor where a function needs a tensor."""
+    return f"torch.tensor({float(value)!r})" if value is not None else text
+
+
+def _draws(node) -> int:
+    match node:
+        case Neg(operand):
+            return _draws(operand)
+        case Binary(_, left, right):
+            return _draws(left) + _draws(right)
+        case Call(name, args):
+            return (name in DRAWN) + sum(_draws(a) for a in args)
+    return 0
+
+
+DRAWN = ("uniform", "normal", "trunc_normal")
+
+
+def formula_short(expr: str, name: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The source of ``def name(w, g)``: the formula as a few lines of torch, equal to the
+    explorer's values bit for bit when the tensor is evaluated in one chunk."""
+    program = parse_program(expr, limits)
+    t = _Short()
+    body: list[str] = []
+    for bound, node in program.bindings:
+        t.hoist, t.lines = _draws(node) > 1, []
+        text, value = t.node(node)
+        body += t.lines + [f"    {bound} = {_tensor(text, value)}"]
+        t.bound.add(bound)
+    t.hoist, t.lines = _draws(program.body) > 1, []
+    text, value = t.node(program.body)
+    body += t.lines + [f"    return {_tensor(text, value) if value is not None else text}"]
+    head = [
+        f"    {n} = {_INDEX[n]}"
+        if n in _INDEX
+        else f"    {n} = torch.tensor(float({_SHAPE_NAMES[n]}))"
+        for n in t.names
+    ]
+    code = _SHORT_HEAD.format(name=name, expr=repr(expr)[1:-1].replace('"""', "'''"))
+    return code + "\n".join(head + [_unparen(line) for line in body]) + "\n"
+
+
+def _unparen(line: str) -> str:
+    """``x = (a + b)`` reads as ``x = a + b``: drop one pair of outer parentheses."""
+    head, sep, rest = line.partition(" = ") if " = " in line else line.partition("return ")
+    if rest.startswith("(") and rest.endswith(")") and _balanced(rest[1:-1]):
+        return head + sep + rest[1:-1]
+    return line
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def formula_lines(expr: str, access: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The formula applied to the tensor at ``access`` (``net[0].weight``), as a few lines of
+    torch: a generator seeded from torch's global one (as the explorer seeds each formula),
+    the formula's statements, and the copy into the tensor."""
+    seed = "g = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))"
+    short = formula_short(expr, "formula", limits)
+    body = [line.removeprefix("    ") for line in short.split('"""')[-1].strip("\n").splitlines()]
+    *steps, last = body
+    return "\n".join(
+        [seed, f"w = {access}", *steps, f"{access}.data.copy_({last.removeprefix('return ')})"]
     )

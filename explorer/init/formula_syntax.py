@@ -17,6 +17,7 @@ from explorer.core.limits import DEFAULT_LIMITS, Limits
 __all__ = [
     "FUNCTIONS",
     "NAMES",
+    "METHODS",
     "DRAWS",
     "Num",
     "Name",
@@ -67,14 +68,39 @@ NAMES = MappingProxyType(
 )
 
 DRAWS = frozenset({"uniform", "normal", "trunc_normal"})
+
+# The chapter's own spelling, read as the functions above: ``w.abs()``, ``torch.where(…)``,
+# ``x.clamp(lo, hi)``, ``torch.rand_like(w)``. A method takes its object as first argument.
+METHODS = MappingProxyType(
+    {
+        **{f: f for f in ("abs", "sqrt", "exp", "log", "sign", "tanh", "sin", "cos", "floor")},
+        "round": "round",
+        "clamp": "clip",
+        "clip": "clip",
+    }
+)
+MODULE_FUNCTIONS = MappingProxyType(
+    {
+        **{f"torch.{m}": f for m, f in METHODS.items()},
+        "torch.where": "where",
+        "torch.minimum": "min",
+        "torch.maximum": "max",
+        "torch.logical_not": "not",
+        **{f"math.{f}": f for f in ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor")},
+    }
+)
+LIKE = MappingProxyType({"torch.rand_like": "uniform", "torch.randn_like": "normal"})
+MODULE_NAMES = MappingProxyType({"math.pi": "pi", "math.e": "e", "torch.pi": "pi", "torch.e": "e"})
 _COMPARE = frozenset({"<", "<=", ">", ">=", "==", "!="})
 ALLOWED = (
     "allowed: numbers, ( ), + - * / **, comparisons < <= > >= == !=, & (and), | (or), "
     f"functions {', '.join(sorted(FUNCTIONS))}; names {', '.join(NAMES)}; "
-    "and leading assignments such as 'u = uniform(-1, 1); u * 2'"
+    "PyTorch's spelling of them (w.abs(), w.data, x.clamp(lo, hi), torch.where(c, a, b), "
+    "torch.rand_like(w)); and leading assignments such as 'u = uniform(-1, 1); u * 2'"
 )
 _HINTS = {
-    ".": "attribute access is not allowed",
+    ".": "only PyTorch's methods w.abs(), .sqrt(), .exp(), .log(), .sign(), .tanh(), .sin(), "
+    ".cos(), .floor(), .round(), .clamp(lo, hi), w.data and torch.… functions are allowed",
     "[": "subscripts and lists are not allowed",
     "]": "subscripts and lists are not allowed",
     "'": "strings are not allowed",
@@ -98,7 +124,7 @@ _TOKEN = re.compile(
   | (?P<num>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<bad><<|>>|//)
-  | (?P<op>\*\*|<=|>=|==|!=|[-+*/<>&|(),;=])
+  | (?P<op>\*\*|<=|>=|==|!=|[-+*/<>&|(),;=.])
 """,
     re.VERBOSE,
 )
@@ -260,17 +286,19 @@ class _Parser:
     def atom(self):
         token = self.take()
         if token.kind == "num":
-            return Num(float(token.text))
+            return self.postfix(Num(float(token.text)))
         if token.text == "(":
             node = self.either()
-            self.take(")")
-            return node
+            self.close(token)
+            return self.postfix(node)
         if token.kind != "name":
             raise _unexpected(token)
+        if token.text in ("torch", "math") and self.peek().text == ".":
+            return self.postfix(self.qualified(token))
         if self.peek().text == "(":
-            return self.call(token)
+            return self.postfix(self.call(token))
         if token.text in NAMES or token.text in self.bound:
-            return Name(token.text)
+            return self.postfix(Name(token.text))
         if token.text in FUNCTIONS:
             raise _error(
                 f"function {token.text!r} without arguments",
@@ -279,15 +307,60 @@ class _Parser:
             )
         raise _error(f"unknown name {token.text!r}", token.pos)
 
-    def call(self, name: Token) -> Call:
+    def close(self, opening: Token) -> None:
+        """The ``)`` that closes ``opening``; anything else is named as a missing ``)``."""
+        found = self.peek()
+        if found.text != ")":
+            where = "at the end" if found.kind == "end" else f"where {found.text!r} is"
+            raise SpecError(
+                f"missing ')': the '(' at position {opening.pos + 1} is not closed; add ')' "
+                f"{where}, at position {found.pos + 1}; {ALLOWED}",
+                path="formula",
+            )
+        self.take()
+
+    def qualified(self, module: Token):
+        """``torch.where(…)``, ``math.sqrt(…)``, ``torch.rand_like(w)``, ``math.pi``."""
+        self.take(".")
+        name = self.take()
+        dotted = f"{module.text}.{name.text}"
+        if dotted in MODULE_NAMES and self.peek().text != "(":
+            return Name(MODULE_NAMES[dotted])
+        if dotted in LIKE and self.peek().text == "(":
+            opening = self.take("(")
+            arg = self.either()
+            self.close(opening)
+            if arg != Name("w"):
+                raise _error(f"{dotted}() takes w", name.pos, f"write {dotted}(w)")
+            return self.draw(Call(LIKE[dotted], (Num(0.0), Num(1.0))), name)
+        if dotted in MODULE_FUNCTIONS and self.peek().text == "(":
+            return self.call(Token("name", MODULE_FUNCTIONS[dotted], name.pos), shown=dotted)
+        raise _error(f"unknown name {dotted!r}", module.pos, "see what a formula can use")
+
+    def postfix(self, node):
+        """``.abs()``, ``.clamp(lo, hi)`` and ``.data`` after a value, as PyTorch writes them."""
+        while self.peek().text == ".":
+            self.take(".")
+            name = self.take()
+            if name.text == "data" and self.peek().text != "(":
+                continue  # w.data is w's values
+            if name.text not in METHODS or self.peek().text != "(":
+                raise _error(f"unknown method {name.text!r}", name.pos, _HINTS["."])
+            node = self.call(Token("name", METHODS[name.text], name.pos), first=node)
+        return node
+
+    def call(self, name: Token, first=None, shown: str | None = None) -> Call:
+        shown = shown or name.text
         if name.text not in FUNCTIONS:
             if name.text in NAMES or name.text in self.bound:
                 raise _error(f"call of {name.text!r}", name.pos, "it is a name, not a function")
             raise _error(f"unknown function {name.text!r}", name.pos)
-        self.take("(")
-        args = []
+        opening = self.take("(")
+        args = [] if first is None else [first]
         while self.peek().text != ")":
-            if args:
+            if len(args) > (first is not None):
+                if self.peek().text != ",":
+                    self.close(opening)
                 self.take(",")
             if self.peek().kind == "name" and self.peek(1).text == "=":
                 raise _error(
@@ -295,21 +368,28 @@ class _Parser:
                     self.peek().pos,
                     "keyword arguments are not allowed; pass values in order",
                 )
+            if self.peek().kind == "end":
+                self.close(opening)
             args.append(self.either())
         self.take(")")
         arity = FUNCTIONS[name.text][0]
         if len(args) != arity:
+            given = len(args) - (first is not None)
             raise _error(
-                f"wrong number of arguments to {name.text}()",
+                f"wrong number of arguments to {shown}()",
                 name.pos,
-                f"it takes {arity}, got {len(args)}",
+                f"it takes {arity - (first is not None)}, got {given}",
             )
-        if name.text in DRAWS:
+        return self.draw(Call(name.text, tuple(args)), name)
+
+    def draw(self, call: Call, name: Token) -> Call:
+        """Count the random draws, whose number is limited."""
+        if call.name in DRAWS:
             self.draws += 1
             if self.draws > self.limits.max_formula_draws:
                 most = self.limits.max_formula_draws
                 raise _error("too many random draws", name.pos, f"the limit is {most}")
-        return Call(name.text, tuple(args))
+        return call
 
 
 def parse_program(expr: str, limits: Limits = DEFAULT_LIMITS) -> Program:

@@ -28,6 +28,7 @@ from torch.nn.parameter import is_lazy
 from explorer.core.errors import SpecError
 from explorer.core.frozen import freeze
 from explorer.core.limits import MAX_MAGNITUDE
+from explorer.init.formula_code import formula_lines
 
 __all__ = [
     "Initializer",
@@ -39,6 +40,7 @@ __all__ = [
     "NONLINEARITIES",
     "Recipe",
     "RECIPES",
+    "MY_INIT",
     "DJL_XAVIER_GAIN",
     "check_options",
     "expected",
@@ -191,18 +193,23 @@ def _needs_a_below_b(rule: Mapping, path: str) -> None:
         raise SpecError(f"a must be less than b, got a={rule['a']}, b={rule['b']}", path)
 
 
+# The chapter's custom initializer, as its PyTorch edition writes it (the d2l_mixture's code).
+MY_INIT = """def my_init(m):
+    if type(m) == nn.Linear:
+        print("Init", *[(name, param.shape)
+                        for name, param in m.named_parameters()][0])
+        nn.init.uniform_(m.weight, -10, 10)
+        m.weight.data *= m.weight.data.abs() >= 5"""
+
+
 def _mixture_fill(out: torch.Tensor, rule: Mapping) -> None:
     nn.init.uniform_(out, -10, 10)
     out.mul_(out.abs() >= 5)  # the chapter: m.weight.data *= m.weight.data.abs() >= 5
 
 
 def _formula_code(rule: Mapping, w: str) -> str:
-    """The formula has no torch.nn.init twin: the snippet runs it with the explorer itself."""
-    return (
-        "from explorer.init.formula import parse_formula\n"
-        f"formula = parse_formula({rule['expr']!r})\n"
-        f"{w}.data.copy_(formula.evaluate(tuple({w}.shape), current={w}.detach()))"
-    )
+    """The formula as a few lines of plain torch (no explorer needed)."""
+    return formula_lines(rule["expr"], w)
 
 
 def _xavier_uniform_overlay(rule: Mapping, fan_in: int, fan_out: int) -> Expected:
@@ -519,8 +526,8 @@ RECIPES: Mapping[str, Recipe] = {
     ),
     "my_init": Recipe(
         "my_init: U(-10, 10) kept where |w| ≥ 5",
-        (_PYTORCH, {"init": "formula", "target": "*.weight", "expr": _MY_INIT}),
-        "the chapter's custom initializer",
+        (_PYTORCH, {"init": "d2l_mixture", "target": "*.weight"}),
+        "the chapter's custom initializer, net.apply(my_init): its very torch calls",
         "PyTorch",
     ),
     "pytorch_default": Recipe(
@@ -541,25 +548,65 @@ RECIPES: Mapping[str, Recipe] = {
         "Dense's glorot_uniform kernels U(±√(6/(fan_in+fan_out))), zero biases",
         "TensorFlow",
     ),
+    "flax_default": Recipe(
+        "Flax default: lecun_normal kernels, biases 0",
+        (
+            _PYTORCH,
+            {
+                "init": "formula",
+                "expr": "s = sqrt(1 / fan_in) / 0.87962566103423978; "
+                "trunc_normal(0, s, -2 * s, 2 * s)",
+                **_KERNELS,
+            },
+            _ZERO_BIAS,
+        ),
+        "Dense's kernel_init lecun_normal(): a normal truncated at ±2 std whose kept values "
+        "have std √(1/fan_in); bias_init zeros (flax/linen/linear.py)",
+        "JAX",
+    ),
     "djl_default": Recipe(
-        "DJL default: XavierInitializer() (gain √2), biases 0",
+        "DJL default: weights N(0, √(2/fan_in)), biases 0",
+        (
+            _PYTORCH,
+            {
+                "init": "kaiming_normal",
+                "mode": "fan_in",
+                "nonlinearity": "relu",
+                "a": 0.0,
+                **_KERNELS,
+            },
+            _ZERO_BIAS,
+        ),
+        "Parameter.Type.WEIGHT's default XavierInitializer(GAUSSIAN, IN, 2) = N(0, √(2/fan_in)) "
+        "(kaiming_normal_), BIAS's Initializer.ZEROS",
+        "DJL",
+    ),
+    "djl_xavier": Recipe(
+        "DJL new XavierInitializer(): U(±√2·Glorot), biases 0",
         (_PYTORCH, {"init": "xavier_uniform", "gain": DJL_XAVIER_GAIN, **_KERNELS}, _ZERO_BIAS),
-        "XavierInitializer(UNIFORM, AVG, 6): U(±√(6/((fan_in+fan_out)/2))) = xavier gain √2",
+        "XavierInitializer() is (UNIFORM, AVG, 6): U(±√(6/((fan_in+fan_out)/2))) = xavier gain "
+        "√2, as the seed's linear1 prints (up to ±0.966 on (8, 4))",
         "DJL",
     ),
     "djl_set_initializer": Recipe(
         "DJL setInitializer: Normal, then Constant(1) is ignored",
         (
             {"init": "normal", "target": "*.weight", "mean": 0.0, "std": 0.01},
+            _ZERO_BIAS,
             {"init": "constant", "target": "*.weight", "value": 1.0, "force_reinit": False},
         ),
-        "a second setInitializer does not overwrite the first (Gluon: force_reinit=False)",
+        "initialized parameters are kept: a second setInitializer does not change them "
+        "(Gluon: force_reinit=False); biases keep DJL's default 0",
         "DJL",
     ),
     "djl_fresh_7777": Recipe(
         "DJL setInitializer on a fresh net: Constant(7777)",
-        ({"init": "constant", "target": "*.weight", "value": 7777.0, "force_reinit": False},),
-        "on a net nothing initialized yet, setInitializer applies (42 in the Chinese edition)",
+        (
+            _ZERO_BIAS,
+            {"init": "constant", "target": "*.weight", "value": 7777.0, "force_reinit": False},
+        ),
+        "on a net nothing initialized yet, setInitializer applies (42 in the Chinese edition); "
+        "biases keep DJL's default 0",
         "DJL",
     ),
 }

@@ -43,8 +43,8 @@ from explorer.engine import tasks
 from explorer.engine.run import InputKind
 from explorer.engine.train import STEP_SEED_HIGH, draws_random, optimizer_line
 from explorer.init.formula import parse_formula
-from explorer.init.formula_code import FORMULA_HELPERS, formula_function
-from explorer.init.initializers import pytorch_code
+from explorer.init.formula_code import FORMULA_HELPERS, formula_function, formula_short
+from explorer.init.initializers import MY_INIT, pytorch_code
 from explorer.init.rules import check_rules, matches
 from explorer.session.experiment import Experiment, Ran, check_experiment
 from explorer.session.ops import OPS
@@ -281,7 +281,7 @@ class _Script:
         self.tree = inspect_tree(self.meta, root_name=self.root)
         self.helpers: list[str] = []
         self.helper_keys: set[str] = set()
-        self.formulas: dict[str, str] = {}
+        self.formulas: dict[tuple[str, bool], str] = {}
 
     def text(self) -> str:
         structure = _Structure(self.info, self.root)
@@ -396,18 +396,45 @@ class _Script:
         if rule["init"] == "default":
             return self._default_lines(keys)
         if rule["init"] == "formula":
-            fn = self._formula(rule["expr"])
-            lines = []
-            for key in keys:
-                p = self.meta.get_parameter(key)
-                step = parse_formula(rule["expr"], self.limits).chunk_rows(tuple(p.shape), p.dtype)
-                step = 1 if p.dim() == 0 else min(step, p.shape[0])
-                lines += [
-                    "g = torch.Generator(DEVICE).manual_seed(int(torch.randint(0, 2**62, (1,))))",
-                    f"{access(key)}.copy_({fn}({access(key)}, g, step={step}))",
-                ]
-            return lines
+            return self._formula_lines(rule["expr"], keys)
+        if rule["init"] == "d2l_mixture" and keys == self._linear_weights():
+            self._helper("my_init", MY_INIT)
+            return [f"{self.root}.apply(my_init)  # the chapter's custom initializer"]
         return [init_lines(rule, access(key)) for key in keys]
+
+    def _linear_weights(self) -> list[str]:
+        """The first names of the Linear weights, in the order ``net.apply`` visits them."""
+        first = {
+            id(p): n for n, p in reversed(list(self.meta.named_parameters(remove_duplicate=False)))
+        }
+        return [first[id(m.weight)] for m in self.meta.modules() if type(m) is nn.Linear]
+
+    def _formula_lines(self, expr: str, keys: list[str]) -> list[str]:
+        """A formula as a few lines of torch where each tensor is evaluated in one chunk, else
+        as the explorer's chunked evaluation written out."""
+        access = self.tree.access_path
+        formula = parse_formula(expr, self.limits)
+        steps = {}
+        for key in keys:
+            p = self.meta.get_parameter(key)
+            step = formula.chunk_rows(tuple(p.shape), p.dtype)
+            steps[key] = 1 if p.dim() == 0 else min(step, p.shape[0])
+        one_chunk = all(
+            self.meta.get_parameter(k).dim() == 0 or steps[k] >= self.meta.get_parameter(k).shape[0]
+            for k in keys
+        )
+        fn = self._formula(expr, one_chunk)
+        short = (expr, True) in self.formulas and self.formulas[(expr, True)] == fn
+        lines = []
+        for key in keys:
+            call = (
+                f"{fn}({access(key)}, g)" if short else f"{fn}({access(key)}, g, step={steps[key]})"
+            )
+            lines += [
+                "g = torch.Generator(DEVICE).manual_seed(int(torch.randint(0, 2**62, (1,))))",
+                f"{access(key)}.copy_({call})",
+            ]
+        return lines
 
     def _default_lines(self, keys: list[str]) -> list[str]:
         """Each owning layer's reset_parameters, in named_modules order, keeping the rest."""
@@ -428,13 +455,18 @@ class _Script:
                 lines.append(f"{where}.reset_parameters()")
         return lines
 
-    def _formula(self, expr: str) -> str:
-        if expr not in self.formulas:
+    def _formula(self, expr: str, short: bool) -> str:
+        """The name of the function that computes ``expr``, written once."""
+        key = (expr, short)
+        if key not in self.formulas:
             name = f"formula_{len(self.formulas) + 1}"
-            self.formulas[expr] = name
-            self._helper("formula_names", FORMULA_HELPERS)
-            self.helpers.append("\n" + formula_function(expr, name, self.limits).strip("\n"))
-        return self.formulas[expr]
+            self.formulas[key] = name
+            if short:
+                self.helpers.append("\n" + formula_short(expr, name, self.limits).strip("\n"))
+            else:
+                self._helper("formula_names", FORMULA_HELPERS)
+                self.helpers.append("\n" + formula_function(expr, name, self.limits).strip("\n"))
+        return self.formulas[key]
 
     def _helper(self, key: str, source: str) -> None:
         if key not in self.helper_keys:

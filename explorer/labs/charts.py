@@ -115,6 +115,10 @@ def norms_figure(log, kind: str) -> go.Figure:
             name=" = ".join(log.aliases[key]),
             line=dict(color=_PALETTE[i % len(_PALETTE)], width=1.6),
         )
+    rows = math.ceil(len(log.names) / 4)  # the legend under the plot, about 4 names a row
+    fig.update_layout(
+        legend=dict(orientation="h", x=0, y=-0.3, yanchor="top"), height=360 + 22 * rows
+    )
     return fig
 
 
@@ -165,8 +169,9 @@ def depth_figure(profiles: Sequence, field: str, title: str, y_title: str) -> go
         )
     fig.update_layout(
         xaxis=dict(type="category", tickangle=-45, tickfont=dict(size=10)),
-        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
-        margin=dict(t=64),
-        height=380,
+        # under the plot: above it, the names collided with the title in a narrow column
+        legend=dict(orientation="h", x=0, y=-0.42, yanchor="top"),
+        margin=dict(t=48, b=60),
+        height=460,
     )
     return fig

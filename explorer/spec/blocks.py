@@ -29,7 +29,15 @@ from explorer.core.errors import SpecError
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.core.pycode import number_text
 from explorer.spec.fields import Field, Kind, size_pair
-from explorer.spec.layers import ConstantLinear, PositionEmbedding, Residual, SelfAttention, SwiGLU
+from explorer.spec.layers import (
+    ConstantLinear,
+    FixedHiddenMLP,
+    NestMLP,
+    PositionEmbedding,
+    Residual,
+    SelfAttention,
+    SwiGLU,
+)
 
 __all__ = [
     "BlockType",
@@ -88,6 +96,9 @@ class BlockType:
     buffers: Callable[[Get, int | None], dict[str, Shape]] = lambda v, f: {}  # not parameters
     output: Callable[[Get], int | None | _Mark] = lambda v: SAME
     copies: Callable[[Get], int] = _once  # how often the child block is instantiated
+    # modules it makes besides itself, when its parameter names do not show them all (a
+    # ReLU inside holds no parameter); None: one per parameter prefix
+    submodules: int | None = None
     check: Callable[[Get, str], None] = lambda v, where: None  # rules across fields
     menu: bool = True  # offered in the builder's add menu ("shared" is offered per name)
     # its PyTorch constructor call in an exported script (None: a container, written by
@@ -254,6 +265,17 @@ def _swiglu_params(v: Get, f: int | None) -> dict:
     for name, shape in (("gate_proj", (h, e)), ("up_proj", (h, e)), ("down_proj", (e, h))):
         shapes.update(_with_bias(v, {f"{name}.weight": shape}, shape[0], f"{name}."))
     return shapes
+
+
+def _nest_params(v: Get, f: int | None) -> dict:
+    return {
+        "net.0.weight": (64, f) if f else None,
+        "net.0.bias": (64,),
+        "net.2.weight": (32, 64),
+        "net.2.bias": (32,),
+        "linear.weight": (16, 32),
+        "linear.bias": (16,),
+    }
 
 
 def _sequential(v: Get, parts: Parts) -> nn.Module:
@@ -669,6 +691,33 @@ BLOCKS: dict[str, BlockType] = {
                 f"offset={v('offset')!r}, seed={v('seed')})"
             ),
             custom=ConstantLinear,
+        ),
+        BlockType(
+            "nest_mlp",
+            "the chapter's `NestMLP` (exercise): `net` = Linear(64), ReLU, Linear(32), ReLU, "
+            "then `linear` = Linear(16); reached as `net.net[0].weight`, not subscriptable",
+            "school",
+            (),
+            lambda v, p: NestMLP(),
+            lambda v: "NestMLP: net (64, 32) then linear (16)",
+            params=_nest_params,
+            submodules=6,  # net, net.0 … net.3, linear
+            output=lambda v: 16,
+            emit=lambda v, s: "NestMLP()",
+            custom=NestMLP,
+        ),
+        BlockType(
+            "fixed_hidden_mlp",
+            "the chapter's `FixedHiddenMLP` (exercise, FancyMLP in older editions): a constant "
+            "`rand_weight` (not a parameter) and one `linear` (20) used twice; returns `X.sum()`",
+            "school",
+            (),
+            lambda v, p: FixedHiddenMLP(),
+            lambda v: "FixedHiddenMLP: linear (20) used twice, constant rand_weight",
+            params=lambda v, f: {"linear.weight": (20, f) if f else None, "linear.bias": (20,)},
+            output=lambda v: None,
+            emit=lambda v, s: "FixedHiddenMLP()",
+            custom=FixedHiddenMLP,
         ),
         BlockType(
             "sequential",

@@ -17,7 +17,15 @@ from torch import nn
 
 from explorer.core.errors import SpecError
 
-__all__ = ["Residual", "SelfAttention", "SwiGLU", "PositionEmbedding", "ConstantLinear"]
+__all__ = [
+    "Residual",
+    "SelfAttention",
+    "SwiGLU",
+    "PositionEmbedding",
+    "ConstantLinear",
+    "NestMLP",
+    "FixedHiddenMLP",
+]
 
 
 class Residual(nn.Module):
@@ -119,3 +127,72 @@ class ConstantLinear(nn.Module):
     def extra_repr(self) -> str:
         n_in, n_out = self.weight.shape
         return f"in_features={n_in}, out_features={n_out}, offset={self.offset}, seed={self.seed}"
+
+
+# The exercise models of section 5.1, as the chapter (newest PyTorch edition) defines them.
+# The app's classes compute what the chapter's do; the exported script copies ``CHAPTER_CODE``.
+
+
+class NestMLP(nn.Module):
+    """The chapter's NestMLP: a Sequential ``net`` and a ``linear`` layer; not subscriptable."""
+
+    CHAPTER_CODE = """class NestMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(),
+                                 nn.LazyLinear(32), nn.ReLU())
+        self.linear = nn.LazyLinear(16)
+
+    def forward(self, X):
+        return self.linear(self.net(X))"""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(32), nn.ReLU())
+        self.linear = nn.LazyLinear(16)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.net(X))
+
+
+class FixedHiddenMLP(nn.Module):
+    """The chapter's FixedHiddenMLP: ``rand_weight`` is a constant tensor, not a parameter, and
+    ``linear`` is used twice, so its two uses' gradients add up.
+
+    Two differences from the chapter's class, neither changing a value: the constant follows
+    the input's device and dtype (the chapter's stays on the CPU in float32), and the
+    while-loop, which reads values, is skipped on the meta device where shapes are measured.
+    """
+
+    CHAPTER_CODE = """class FixedHiddenMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # Random weight parameters that will not compute gradients and
+        # therefore keep constant during training
+        self.rand_weight = torch.rand((20, 20))
+        self.linear = nn.LazyLinear(20)
+
+    def forward(self, X):
+        X = self.linear(X)
+        X = F.relu(X @ self.rand_weight + 1)
+        # Reuse the fully connected layer. This is equivalent to sharing
+        # parameters with two fully connected layers
+        X = self.linear(X)
+        # Control flow
+        while X.abs().sum() > 1:
+            X /= 2
+        return X.sum()"""
+
+    def __init__(self):
+        super().__init__()
+        self.rand_weight = torch.rand((20, 20))  # a plain tensor: not in state_dict()
+        self.linear = nn.LazyLinear(20)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        X = self.linear(X)
+        X = F.relu(X @ self.rand_weight.to(X.device, X.dtype) + 1)
+        X = self.linear(X)
+        if not X.is_meta:
+            while X.abs().sum() > 1:
+                X /= 2
+        return X.sum()

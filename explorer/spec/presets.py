@@ -11,7 +11,17 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-__all__ = ["Preset", "PRESETS", "preset"]
+from explorer.spec.layers import FixedHiddenMLP, NestMLP
+
+__all__ = [
+    "Preset",
+    "PRESETS",
+    "preset",
+    "MXNET_DEFAULT",
+    "KERAS_DEFAULT",
+    "DJL_DEFAULT",
+    "FLAX_DEFAULT",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,11 @@ class Preset:
     root_name: str = "net"  # what the chapter calls the model: net, rgnet
     rules: list[dict] = field(default_factory=lambda: [{"init": "default", "target": "*"}])
     device: str | None = None  # "meta": structure only (names, shapes, tying), no values
+    edition: str = "pytorch"  # the edition whose net this is (explorer.editions.places)
+    # where the editions' global name counters start: the seeds build rgnet after net, so
+    # Gluon names its layers dense2 … dense10 inside sequential1 (places(first=)), and Keras
+    # sequential_1 with dense_2 … (explorer.editions.listings.keras_first)
+    mxnet_first: dict = field(default_factory=dict)
 
 
 def _seq(*children: dict, **extra) -> dict:
@@ -42,6 +57,43 @@ def _linear(out: int, n_in: int | None = None, **extra) -> dict:
 
 
 RELU = {"type": "relu"}
+
+# Each edition's default initialization, as its preset opens (the same rules as the
+# recipes in explorer.init.initializers.RECIPES; tests/test_presets.py checks they agree).
+_PYTORCH_DEFAULT = {"init": "default", "target": "*"}
+_KERNELS = {"target": "*.weight", "min_ndim": 2}
+_ZERO_BIAS = {"init": "zeros", "target": "*.bias"}
+MXNET_DEFAULT = [
+    _PYTORCH_DEFAULT,
+    {"init": "uniform", "a": -0.07, "b": 0.07, **_KERNELS},
+    _ZERO_BIAS,
+]
+KERAS_DEFAULT = [_PYTORCH_DEFAULT, {"init": "xavier_uniform", "gain": 1.0, **_KERNELS}, _ZERO_BIAS]
+# DJL's Parameter.Type.WEIGHT default: XavierInitializer(GAUSSIAN, IN, 2) = N(0, √(2/fan_in))
+DJL_DEFAULT = [
+    _PYTORCH_DEFAULT,
+    {"init": "kaiming_normal", "mode": "fan_in", "nonlinearity": "relu", "a": 0.0, **_KERNELS},
+    _ZERO_BIAS,
+]
+# Flax's Dense: kernel_init = lecun_normal() (a normal truncated at ±2 std, its std chosen so
+# that the kept values have std √(1/fan_in)), bias_init = zeros
+FLAX_DEFAULT = [
+    _PYTORCH_DEFAULT,
+    {
+        "init": "formula",
+        "expr": "s = sqrt(1 / fan_in) / 0.87962566103423978; trunc_normal(0, s, -2 * s, 2 * s)",
+        **_KERNELS,
+    },
+    _ZERO_BIAS,
+]
+_GLUON_FIRST = {"dense": 2, "sequential": 1}  # rgnet is built after net in both MXNet seeds
+
+
+def _rgnet32() -> dict:
+    """MXNet's and DJL's rgnet: block2 = four block1 (Dense 32, Dense 16, each ReLU), then
+    Dense(10); every layer infers its input size, as Gluon's and DJL's do."""
+    block1 = _seq(_linear(32), RELU, _linear(16), RELU)
+    return _seq({"type": "repeat", "times": 4, "block": block1}, _linear(10))
 
 
 def _keyed(key: str, block: dict) -> dict:
@@ -150,11 +202,16 @@ PRESETS: dict[str, Preset] = {
             "Gluon's Dense(256) net",
             _seq(_linear(256, 20), RELU, _linear(10, 256)),
             (2, 20),
-            "The oldest edition's net: Dense(256, activation='relu') then Dense(10), "
-            "on a (2, 20) input. "
-            "MXNet sets biases to 0 by default; PyTorch does not.",
-            "net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))\n"
-            "X = torch.rand(2, 20)\nnet(X)",
+            "The oldest (Gluon) edition's net: Dense(256, activation='relu') then Dense(10), "
+            "on a (2, 20) input, opened with MXNet's default initialization: weights "
+            "U(−0.07, 0.07), biases 0 (PyTorch's own default draws nonzero biases).",
+            "net = nn.Sequential()\n"
+            "net.add(nn.Dense(256, activation='relu'))\n"
+            "net.add(nn.Dense(10))\n"
+            "net.initialize()  # the default initialization method\n\n"
+            "x = np.random.uniform(size=(2, 20))\nnet(x)  # forward computation",
+            rules=MXNET_DEFAULT,
+            edition="mxnet",
         ),
         Preset(
             "rgnet",
@@ -178,6 +235,7 @@ PRESETS: dict[str, Preset] = {
             "        net.add_module(f'block {i}', block1())\n    return net\n\n"
             "rgnet = nn.Sequential(block2(), nn.Linear(4, 1))\nrgnet(X)",
             root_name="rgnet",
+            mxnet_first=_GLUON_FIRST,
         ),
         Preset(
             "tied",
@@ -253,62 +311,136 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "fancy_mlp",
-            "FancyMLP: one layer used twice (exercise)",
-            _seq(
-                _linear(20, name="linear", key="linear"),
-                {
-                    "type": "constant_linear",
-                    "in_features": 20,
-                    "out_features": 20,
-                    "offset": 1.0,
-                    "key": "rand_weight",
-                },
-                _keyed("relu", RELU),
-                {"type": "shared", "ref": "linear", "key": "linear_again"},
-            ),
+            "FixedHiddenMLP (FancyMLP): one layer used twice (exercise)",
+            {"type": "fixed_hidden_mlp"},
             (2, 20),
-            "The chapter's exercise 1 (FancyMLP, FixedHiddenMLP in the newest edition): a "
-            "fixed random weight that is not trained, and one linear layer used twice, so "
-            "its weight has two uses and two gradients. The model's while-loop (halve X until "
-            "its sum is at most 1) and its final X.sum() are left out: a spec has no control "
-            "flow, and the loss sums the output.",
-            "class FixedHiddenMLP(nn.Module):\n"
-            "    def __init__(self):\n"
-            "        super().__init__()\n"
-            "        # Random weight parameters that will not compute gradients and\n"
-            "        # therefore keep constant during training\n"
-            "        self.rand_weight = torch.rand((20, 20))\n"
-            "        self.linear = nn.LazyLinear(20)\n\n"
-            "    def forward(self, X):\n"
-            "        X = self.linear(X)\n"
-            "        X = F.relu(X @ self.rand_weight + 1)\n"
-            "        # Reuse the fully connected layer. This is equivalent to sharing\n"
-            "        # parameters with two fully connected layers\n"
-            "        X = self.linear(X)\n"
-            "        # Control flow (not in the preset)\n"
-            "        while X.abs().sum() > 1:\n"
-            "            X /= 2\n"
-            "        return X.sum()",
+            "The chapter's exercise 1 in the MXNet, PyTorch, TensorFlow and DJL editions "
+            "(FancyMLP, now FixedHiddenMLP): a constant rand_weight that is not a parameter, "
+            "and one linear layer used twice, so state_dict() holds linear.weight and "
+            "linear.bias only (420 elements) and the weight has two uses. Reach it as "
+            "net.linear.weight: the class is not subscriptable.",
+            FixedHiddenMLP.CHAPTER_CODE + "\n\nnet = FixedHiddenMLP()\nnet(torch.rand(2, 20))",
         ),
         Preset(
             "nest_mlp",
             "NestMLP: named children (exercise)",
-            _seq(
-                _keyed("net", _seq(_linear(64), RELU, _linear(32), RELU)),
-                _linear(16, key="linear"),
-            ),
+            {"type": "nest_mlp"},
             (2, 20),
             "The chapter's exercise 1 in the newest edition: a block with two named children, "
-            "net (a Sequential) and linear, so its parameters are net.0.weight … linear.bias.",
-            "class NestMLP(nn.Module):\n"
-            "    def __init__(self):\n"
-            "        super().__init__()\n"
-            "        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(),\n"
-            "                                 nn.LazyLinear(32), nn.ReLU())\n"
-            "        self.linear = nn.LazyLinear(16)\n\n"
-            "    def forward(self, X):\n"
-            "        return self.linear(self.net(X))\n\n"
-            "net = NestMLP()\nnet(torch.rand(2, 20))",
+            "net (a Sequential) and linear, so its parameters are net.0.weight … linear.bias "
+            "and are reached as net.net[0].weight and net.linear.weight (NestMLP is not "
+            "subscriptable).",
+            NestMLP.CHAPTER_CODE + "\n\nnet = NestMLP()\nnet(torch.rand(2, 20))",
+        ),
+        Preset(
+            "keras_mlp",
+            "Keras's Dense(4) net",
+            _seq(_linear(4), RELU, _linear(1)),
+            (2, 4),
+            "The TensorFlow edition's net: Flatten(), Dense(4, activation=relu), Dense(1), "
+            "opened with Keras's default initialization: glorot_uniform kernels, zero biases. "
+            "25 parameters; get_weights() lists (4, 4), (4,), (4, 1), (1,).",
+            "net = tf.keras.models.Sequential([\n"
+            "    tf.keras.layers.Flatten(),\n"
+            "    tf.keras.layers.Dense(4, activation=tf.nn.relu),\n"
+            "    tf.keras.layers.Dense(1),\n])\n\n"
+            "X = tf.random.uniform((2, 4))\nnet(X).shape",
+            rules=KERAS_DEFAULT,
+            edition="keras",
+        ),
+        Preset(
+            "keras_rgnet",
+            "Keras's rgnet (85 parameters)",
+            _seq(
+                {
+                    "type": "repeat",
+                    "times": 4,
+                    "key_format": "block-{i}",
+                    "block": _seq(_linear(4), RELU),
+                },
+                _linear(1),
+            ),
+            (2, 4),
+            "The TensorFlow edition's rgnet: block2 holds four block1 = [Flatten(), Dense(4, "
+            "relu)] named block-0 … block-3, then Dense(1). rgnet.summary() counts 80 + 5 = "
+            "85 parameters.",
+            "def block1(name):\n"
+            "    return tf.keras.Sequential([\n"
+            "        tf.keras.layers.Flatten(),\n"
+            "        tf.keras.layers.Dense(4, activation=tf.nn.relu)],\n"
+            "        name=name)\n\n"
+            "def block2():\n"
+            "    net = tf.keras.Sequential()\n"
+            "    for i in range(4):\n"
+            "        # Nested here\n"
+            "        net.add(block1(name=f'block-{i}'))\n"
+            "    return net\n\n"
+            "rgnet = tf.keras.Sequential()\n"
+            "rgnet.add(block2())\n"
+            "rgnet.add(tf.keras.layers.Dense(1))\n"
+            "rgnet(X)\nrgnet.summary()",
+            root_name="rgnet",
+            rules=KERAS_DEFAULT,
+            edition="keras",
+            mxnet_first=_GLUON_FIRST,
+        ),
+        Preset(
+            "gluon_rgnet",
+            "Gluon's rgnet (Dense 32/16 → 10)",
+            _rgnet32(),
+            (2, 20),
+            "The MXNet editions' rgnet: block2 adds four block1 = Dense(32, relu), Dense(16, "
+            "relu), then Dense(10). Built after net in the same notebook, so Gluon names it "
+            "sequential1 with layers dense2 … dense10: rgnet[0][1][0].bias is dense4_bias. "
+            "On the oldest edition's (2, 20) input: 4,586 parameters (4,074 on (2, 4)).",
+            "def block1():\n"
+            "    net = nn.Sequential()\n"
+            "    net.add(nn.Dense(32, activation='relu'))\n"
+            "    net.add(nn.Dense(16, activation='relu'))\n"
+            "    return net\n\n"
+            "def block2():\n"
+            "    net = nn.Sequential()\n"
+            "    for _ in range(4):\n"
+            "        net.add(block1())\n"
+            "    return net\n\n"
+            "rgnet = nn.Sequential()\n"
+            "rgnet.add(block2())\n"
+            "rgnet.add(nn.Dense(10))\n"
+            "rgnet.initialize()\n"
+            "rgnet(x)",
+            root_name="rgnet",
+            rules=MXNET_DEFAULT,
+            edition="mxnet",
+            mxnet_first=_GLUON_FIRST,
+        ),
+        Preset(
+            "djl_rgnet",
+            "DJL's rgnet (Linear 32/16 → 10)",
+            _rgnet32(),
+            (2, 4),
+            "The DJL edition's rgnet: block2 adds four block1 = Linear(32), relu, Linear(16), "
+            "relu, then Linear(10), on a (2, 4) input: 4,074 parameters, opened with DJL's "
+            "default initialization (weights N(0, √(2/fan_in)), biases 0).",
+            "public SequentialBlock block1() {\n"
+            "    SequentialBlock net = new SequentialBlock();\n"
+            "    net.add(Linear.builder().setUnits(32).build());\n"
+            "    net.add(Activation.reluBlock());\n"
+            "    net.add(Linear.builder().setUnits(16).build());\n"
+            "    net.add(Activation.reluBlock());\n"
+            "    return net;\n}\n\n"
+            "public SequentialBlock block2() {\n"
+            "    SequentialBlock net = new SequentialBlock();\n"
+            "    for (int i = 0; i < 4; i++) {\n"
+            "        net.add(block1());\n"
+            "    }\n"
+            "    return net;\n}\n\n"
+            "SequentialBlock rgnet = new SequentialBlock();\n"
+            "rgnet.add(block2());\n"
+            "rgnet.add(Linear.builder().setUnits(10).build());\n"
+            "rgnet.initialize(manager, DataType.FLOAT32, x.getShape());",
+            root_name="rgnet",
+            rules=DJL_DEFAULT,
+            edition="djl",
         ),
         Preset(
             "deep_mlp",

@@ -7,11 +7,13 @@ A spec is a dict with a ``"type"`` and the fields of that type (``explorer.spec.
         {"type": "relu"},
         {"type": "linear", "out_features": 1}]}
 
-``validate`` reads it once, names the exact place of the first problem in a ``SpecError``,
-and returns a ``SpecInfo``: the named blocks, the parameter shapes it could infer, and the
-size of the model once every ``repeat`` and ``shared`` block is expanded. Those sizes are
-computed arithmetically, each block's totals once, so a 1 KB spec that would expand to
-2³⁰ modules is refused in microseconds. Frozen specs (``FrozenDict``, tuples) work the same.
+``validate`` reads it once and names the exact place of every problem it finds in one read
+(a bad value, an unknown type or field, a clashing name or key, a dangling ref: all at once,
+in a ``SpecErrors``), and returns a ``SpecInfo``: the named blocks, the parameter shapes it
+could infer, and the size of the model once every ``repeat`` and ``shared`` block is
+expanded. Those sizes are computed arithmetically, each block's totals once, so a 1 KB spec
+that would expand to 2³⁰ modules is refused in microseconds. Frozen specs (``FrozenDict``,
+tuples) work the same.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from explorer.core.errors import SpecError
+from explorer.core.errors import SpecError, SpecErrors
 from explorer.core.limits import DEFAULT_LIMITS, Limits
 from explorer.spec.blocks import BLOCKS, CHAIN, NAME, RESERVED_KEYS, SAME, BlockType, param_count
 from explorer.spec.fields import Kind, key_error, show
@@ -65,6 +67,7 @@ def validate(
     checker = _Checker(limits)
     checker.read(spec, "", depth=0, inside_copy=False, keyed=False)
     checker.check_refs()
+    checker.report()  # every problem of the reading passes at once
     checker.measure()
     features = input_shape[-1] if input_shape else None
     cap = limits.max_meta_params if str(device) == "meta" else limits.max_params
@@ -121,17 +124,35 @@ def _where(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+_MAX_PROBLEMS = 20  # problems listed at once; the rest wait for the next check
+
+
 class _Checker:
-    """One pass per concern; every method raises at the first problem, in reading order."""
+    """One pass per concern. The reading passes note each problem and go on (a block whose
+    type is unreadable is skipped); the size passes, which need a readable spec, raise."""
 
     def __init__(self, limits: Limits):
         self.limits = limits
         self.info = SpecInfo()
+        self.problems: list[SpecError] = []
         self.nodes: dict[str, tuple[dict, BlockType, list[tuple[str, int]]]] = {}
         self.refs: list[tuple[str, str]] = []  # (path of a shared block, the name it reuses)
         self.ties: list[tuple[str, str, str, str]] = []  # (path, own param, target name, param)
         self.totals: dict[str, _Totals] = {}
         self.variants: dict[str, list[dict]] = {}  # every shape set a block gets (repeat copies)
+
+    def note(self, err: SpecError) -> None:
+        """Remember a problem and go on reading; too many end the reading."""
+        self.problems.append(err)
+        if len(self.problems) >= _MAX_PROBLEMS:
+            self.report()
+
+    def report(self) -> None:
+        """Raise the problems noted so far: one as itself, several together."""
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise SpecErrors(self.problems)
 
     # --- reading: types, fields, values, names and keys ---
 
@@ -143,16 +164,12 @@ class _Checker:
         self.info.blocks += 1
         if self.info.blocks > limits.max_blocks:
             raise SpecError(f"more than {limits.max_blocks:,} blocks", path)
-        bt = self._block_type(block, path)
-        for f in bt.fields:
-            value = block.get(f.name)
-            if value is None and f.required:
-                raise SpecError(f"{bt.name} needs the field {f.name!r}", path)
-            if value is not None:
-                f.check(value, _where(path, f.name), limits)
-        get = bt.get(block)
-        bt.check(get, path)
-        self._read_name(block, path, inside_copy)
+        try:
+            bt = self._block_type(block, path)
+        except SpecError as err:
+            return self.note(err)  # unreadable: nothing below it can be checked
+        complete = self._read_fields(block, bt, path)
+        self._noted(self._read_name, block, path, inside_copy)
         if "key" in block:
             reason = (
                 key_error(block["key"], limits, RESERVED_KEYS)
@@ -162,7 +179,9 @@ class _Checker:
                 )
             )
             if reason is not None:
-                raise SpecError(reason, _where(path, "key"))
+                self.note(SpecError(reason, _where(path, "key")))
+        if not complete:
+            return
         if bt.is_alias:
             self.refs.append((path, block["ref"]))
         for own, target in (block.get("tie") or {}).items():
@@ -175,8 +194,31 @@ class _Checker:
             else:
                 copied = inside_copy or bt.copies_child
                 self.read(block[f.name], where, depth + 1, copied, keyed=False)
-                kids.append((where, bt.copies(get)))
+                kids.append((where, bt.copies(bt.get(block))))
         self.nodes[path] = (block, bt, kids)
+
+    def _read_fields(self, block: dict, bt: BlockType, path: str) -> bool:
+        """Check every field's value; False when one is missing or wrong (children too)."""
+        complete = True
+        for f in bt.fields:
+            value = block.get(f.name)
+            if value is None and f.required:
+                self.note(SpecError(f"{bt.name} needs the field {f.name!r}", path))
+                complete = False
+            elif value is not None:
+                complete = (
+                    self._noted(f.check, value, _where(path, f.name), self.limits) and complete
+                )
+        return complete and self._noted(bt.check, bt.get(block), path)
+
+    def _noted(self, check, *args) -> bool:
+        """Run one check; note its problem instead of stopping. True when it passed."""
+        try:
+            check(*args)
+        except SpecError as err:
+            self.note(err)
+            return False
+        return True
 
     def _block_type(self, block: object, path: str) -> BlockType:
         if not isinstance(block, dict):
@@ -228,13 +270,15 @@ class _Checker:
         for i, child in enumerate(children):
             child_path = f"{where}[{i}]"
             self.read(child, child_path, depth + 1, inside_copy, keyed=True)
-            key = child.get("key", str(i))
+            key = child.get("key", str(i)) if isinstance(child, dict) else str(i)
             if key in seen:  # blame the child whose "key" field clashes
                 at, other = (i, seen[key]) if "key" in child else (seen[key], i)
-                raise SpecError(
-                    f"the key {key!r} is already used by {where}[{other}]; "
-                    "the children of a sequential need different keys",
-                    f"{where}[{at}].key",
+                self.note(
+                    SpecError(
+                        f"the key {key!r} is already used by {where}[{other}]; "
+                        "the children of a sequential need different keys",
+                        f"{where}[{at}].key",
+                    )
                 )
             seen[key] = i
             kids.append((child_path, 1))
@@ -245,10 +289,12 @@ class _Checker:
             if ref not in self.info.named:
                 known = sorted(self.info.named)
                 listed = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
-                raise SpecError(
-                    f"no block is named {show(ref)}; named blocks: "
-                    f"{listed or 'none yet: give a block a name'}",
-                    _where(path, "ref"),
+                self.note(
+                    SpecError(
+                        f"no block is named {show(ref)}; named blocks: "
+                        f"{listed or 'none yet: give a block a name'}",
+                        _where(path, "ref"),
+                    )
                 )
 
     # --- the expanded model's size, block by block, without expanding it ---
@@ -265,7 +311,8 @@ class _Checker:
             elif not bt.child_fields:
                 shapes = bt.params(bt.get(block), None)
                 submodules = {name.rsplit(".", 1)[0] for name in shapes if "." in name}
-                totals = _Totals(1 + len(submodules), len(shapes), 0, bt.output(bt.get(block)))
+                more = len(submodules) if bt.submodules is None else bt.submodules
+                totals = _Totals(1 + more, len(shapes), 0, bt.output(bt.get(block)))
             else:
                 totals = self._container(bt, block, kids)
             self.totals[path] = totals

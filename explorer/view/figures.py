@@ -36,7 +36,7 @@ __all__ = [
     "histogram",
     "treemap",
     "treemap_id_to_path",
-    "uses_heatmaps",
+    "uses_figure",
     "ROOT_ID",
     "PERCENTILE",
 ]
@@ -46,7 +46,9 @@ PERCENTILE = 99.0  # the colour range: this percentile of |value| over the cells
 _BAR, _EXPECTED, _HIGHLIGHT = "#8fa8c8", "#d1495b", "#f58518"
 _BLOCK, _PARAM = "#e4e9f0", "#6f93c2"
 _SHORT, _LONG = 300, 900  # px of a heatmap's plot area: its short side, and the cap on its long
-_USE_SIZE = (150, 450)  # the same for the per-use heatmaps, drawn side by side in one row
+_USE_SIZE = (240, 720)  # the same for the tied-gradient panels, stacked in one column
+_USE_GAP = 30  # px between two stacked panels: room for the next panel's title
+_TITLE_CHARS = 38  # a panel title longer than this is cut with "…" (its full text is beside)
 _MARGIN = dict(l=70, r=110, t=40, b=50)  # room for tick labels, axis titles and the colour bar
 _AXIS = dict(gridcolor="#ebf0f8", linecolor="#c8d0dc", zeroline=False, ticks="", automargin=True)
 _BASE = dict(  # plotly_white's look, without its template
@@ -120,23 +122,107 @@ def heatmap(
     return _heatmap_figure(t.shape, small, note, blocks, title, zmax, scale_note, highlight)
 
 
-def uses_heatmaps(
+def uses_figure(
     uses: Sequence[torch.Tensor], total: torch.Tensor, *, titles: Sequence[str] | None = None
-) -> list[go.Figure]:
-    """One heatmap per use of a tied tensor and one of their total, all on one colour scale.
+) -> go.Figure:
+    """The picture of tied gradients: one panel per use and one of their sum, stacked in one
+    figure with shared axes and one colour scale.
 
-    The scale is the 99th percentile of |value| over every cell of every figure, so one
-    large use does not wash the others out; the colour bar of each says so. Each is drawn at
-    half a single heatmap's size (a 150 px short side), so a row of three fits the panel.
+    The scale is the 99th percentile of |value| over every cell drawn, so one large use does
+    not wash the others out; one horizontal colour bar under the panels states it. Each panel
+    keeps the matrix's aspect with a 240 px short side (at most 3:1, and at most 240 px wide),
+    so the column of panels is 300 px wide: it fits the detail panel at a 1,024 px window and
+    reads the same at 1,920 px.
+
+    Example: ``uses_figure([g1, g2], g1 + g2).layout.coloraxis.cmax``
     """
-    titles = list(titles or [f"use {i + 1}" for i in range(len(uses))]) + ["total .grad"]
+    titles = list(titles or [f"use {i + 1}" for i in range(len(uses))])
+    titles.append(" + ".join(f"use {i + 1}" for i in range(len(uses))) + " = total .grad")
     shrunk = [downsample_blocks(u) for u in [*uses, total]]
     zmax = colour_limit([small for small, _, _ in shrunk], PERCENTILE)
-    scale_note = f"{PERCENTILE:g}th pct of |value| over the uses and total"
-    return [
-        _heatmap_figure(tensor.shape, small, note, blocks, title, zmax, scale_note, None, _USE_SIZE)
-        for tensor, (small, note, blocks), title in zip([*uses, total], shrunk, titles, strict=True)
-    ]
+    rows, cols = (max(n, 1) for n in matrix_shape(total.shape))
+    width, height = heatmap_size(rows, cols, *_USE_SIZE)
+    if width > _USE_SIZE[0]:  # a wide matrix: the column stays 240 px wide
+        width, height = _USE_SIZE[0], max(1, round(height * _USE_SIZE[0] / width))
+    n, gap = len(shrunk), _USE_GAP
+    margin = dict(l=48, r=12, t=64, b=110)
+    full = n * height + (n - 1) * gap
+    layout: dict = {
+        **_BASE,
+        "width": width + margin["l"] + margin["r"],
+        "height": full + margin["t"] + margin["b"],
+        "margin": margin,
+        "title": dict(text="Gradient of each use, and their sum", x=0.01, font=dict(size=14)),
+        "coloraxis": dict(
+            colorscale=DIVERGING,
+            cmin=-zmax,
+            cmax=zmax,
+            colorbar=dict(
+                orientation="h",
+                thickness=10,
+                len=1.0,
+                y=-(64 / full),
+                yanchor="top",
+                title=dict(
+                    text=f"one scale ±{zmax:.3g}: {PERCENTILE:g}th pct of |value| over all panels",
+                    side="top",
+                    font=dict(size=11),
+                ),
+            ),
+        ),
+        "annotations": [],
+    }
+    x_title, y_title = _axis_titles(len(total.shape))
+    traces = []
+    for i, ((small, _, blocks), title) in enumerate(zip(shrunk, titles, strict=True)):
+        top = 1 - i * (height + gap) / full
+        suffix = "" if i == 0 else str(i + 1)
+        trace = _heatmap_trace(small, blocks, zmax, None)
+        trace.pop("colorbar"), trace.pop("colorscale"), trace.pop("zmin"), trace.pop("zmax")
+        traces.append(
+            {**trace, "coloraxis": "coloraxis", "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+        )
+        k_rows, k_cols = blocks
+        x_range = [-k_cols / 2, small.shape[-1] * k_cols - k_cols / 2]
+        y_range = [small.shape[0] * k_rows - k_rows / 2, -k_rows / 2]  # row 0 on top
+        layout[f"xaxis{suffix}"] = {
+            **_AXIS,
+            "domain": [0, 1],
+            "anchor": f"y{suffix}",
+            "showgrid": False,
+            "range": x_range,
+            "showticklabels": i == n - 1,  # shared: only the bottom panel's labels
+            **({"matches": "x"} if i else {}),
+            **({"title": {"text": x_title}} if i == n - 1 else {}),
+        }
+        layout[f"yaxis{suffix}"] = {
+            **_AXIS,
+            "domain": [max(0.0, top - height / full), top],
+            "anchor": f"x{suffix}",
+            "showgrid": False,
+            "range": y_range,  # the panel's pixel size keeps the matrix's aspect
+            "showticklabels": len(total.shape) >= 2,
+            "title": {"text": y_title if i == n // 2 else ""},
+            **({"matches": "y"} if i else {}),
+        }
+        label = title if len(title) <= _TITLE_CHARS else title[: _TITLE_CHARS - 1] + "…"
+        if blocks != (1, 1):
+            label += f" · {blocks[0]}×{blocks[1]} block means"
+        layout["annotations"].append(
+            dict(
+                text=label,
+                x=0,
+                xref="paper",
+                xanchor="left",
+                y=top,
+                yref="paper",
+                yanchor="bottom",
+                yshift=2,
+                showarrow=False,
+                font=dict(size=12),
+            )
+        )
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 
 def _heatmap_figure(
